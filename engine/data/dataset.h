@@ -1,0 +1,34 @@
+// In-memory datasets read from IDX files (MNIST, Fashion-MNIST; gzipped or not). Images become f32 rows
+// scaled by a factor; labels stay integers. Every malformed file is an hg::Error naming the file and the
+// problem (wrong magic, impossible dimensions, truncation, image/label count mismatch).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hg {
+
+struct Dataset {
+  std::string images_path, labels_path;
+  int64_t count = 0;               // number of samples
+  std::vector<int64_t> item_dims;  // dims of one image, e.g. {28, 28}
+  std::vector<float> images;       // count * features(), row-major, already scaled
+  std::vector<int32_t> labels;     // count entries, or empty when no label file was given
+  int32_t num_classes = 0;         // max label + 1 (0 without labels)
+
+  int64_t features() const;  // product of item_dims
+  const float* image(int64_t i) const { return images.data() + i * features(); }
+};
+
+struct IdxOptions {
+  std::string images_path;
+  std::string labels_path;  // optional
+  float scale = 1.0f;       // each byte is multiplied by this
+  int64_t limit = 0;        // read only the first `limit` samples when > 0
+};
+
+// Reads an IDX file pair; a path ending in ".gz" is decompressed with zlib.
+Dataset read_idx(const IdxOptions& options);
+
+}  // namespace hg

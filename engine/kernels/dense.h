@@ -1,0 +1,51 @@
+// The dense (fully connected) op on oneDNN matmul, with primitives created once per node and shape.
+// Legend: N = batch, K = input features, M = output features.
+//   forward:          src (N,K) x weights^T + bias (M)   -> dst (N,M)
+//   backward data:    diff_dst (N,M) x weights           -> diff_src (N,K)
+//   backward weights: diff_dst^T (M,N) x src (N,K)       -> diff_weights, in the weights' own layout
+//   backward bias:    sum over N of diff_dst             -> diff_bias (M)
+// Weights are stored (M,K) row-major, as PyTorch's Linear.weight. A tied (transposed) dense reads another
+// node's weights, stored (K,M) row-major, without copying them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+namespace hg {
+
+struct DenseShape {
+  int64_t batch = 0, in = 0, out = 0;
+  bool transposed_weights = false;  // weights buffer is (K,M) row-major (tied to an encoder)
+  bool has_bias = true;
+};
+
+class DenseKernels {
+ public:
+  explicit DenseKernels(const DenseShape& shape);  // creates every primitive; throws on failure
+  ~DenseKernels();
+  DenseKernels(const DenseKernels&) = delete;
+  DenseKernels& operator=(const DenseKernels&) = delete;
+
+  const DenseShape& shape() const;
+  // None of these allocate or create primitives.
+  void forward(const float* src, const float* weights, const float* bias, float* dst);
+  void backward_data(const float* diff_dst, const float* weights, float* diff_src);
+  // accumulate: add into diff_weights / diff_bias instead of overwriting (tied weights get two gradients).
+  void backward_weights(const float* diff_dst, const float* src, float* diff_weights, bool accumulate);
+  void backward_bias(const float* diff_dst, float* diff_bias, bool accumulate);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+namespace reference {
+// Plain loops with the same contracts, for tests.
+void dense_forward(const DenseShape& s, const float* src, const float* weights, const float* bias, float* dst);
+void dense_backward_data(const DenseShape& s, const float* diff_dst, const float* weights, float* diff_src);
+void dense_backward_weights(const DenseShape& s, const float* diff_dst, const float* src, float* diff_weights,
+                            bool accumulate);
+void dense_backward_bias(const DenseShape& s, const float* diff_dst, float* diff_bias, bool accumulate);
+}  // namespace reference
+
+}  // namespace hg
