@@ -1,0 +1,73 @@
+// read_idx: loads an images file and an optional labels file as one Dataset. Both headers are checked
+// against each other before any data is read, so a mismatched pair fails fast, naming both files.
+#include <algorithm>
+#include <optional>
+
+#include "data/dataset.h"
+#include "data/idx_file.h"
+#include "support/diagnostics.h"
+
+namespace hg {
+
+namespace {
+
+void check_images_header(const IdxFile& images) {
+  const IdxHeader& header = images.header();
+  if (header.dims.size() < 2)
+    images.fail(
+        "an images file needs at least 2 dimensions (the count, then the dims of one item), but the "
+        "header has 1 (" +
+        header.dims_str() + ")");
+}
+
+void check_labels_header(const IdxFile& labels) {
+  const IdxHeader& header = labels.header();
+  if (header.dims.size() != 1)
+    labels.fail("a labels file has 1 dimension (the count), but the header has " +
+                std::to_string(header.dims.size()) + " (" + header.dims_str() + ")");
+}
+
+void check_counts_agree(const IdxFile& images, const IdxFile& labels) {
+  const int64_t image_count = images.header().count(), label_count = labels.header().count();
+  if (image_count != label_count)
+    images.fail(std::to_string(image_count) + " images, but labels file '" + labels.path() + "' has " +
+                std::to_string(label_count) + " labels; the two files must hold the same samples");
+}
+
+// One conversion pass over the raw bytes; the reads themselves were a few large blocks.
+std::vector<float> scaled_pixels(const std::vector<uint8_t>& bytes, float scale) {
+  std::vector<float> pixels(bytes.size());
+  for (size_t i = 0; i < bytes.size(); ++i) pixels[i] = float(bytes[i]) * scale;
+  return pixels;
+}
+
+}  // namespace
+
+Dataset read_idx(const IdxOptions& options) {
+  HG_ASSERT(!options.images_path.empty(), "read_idx needs an images file; the caller should have said so");
+  IdxFile images(options.images_path);
+  check_images_header(images);
+  std::optional<IdxFile> labels;
+  if (!options.labels_path.empty()) {
+    labels.emplace(options.labels_path);
+    check_labels_header(*labels);
+    check_counts_agree(images, *labels);
+  }
+
+  Dataset dataset;
+  dataset.images_path = options.images_path;
+  dataset.labels_path = options.labels_path;
+  const int64_t available = images.header().count();
+  dataset.count = options.limit > 0 ? std::min(options.limit, available) : available;
+  const std::vector<int64_t>& dims = images.header().dims;
+  dataset.item_dims.assign(dims.begin() + 1, dims.end());
+  dataset.images = scaled_pixels(images.read_samples(dataset.count), options.scale);
+  if (labels) {
+    const std::vector<uint8_t> bytes = labels->read_samples(dataset.count);
+    dataset.labels.assign(bytes.begin(), bytes.end());
+    dataset.num_classes = 1 + *std::max_element(dataset.labels.begin(), dataset.labels.end());
+  }
+  return dataset;
+}
+
+}  // namespace hg

@@ -1,0 +1,435 @@
+// Lowering from syntax tree to IR: name resolution in any order with cycle detection, op and term lookup,
+// parameter creation, constant attributes and shape inference. Errors are collected, not thrown one by one,
+// so a user sees every mistake in a file at once.
+#include "ir/lower.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "frontend/parser.h"
+#include "ir/lower_util.h"
+
+namespace hg {
+namespace {
+
+const std::vector<std::string> kOps = {"dense", "relu", "sigmoid", "tanh", "linear", "softmax"};
+
+class Lowering {
+ public:
+  Lowering(const ast::Program& program, const PluginRegistry& plugins) : program_(program), plugins_(plugins) {}
+
+  Graph run(const std::string& text) {
+    graph_.file = program_.file;
+    graph_.source_hash = fnv1a_hex(text);
+    collect_definitions();
+    for (const ast::Statement& s : program_.statements) {
+      switch (s.kind) {
+        case ast::Statement::Kind::Data: lower_data(s); break;
+        case ast::Statement::Kind::Train: lower_train(s, sink_, graph_.train); break;
+        case ast::Statement::Kind::Input:
+        case ast::Statement::Kind::Assign:
+          if (s.name != "loss") resolve(s.name, s.name_location);
+          break;
+      }
+    }
+    lower_objective();
+    if (sink_.has_errors()) {
+      std::vector<Diagnostic> all = sink_.diagnostics();  // names resolve on demand; report in file order
+      std::stable_sort(all.begin(), all.end(), [](const Diagnostic& a, const Diagnostic& b) {
+        return std::make_pair(a.where.line, a.where.column) < std::make_pair(b.where.line, b.where.column);
+      });
+      throw Error(all);
+    }
+    verify(graph_);
+    return std::move(graph_);
+  }
+
+ private:
+  // ---- names -------------------------------------------------------------------------------------------
+  void collect_definitions() {
+    for (const ast::Statement& s : program_.statements) {
+      if (s.kind != ast::Statement::Kind::Assign && s.kind != ast::Statement::Kind::Input) continue;
+      auto [it, inserted] = definitions_.emplace(s.name, &s);
+      if (!inserted) {
+        sink_.error(s.name_location, "'" + s.name + "' is already defined")
+            .notes.push_back({Severity::Note, it->second->name_location, "first defined here", {}});
+      }
+    }
+  }
+
+  std::vector<std::string> known_names() const {
+    std::vector<std::string> names;
+    for (const auto& [name, statement] : definitions_)
+      if (name != "loss") names.push_back(name);
+    for (NodeId p : graph_.parameters) names.push_back(graph_.node(p).name);
+    return names;
+  }
+
+  // Lowers the statement defining `name` on first use; kNoNode after reporting an error.
+  NodeId resolve(const std::string& name, const SourceLocation& where) {
+    if (auto it = lowered_.find(name); it != lowered_.end()) return it->second;
+    auto def = definitions_.find(name);
+    if (def == definitions_.end() || name == "loss") return resolve_parameter(name, where);
+    if (std::find(stack_.begin(), stack_.end(), name) != stack_.end()) {
+      std::string path;
+      for (auto it = std::find(stack_.begin(), stack_.end(), name); it != stack_.end(); ++it) path += *it + " -> ";
+      sink_.error(where, "cycle: '" + name + "' depends on itself (" + path + name + ")");
+      return lowered_[name] = kNoNode;
+    }
+    stack_.push_back(name);
+    const ast::Statement& s = *def->second;
+    NodeId id = s.kind == ast::Statement::Kind::Input ? lower_input(s) : lower_value(s);
+    stack_.pop_back();
+    if (auto it = lowered_.find(name); it != lowered_.end()) return it->second;  // set by a cycle report
+    return lowered_[name] = id;
+  }
+
+  // `node.weights` / `node.bias`: lower the owning statement, then find the parameter.
+  NodeId resolve_parameter(const std::string& name, const SourceLocation& where) {
+    const size_t dot = name.rfind('.');
+    if (dot != std::string::npos && definitions_.count(name.substr(0, dot))) {
+      resolve(name.substr(0, dot), where);
+      if (NodeId id = graph_.find(name); id != kNoNode && graph_.node(id).op == OpKind::Parameter) return id;
+      if (!definitions_.count(name.substr(0, dot)) || lowered_[name.substr(0, dot)] == kNoNode) return kNoNode;
+      sink_.error(where, "'" + name.substr(0, dot) + "' has no parameter '" + name.substr(dot + 1) + "'" +
+                             did_you_mean(name, known_names()));
+      return kNoNode;
+    }
+    if (name == "loss") {
+      sink_.error(where, "'loss' is the objective and cannot be used as a value");
+      return kNoNode;
+    }
+    sink_.error(where, "unknown name '" + name + "'" + did_you_mean(name, known_names()));
+    return kNoNode;
+  }
+
+  // ---- statements --------------------------------------------------------------------------------------
+  NodeId lower_input(const ast::Statement& s) {
+    if (s.source != "image" && s.source != "label") {
+      sink_.error(s.source_location, "unknown data field '" + s.source + "'" +
+                                         did_you_mean(s.source, {"image", "label"}) +
+                                         "; an input reads 'image' or 'label'");
+      return kNoNode;
+    }
+    if (s.source == "label" && s.shape.size() != 1) {
+      sink_.error(s.shape_location, "a label input is one-hot and needs one dimension, the number of classes");
+      return kNoNode;
+    }
+    Node n;
+    n.op = OpKind::Input;
+    n.name = s.name;
+    n.location = s.name_location;
+    n.dims = s.shape;
+    n.batched = true;
+    n.source = s.source;
+    return graph_.add(std::move(n));
+  }
+
+  NodeId lower_value(const ast::Statement& s) {
+    current_ = &s;
+    parametric_ = nullptr;
+    NodeId id = lower_expr(*s.value);
+    if (id != kNoNode) {
+      graph_.nodes[id].name = s.name;  // the statement names its final node
+      if (graph_.node(id).op == OpKind::Parameter || graph_.node(id).op == OpKind::Input) {
+        Node alias;  // `a = b`: a linear activation keeps every node named once
+        alias.op = OpKind::Activation;
+        alias.name = s.name;
+        alias.location = s.value->location;
+        alias.inputs = {id};
+        alias.dims = graph_.node(id).dims;
+        alias.batched = graph_.node(id).batched;
+        id = graph_.add(std::move(alias));
+      }
+    }
+    return id;
+  }
+
+  void lower_data(const ast::Statement& s) {
+    for (const DataBinding& b : graph_.data)
+      if (b.name == s.name) {
+        sink_.error(s.name_location, "data '" + s.name + "' is already defined")
+            .notes.push_back({Severity::Note, b.location, "first defined here", {}});
+        return;
+      }
+    if (auto binding = lower_data_binding(s, sink_)) graph_.data.push_back(*binding);
+  }
+
+  // ---- expressions -------------------------------------------------------------------------------------
+  NodeId lower_expr(const ast::Expr& e) {
+    switch (e.kind) {
+      case ast::Expr::Kind::Name: return resolve(e.text, e.location);
+      case ast::Expr::Kind::Call: return lower_call(e);
+      default:
+        sink_.error(e.location, "expected a value such as a name or an op call, found '" + ast::to_string(e) + "'");
+        return kNoNode;
+    }
+  }
+
+  NodeId lower_call(const ast::Expr& call) {
+    const std::string& callee = call.text;
+    if (callee == "dense") return lower_dense(call);
+    Activation activation;
+    if (parse_activation(callee, &activation)) return lower_activation(call, activation);
+    if (const TermRef* term = plugins_.find(callee)) {
+      if (term->term->kind == HG_TERM_CORRUPTION) return lower_term(call, *term, OpKind::Corrupt);
+      sink_.error(call.location, "'" + callee + "' is a " + term_kind_name(term->term->kind) +
+                                     " term; it can only appear in 'loss = ...'");
+      return kNoNode;
+    }
+    report_unknown_callee(call);
+    return kNoNode;
+  }
+
+  void report_unknown_callee(const ast::Expr& call) {
+    std::vector<std::string> candidates = kOps;
+    for (const std::string& t : plugins_.term_names()) candidates.push_back(t);
+    const bool is_term = call.text.find('.') != std::string::npos;
+    Diagnostic& d = sink_.error(call.location, std::string(is_term ? "unknown term '" : "unknown op '") +
+                                                   call.text + "'" + did_you_mean(call.text, candidates));
+    if (is_term)
+      for (const Diagnostic& failed : plugins_.load_errors())
+        d.notes.push_back({Severity::Note, failed.where, "a plugin that failed to load: " + failed.message, {}});
+  }
+
+  // Positional arguments are inputs; keyword arguments are attributes checked by the op.
+  std::vector<NodeId> lower_inputs(const ast::Expr& call, size_t count, const char* what) {
+    std::vector<NodeId> inputs;
+    for (const ast::Arg& arg : call.args)
+      if (arg.keyword.empty() && inputs.size() < count) inputs.push_back(lower_expr(*arg.value));
+    if (inputs.size() < count)
+      sink_.error(call.location, std::string(what) + " '" + call.text + "' expects " + std::to_string(count) +
+                                     " input" + (count == 1 ? "" : "s") + ", got " + std::to_string(inputs.size()));
+    for (NodeId id : inputs)
+      if (id == kNoNode) return {};
+    return inputs.size() == count ? inputs : std::vector<NodeId>{};
+  }
+
+  NodeId lower_activation(const ast::Expr& call, Activation activation) {
+    if (!check_arguments(call, 1, {}, sink_)) return kNoNode;
+    std::vector<NodeId> inputs = lower_inputs(call, 1, "op");
+    if (inputs.empty()) return kNoNode;
+    const Node& src = graph_.node(inputs[0]);
+    if (!src.batched) {
+      sink_.error(call.location, std::string(activation_name(activation)) + " expects a batch of samples, but '" +
+                                     src.name + "' is a parameter");
+      return kNoNode;
+    }
+    Node n;
+    n.op = OpKind::Activation;
+    n.name = current_->name + "." + activation_name(activation);
+    n.location = call.location;
+    n.inputs = inputs;
+    n.dims = src.dims;
+    n.batched = true;
+    n.activation = activation;
+    return graph_.add(std::move(n));
+  }
+
+  NodeId lower_dense(const ast::Expr& call);
+  NodeId lower_term(const ast::Expr& call, const TermRef& term, OpKind op);
+  NodeId add_parameter(const std::string& suffix, std::vector<int64_t> dims, const SourceLocation& where);
+  void lower_objective();
+  bool collect_terms(const ast::Expr& e, double weight, std::vector<std::pair<double, NodeId>>& terms);
+
+  const ast::Program& program_;
+  const PluginRegistry& plugins_;
+  DiagnosticSink sink_;
+  Graph graph_;
+  std::map<std::string, const ast::Statement*> definitions_;
+  std::map<std::string, NodeId> lowered_;
+  std::vector<std::string> stack_;
+  const ast::Statement* current_ = nullptr;
+  const ast::Expr* parametric_ = nullptr;  // the op that owns the current statement's parameters
+};
+
+NodeId Lowering::add_parameter(const std::string& suffix, std::vector<int64_t> dims, const SourceLocation& where) {
+  Node n;
+  n.op = OpKind::Parameter;
+  n.name = current_->name + "." + suffix;
+  n.location = where;
+  n.dims = std::move(dims);
+  NodeId id = graph_.add(std::move(n));
+  graph_.parameters.push_back(id);
+  return id;
+}
+
+// dense(src, units, tied=NAME, bias=1): parameters NAME.weights (units, in) and NAME.bias (units).
+NodeId Lowering::lower_dense(const ast::Expr& call) {
+  if (!check_arguments(call, 2, {"tied", "bias"}, sink_)) return kNoNode;
+  if (parametric_) {
+    sink_.error(call.location, "'" + current_->name + "' already has a parametric op at " +
+                                   std::to_string(parametric_->location.line) + ":" +
+                                   std::to_string(parametric_->location.column) +
+                                   "; give each dense its own line so its parameters get a stable name");
+    return kNoNode;
+  }
+  parametric_ = &call;
+  std::vector<NodeId> inputs = lower_inputs(call, 1, "op");
+  if (inputs.empty()) return kNoNode;
+  const Node src = graph_.node(inputs[0]);
+  const int64_t in = src.elements_per_sample();
+  std::optional<int64_t> units;
+  if (const ast::Arg* arg = positional(call, 1)) units = positive_integer(*arg->value, "dense units", sink_);
+  bool ok = !positional(call, 1) || units.has_value();
+  bool has_bias = true;
+  if (const ast::Arg* arg = keyword(call, "bias")) {
+    std::optional<int64_t> flag = flag_value(*arg->value, "bias", sink_);
+    ok = ok && flag.has_value();
+    has_bias = flag.value_or(1) != 0;
+  }
+  NodeId weights = kNoNode;
+  bool transposed = false;
+  if (const ast::Arg* tied = keyword(call, "tied")) {
+    if (tied->value->kind != ast::Expr::Kind::Name) {
+      sink_.error(tied->value->location, "tied= names the dense node whose weights to reuse");
+      return kNoNode;
+    }
+    weights = resolve(tied->value->text + ".weights", tied->value->location);
+    if (weights == kNoNode) return kNoNode;
+    const Node& w = graph_.node(weights);  // the encoder's (out, in) = our (in, out)
+    transposed = true;
+    if (w.dims[0] != in) {
+      sink_.error(call.location, "dense '" + current_->name + "': input '" + src.name + "' has " +
+                                     std::to_string(in) + " features, tied weights of '" + tied->value->text +
+                                     "' expect " + std::to_string(w.dims[0]))
+          .notes.push_back({Severity::Note, w.location, "'" + w.name + "' is " + shape_string(w.dims), {}});
+      return kNoNode;
+    }
+    if (units && *units != w.dims[1]) {
+      sink_.error(call.location, "dense '" + current_->name + "': " + std::to_string(*units) +
+                                     " units, but the tied weights of '" + tied->value->text + "' give " +
+                                     std::to_string(w.dims[1]))
+          .notes.push_back({Severity::Note, w.location, "'" + w.name + "' is " + shape_string(w.dims), {}});
+      return kNoNode;
+    }
+    units = w.dims[1];
+  } else if (!units && ok) {
+    sink_.error(call.location, "dense '" + current_->name + "' needs a number of units: dense(x, 128)");
+    return kNoNode;
+  }
+  if (!ok) return kNoNode;
+  if (!src.batched) {
+    sink_.error(call.location, "dense expects a batch of samples, but '" + src.name + "' is a parameter");
+    return kNoNode;
+  }
+  if (!transposed) weights = add_parameter("weights", {*units, in}, call.location);
+  Node n;
+  n.op = OpKind::Dense;
+  n.name = current_->name + ".dense";
+  n.location = call.location;
+  n.inputs = {inputs[0], weights};
+  if (has_bias) n.inputs.push_back(add_parameter("bias", {*units}, call.location));
+  n.dims = {*units};
+  n.batched = true;
+  n.units = *units;
+  n.transposed_weights = transposed;
+  return graph_.add(std::move(n));
+}
+
+NodeId Lowering::lower_term(const ast::Expr& call, const TermRef& term, OpKind op) {
+  const hg_term& t = *term.term;
+  std::optional<std::vector<double>> params = term_parameters(call, term, sink_);
+  std::vector<NodeId> inputs = lower_inputs(call, size_t(t.num_inputs), "term");
+  if (!params || inputs.empty()) return kNoNode;
+  for (size_t i = 1; i < inputs.size() && t.kind == HG_TERM_LOSS; ++i) {
+    const Node& a = graph_.node(inputs[0]);
+    const Node& b = graph_.node(inputs[i]);
+    if (a.dims != b.dims || a.batched != b.batched) {
+      sink_.error(call.location, "term '" + term.full_name + "': " + t.input_names[0] + " '" + a.name +
+                                     "' has shape " + shape_string(a.dims) + ", " + t.input_names[i] + " '" +
+                                     b.name + "' has " + shape_string(b.dims))
+          .notes.push_back({Severity::Note, b.location, "'" + b.name + "' is defined here", {}});
+      return kNoNode;
+    }
+  }
+  Node n;
+  n.op = op;
+  n.name = op == OpKind::Term ? term.full_name : current_->name + "." + term.full_name;
+  n.location = call.location;
+  n.inputs = inputs;
+  n.term = &term;
+  n.term_params = *params;
+  if (op == OpKind::Corrupt) {
+    n.dims = graph_.node(inputs[0]).dims;
+    n.batched = graph_.node(inputs[0]).batched;
+  }
+  return graph_.add(std::move(n));
+}
+
+// loss = w1 * term1(...) + w2 * term2(...) - ...
+bool Lowering::collect_terms(const ast::Expr& e, double weight, std::vector<std::pair<double, NodeId>>& terms) {
+  using K = ast::Expr::Kind;
+  if (e.kind == K::Call) {
+    const TermRef* term = plugins_.find(e.text);
+    if (term && term->term->kind != HG_TERM_CORRUPTION) {
+      NodeId id = lower_term(e, *term, OpKind::Term);
+      if (id == kNoNode) return false;
+      terms.emplace_back(weight, id);
+      return true;
+    }
+    if (!term && (e.text.find('.') != std::string::npos || std::count(kOps.begin(), kOps.end(), e.text) == 0)) {
+      report_unknown_callee(e);
+      return false;
+    }
+  }
+  if (e.kind == K::Negate) return collect_terms(*e.lhs, -weight, terms);
+  if (e.kind == K::Binary && (e.op == '+' || e.op == '-'))
+    return collect_terms(*e.lhs, weight, terms) & collect_terms(*e.rhs, e.op == '-' ? -weight : weight, terms);
+  if (e.kind == K::Binary && (e.op == '*' || e.op == '/')) {
+    DiagnosticSink quiet;
+    if (auto c = constant_value(*e.rhs, quiet)) return collect_terms(*e.lhs, e.op == '*' ? weight * *c : weight / *c, terms);
+    if (auto c = constant_value(*e.lhs, quiet); c && e.op == '*') return collect_terms(*e.rhs, weight * *c, terms);
+  }
+  sink_.error(e.location, "the loss must be a weighted sum of loss and regularizer terms, such as "
+                          "loss.bce(r, x) + 0.001 * reg.l2(code.weights); found '" + ast::to_string(e) + "'");
+  return false;
+}
+
+void Lowering::lower_objective() {
+  const ast::Statement* statement = nullptr;
+  for (const ast::Statement& s : program_.statements)
+    if (s.kind == ast::Statement::Kind::Assign && s.name == "loss" && !statement) statement = &s;
+  if (!statement) {
+    sink_.error({program_.file, 0, 0}, "the graph has no 'loss = ...' statement, so there is nothing to train");
+    return;
+  }
+  current_ = statement;
+  std::vector<std::pair<double, NodeId>> terms;
+  if (!collect_terms(*statement->value, 1.0, terms)) return;
+  Node n;
+  n.op = OpKind::Objective;
+  n.name = "loss";
+  n.location = statement->name_location;
+  for (auto [weight, id] : terms) {
+    n.inputs.push_back(id);
+    n.weights.push_back(weight);
+  }
+  graph_.objective = graph_.add(std::move(n));
+}
+
+}  // namespace
+
+Graph lower(const ast::Program& program, const std::string& text, const PluginRegistry& plugins) {
+  return Lowering(program, plugins).run(text);
+}
+
+Graph load_graph(const std::string& path, const PluginRegistry& plugins) {
+  std::ifstream in(path, std::ios::binary);
+  DiagnosticSink sink;
+  if (!in) throw Error({path, 0, 0}, "cannot read graph file: " + std::string(std::strerror(errno)));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  ast::Program program = parse_graph(path, text, sink);
+  sink.throw_if_errors();  // names in a file that did not parse would only add noise
+  return lower(program, text, plugins);
+}
+
+}  // namespace hg

@@ -1,0 +1,266 @@
+// Argument checking, constant folding, plugin-term parameters, data bindings and the train block.
+#include "ir/lower_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+namespace hg {
+
+std::string fnv1a_hex(const std::string& text) {
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
+  return out;
+}
+
+const char* term_kind_name(hg_term_kind kind) {
+  switch (kind) {
+    case HG_TERM_LOSS: return "loss";
+    case HG_TERM_REGULARIZER: return "regularizer";
+    case HG_TERM_CORRUPTION: return "corruption";
+  }
+  return "unknown";
+}
+
+std::optional<double> constant_value(const ast::Expr& e, DiagnosticSink& sink) {
+  using K = ast::Expr::Kind;
+  if (e.kind == K::Number) return e.number;
+  if (e.kind == K::Negate) {
+    auto v = constant_value(*e.lhs, sink);
+    return v ? std::optional<double>(-*v) : std::nullopt;
+  }
+  if (e.kind == K::Binary) {
+    auto a = constant_value(*e.lhs, sink);
+    auto b = constant_value(*e.rhs, sink);
+    if (!a || !b) return std::nullopt;
+    switch (e.op) {
+      case '+': return *a + *b;
+      case '-': return *a - *b;
+      case '*': return *a * *b;
+      case '/':
+        if (*b == 0) {
+          sink.error(e.location, "division by zero");
+          return std::nullopt;
+        }
+        return *a / *b;
+    }
+  }
+  sink.error(e.location, "expected a number, found '" + ast::to_string(e) + "'");
+  return std::nullopt;
+}
+
+static std::string number_text(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", v);
+  return buffer;
+}
+
+std::optional<int64_t> positive_integer(const ast::Expr& e, const std::string& what, DiagnosticSink& sink) {
+  auto v = constant_value(e, sink);
+  if (!v) return std::nullopt;
+  if (*v != std::floor(*v) || *v < 1 || *v > 1e9) {
+    sink.error(e.location, what + " must be a positive integer, got " + number_text(*v));
+    return std::nullopt;
+  }
+  return int64_t(*v);
+}
+
+std::optional<int64_t> flag_value(const ast::Expr& e, const std::string& what, DiagnosticSink& sink) {
+  auto v = constant_value(e, sink);
+  if (!v) return std::nullopt;
+  if (*v != 0 && *v != 1) {
+    sink.error(e.location, what + " must be 0 or 1, got " + number_text(*v));
+    return std::nullopt;
+  }
+  return int64_t(*v);
+}
+
+const ast::Arg* positional(const ast::Expr& call, size_t index) {
+  for (const ast::Arg& arg : call.args)
+    if (arg.keyword.empty() && index-- == 0) return &arg;
+  return nullptr;
+}
+
+const ast::Arg* keyword(const ast::Expr& call, const std::string& name) {
+  for (const ast::Arg& arg : call.args)
+    if (arg.keyword == name) return &arg;
+  return nullptr;
+}
+
+bool check_arguments(const ast::Expr& call, size_t max_positional, const std::vector<std::string>& keywords,
+                     DiagnosticSink& sink) {
+  bool ok = true;
+  size_t count = 0;
+  std::set<std::string> seen;
+  for (const ast::Arg& arg : call.args) {
+    if (arg.keyword.empty()) {
+      if (++count == max_positional + 1) {
+        sink.error(arg.location, "'" + call.text + "' takes at most " + std::to_string(max_positional) +
+                                     " positional argument" + (max_positional == 1 ? "" : "s"));
+        ok = false;
+      }
+    } else if (std::find(keywords.begin(), keywords.end(), arg.keyword) == keywords.end()) {
+      sink.error(arg.location, "unknown parameter '" + arg.keyword + "' of '" + call.text + "'" +
+                                   did_you_mean(arg.keyword, keywords));
+      ok = false;
+    } else if (!seen.insert(arg.keyword).second) {
+      sink.error(arg.location, "parameter '" + arg.keyword + "' is given twice");
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const TermRef& term, DiagnosticSink& sink) {
+  const hg_term& t = *term.term;
+  std::vector<std::string> names;
+  for (int32_t i = 0; i < t.num_params; ++i) names.push_back(t.params[i].name);
+  if (!check_arguments(call, size_t(t.num_inputs), names, sink)) return std::nullopt;
+  std::vector<double> values;
+  bool ok = true;
+  for (int32_t i = 0; i < t.num_params; ++i) {
+    const hg_param_spec& spec = t.params[i];
+    double v = spec.default_value;
+    if (const ast::Arg* arg = keyword(call, spec.name)) {
+      auto given = constant_value(*arg->value, sink);
+      if (!given) {
+        ok = false;
+        continue;
+      }
+      v = *given;
+      const std::string what = "parameter '" + std::string(spec.name) + "' of '" + term.full_name + "'";
+      if (spec.type == HG_PARAM_INT && v != std::floor(v)) {
+        sink.error(arg->value->location, what + " must be an integer, got " + number_text(v));
+        ok = false;
+      } else if (v < spec.min_value || v > spec.max_value) {
+        sink.error(arg->value->location, what + " must be in [" + number_text(spec.min_value) + ", " +
+                                             number_text(spec.max_value) + "], got " + number_text(v));
+        ok = false;
+      }
+    }
+    values.push_back(v);
+  }
+  return ok ? std::optional<std::vector<double>>(values) : std::nullopt;
+}
+
+static std::optional<std::string> string_argument(const ast::Arg& arg, DiagnosticSink& sink) {
+  if (arg.value->kind != ast::Expr::Kind::String) {
+    sink.error(arg.value->location, "expected a file name in double quotes");
+    return std::nullopt;
+  }
+  return arg.value->text;
+}
+
+std::optional<DataBinding> lower_data_binding(const ast::Statement& s, DiagnosticSink& sink) {
+  const ast::Expr& call = *s.value;
+  if (call.kind != ast::Expr::Kind::Call || call.text != "idx") {
+    sink.error(call.location, "data is read with idx(images=\"...\", labels=\"...\", scale=1/255)" +
+                                  (call.kind == ast::Expr::Kind::Call ? did_you_mean(call.text, {"idx"}) : ""));
+    return std::nullopt;
+  }
+  if (!check_arguments(call, 1, {"images", "labels", "scale"}, sink)) return std::nullopt;
+  DataBinding b;
+  b.name = s.name;
+  b.location = s.name_location;
+  const ast::Arg* images = positional(call, 0) ? positional(call, 0) : keyword(call, "images");
+  if (!images) {
+    sink.error(call.location, "idx needs the images file: idx(\"train-images-idx3-ubyte\")");
+    return std::nullopt;
+  }
+  auto path = string_argument(*images, sink);
+  if (!path) return std::nullopt;
+  b.images = *path;
+  if (const ast::Arg* labels = keyword(call, "labels")) {
+    auto label_path = string_argument(*labels, sink);
+    if (!label_path) return std::nullopt;
+    b.labels = *label_path;
+  }
+  if (const ast::Arg* scale = keyword(call, "scale")) {
+    auto v = constant_value(*scale->value, sink);
+    if (!v) return std::nullopt;
+    b.scale = *v;
+  }
+  return b;
+}
+
+// sgd(lr=, momentum=) or adam(lr=, beta1=, beta2=, eps=)
+static void lower_optimizer(const ast::Expr& e, DiagnosticSink& sink, OptimizerSettings& o) {
+  if (e.kind != ast::Expr::Kind::Call || (e.text != "sgd" && e.text != "adam")) {
+    sink.error(e.location, "optimizer is sgd(lr=..., momentum=...) or adam(lr=...)" +
+                               (e.kind == ast::Expr::Kind::Call ? did_you_mean(e.text, {"sgd", "adam"}) : ""));
+    return;
+  }
+  o.kind = e.text;
+  o.location = e.location;
+  const bool sgd = e.text == "sgd";
+  if (!check_arguments(e, 0, sgd ? std::vector<std::string>{"lr", "momentum"}
+                                 : std::vector<std::string>{"lr", "beta1", "beta2", "eps"}, sink))
+    return;
+  for (const ast::Arg& arg : e.args) {
+    auto v = constant_value(*arg.value, sink);
+    if (!v) continue;
+    const bool unit = arg.keyword == "momentum" || arg.keyword == "beta1" || arg.keyword == "beta2";
+    if ((arg.keyword == "lr" || arg.keyword == "eps") ? !(*v > 0) : !(*v >= 0 && *v < 1)) {
+      sink.error(arg.value->location, "'" + arg.keyword + "' must be " + (unit ? "in [0, 1)" : "positive") +
+                                          ", got " + number_text(*v));
+      continue;
+    }
+    if (arg.keyword == "lr") o.learning_rate = *v;
+    if (arg.keyword == "momentum") o.momentum = *v;
+    if (arg.keyword == "beta1") o.beta1 = *v;
+    if (arg.keyword == "beta2") o.beta2 = *v;
+    if (arg.keyword == "eps") o.epsilon = *v;
+  }
+}
+
+void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& settings) {
+  settings.location = s.location;
+  const std::vector<std::string> known = {"optimizer", "batch", "epochs", "seed"};
+  std::set<std::string> seen;
+  for (const ast::Arg& arg : s.settings) {
+    if (!seen.insert(arg.keyword).second) {
+      sink.error(arg.location, "setting '" + arg.keyword + "' is given twice");
+    } else if (arg.keyword == "optimizer") {
+      lower_optimizer(*arg.value, sink, settings.optimizer);
+    } else if (arg.keyword == "batch" || arg.keyword == "epochs") {
+      if (auto v = positive_integer(*arg.value, "'" + arg.keyword + "'", sink))
+        (arg.keyword == "batch" ? settings.batch : settings.epochs) = *v;
+    } else if (arg.keyword == "seed") {
+      if (auto v = constant_value(*arg.value, sink)) {
+        if (*v < 0 || *v != std::floor(*v)) sink.error(arg.value->location, "'seed' must be a whole number >= 0");
+        else settings.seed = uint64_t(*v);
+      }
+    } else {
+      sink.error(arg.location, "unknown train setting '" + arg.keyword + "'" + did_you_mean(arg.keyword, known));
+    }
+  }
+}
+
+void apply_setting(TrainSettings& settings, const std::string& assignment) {
+  const SourceLocation where{"--set " + assignment, 0, 0};
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos) throw Error(where, "expected key=value");
+  const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v)) throw Error(where, "'" + text + "' is not a number");
+  const bool whole = v == std::floor(v);
+  if ((key == "batch" || key == "epochs") && (!whole || v < 1 || v > 1e9))
+    throw Error(where, key + " must be a positive integer");
+  if (key == "seed" && (!whole || v < 0)) throw Error(where, "seed must be a whole number >= 0");
+  if (key == "lr" && !(v > 0)) throw Error(where, "lr must be positive");
+  if (key == "momentum" && !(v >= 0 && v < 1)) throw Error(where, "momentum must be in [0, 1)");
+  if (key == "batch") settings.batch = int64_t(v);
+  else if (key == "epochs") settings.epochs = int64_t(v);
+  else if (key == "seed") settings.seed = uint64_t(v);
+  else if (key == "lr") settings.optimizer.learning_rate = v;
+  else if (key == "momentum") settings.optimizer.momentum = v;
+  else
+    throw Error(where, "unknown setting '" + key + "'" +
+                           did_you_mean(key, {"batch", "epochs", "seed", "lr", "momentum"}));
+}
+
+}  // namespace hg

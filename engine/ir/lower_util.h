@@ -1,0 +1,37 @@
+// Small pieces of lowering shared by lower.cpp and settings.cpp: argument checks, constant evaluation,
+// plugin-term parameters, data bindings and the train block.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "frontend/ast.h"
+#include "ir/graph.h"
+
+namespace hg {
+
+std::string fnv1a_hex(const std::string& text);
+const char* term_kind_name(hg_term_kind kind);
+
+// Evaluates a numeric constant (numbers, + - * /, unary minus); reports and returns nullopt otherwise.
+std::optional<double> constant_value(const ast::Expr& e, DiagnosticSink& sink);
+std::optional<int64_t> positive_integer(const ast::Expr& e, const std::string& what, DiagnosticSink& sink);
+std::optional<int64_t> flag_value(const ast::Expr& e, const std::string& what, DiagnosticSink& sink);
+
+const ast::Arg* positional(const ast::Expr& call, size_t index);
+const ast::Arg* keyword(const ast::Expr& call, const std::string& name);
+// At most `max_positional` positional arguments, only `keywords` as keyword names, none twice.
+bool check_arguments(const ast::Expr& call, size_t max_positional, const std::vector<std::string>& keywords,
+                     DiagnosticSink& sink);
+
+// A term's keyword arguments checked against its parameter specs (type, bounds); defaults filled in.
+std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const TermRef& term, DiagnosticSink& sink);
+
+std::optional<DataBinding> lower_data_binding(const ast::Statement& s, DiagnosticSink& sink);
+void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& settings);
+
+// `--set key=value` from the command line: batch, epochs, seed, lr, momentum. Errors name the flag.
+void apply_setting(TrainSettings& settings, const std::string& assignment);
+
+}  // namespace hg

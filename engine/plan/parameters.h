@@ -1,0 +1,73 @@
+// Every parameter, its gradient and its optimizer state, each in one flat 64-byte-aligned allocation with
+// the same layout (llm.c style), so the optimizer step is one loop and checkpoints are a few memcpys.
+// Parameters outlive plans: the training plan, the evaluation plan and any tail-batch plan share them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace hg {
+
+// A 64-byte aligned, zeroed float array whose pages are touched once up front.
+class FloatBuffer {
+ public:
+  FloatBuffer() = default;
+  explicit FloatBuffer(int64_t count);
+  float* data() { return data_.get(); }
+  const float* data() const { return data_.get(); }
+  int64_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float[], Free> data_;
+  int64_t size_ = 0;
+};
+
+struct ParameterSlot {
+  NodeId node = kNoNode;
+  std::string name;
+  std::vector<int64_t> dims;
+  int64_t offset = 0, count = 0;  // in floats, into every arena below
+  bool trainable = true;
+};
+
+class ParameterStore {
+ public:
+  ParameterStore() = default;
+  explicit ParameterStore(const Graph& graph);
+
+  // Glorot-uniform weights, zero biases. Each parameter draws from its own stream derived from the seed and
+  // its name, so adding a layer does not change the others' initial values.
+  void initialize(uint64_t seed);
+
+  const std::vector<ParameterSlot>& slots() const { return slots_; }
+  const ParameterSlot* slot(NodeId node) const;
+  const ParameterSlot* slot(const std::string& name) const;
+  int64_t total() const { return total_; }
+
+  float* values() { return values_.data(); }
+  float* gradients() { return gradients_.data(); }
+  float* state(int which) { return which == 0 ? state0_.data() : state1_.data(); }  // momentum / Adam moments
+  float* value(NodeId node) { return values_.data() + slot(node)->offset; }
+  float* gradient(NodeId node) { return gradients_.data() + slot(node)->offset; }
+  int64_t step = 0;  // optimizer steps taken (Adam's bias correction)
+
+ private:
+  std::vector<ParameterSlot> slots_;
+  std::map<NodeId, size_t> by_node_;
+  int64_t total_ = 0;
+  FloatBuffer values_, gradients_, state0_, state1_;
+};
+
+// One optimizer update over the flat arenas: SGD with momentum (PyTorch's form: v = mu v + g; p -= lr v) or
+// Adam with bias correction. Frozen parameters are skipped.
+void optimizer_step(const OptimizerSettings& settings, ParameterStore& store);
+
+}  // namespace hg

@@ -1,0 +1,130 @@
+// Memory planning (first-fit by liveness over one arena) and dependency edges. The kernels bound to each
+// step are in steps.cpp.
+#include "plan/plan.h"
+
+#include <algorithm>
+#include <set>
+
+#include "plan/steps.h"
+
+namespace hg {
+
+static bool in_plan(const Node& n, PlanMode mode) {
+  return mode == PlanMode::Train || n.forward == kNoNode && n.op != OpKind::OptimizerStep;
+}
+
+Plan::Plan(const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMode mode,
+           const std::vector<NodeId>& keep)
+    : graph_(graph), parameters_(parameters), batch_(batch), mode_(mode) {
+  HG_ASSERT(batch > 0, "batch must be positive");
+  HG_ASSERT(mode == PlanMode::Eval || graph.has_backward(), "a training plan needs autodiff's nodes");
+  buffers_.assign(graph.nodes.size(), nullptr);
+  arena_offset_.assign(graph.nodes.size(), -1);
+  values_.assign(graph.nodes.size(), 0.0);
+  assign_buffers(keep);
+  StepBuilder builder{*this};
+  for (NodeId id = 0; id < NodeId(graph.nodes.size()); ++id)
+    if (in_plan(graph.node(id), mode) && builder.has_step(graph.node(id)))
+      steps_.push_back(PlanStep{id, builder.build(id), {}});
+  add_dependencies();
+}
+
+Plan::~Plan() = default;
+
+float* Plan::buffer(NodeId node) const { return buffers_.at(size_t(node)); }
+
+void Plan::run_serial() {
+  for (PlanStep& step : steps_) step.run();
+}
+
+namespace {
+struct Block {
+  int64_t offset, size;
+  NodeId node;
+};
+
+int64_t first_fit(const std::vector<Block>& live, int64_t size) {
+  int64_t candidate = 0;
+  for (const Block& b : live) {  // sorted by offset
+    if (b.offset - candidate >= size) return candidate;
+    candidate = std::max(candidate, b.offset + b.size);
+  }
+  return candidate;
+}
+}  // namespace
+
+// Parameters and their final gradients live in the ParameterStore; every other value gets an arena range
+// from its definition to its last reader. Ranges are padded to 64 bytes.
+void Plan::assign_buffers(const std::vector<NodeId>& keep) {
+  const size_t n = graph_.nodes.size();
+  std::map<NodeId, NodeId> gradient_of;  // final gradient node -> parameter
+  for (auto [parameter, gradient] : graph_.parameter_gradient) gradient_of[gradient] = parameter;
+  std::vector<NodeId> last_use(n, kNoNode);
+  for (NodeId id = 0; id < NodeId(n); ++id)
+    if (in_plan(graph_.node(id), mode_))
+      for (NodeId input : graph_.node(id).inputs) last_use[input] = id;
+  for (NodeId id : keep) last_use.at(id) = NodeId(n);
+  std::vector<Block> live, placed;
+  int64_t high_water = 0;
+  for (NodeId id = 0; id < NodeId(n); ++id) {
+    const Node& node = graph_.node(id);
+    if (!in_plan(node, mode_) || node.op == OpKind::OptimizerStep) continue;
+    if (node.op == OpKind::Parameter || (mode_ == PlanMode::Train && gradient_of.count(id))) continue;
+    const int64_t size = ((node.batched ? batch_ : 1) * node.elements_per_sample() + 15) / 16 * 16;
+    const int64_t offset = first_fit(live, size);
+    Block block{offset, size, id};
+    live.insert(std::upper_bound(live.begin(), live.end(), block,
+                                 [](const Block& a, const Block& b) { return a.offset < b.offset; }),
+                block);
+    placed.push_back(block);
+    arena_offset_[id] = offset;
+    high_water = std::max(high_water, offset + size);
+    // Free what this step read for the last time; values nobody reads stay to the end (scalars, outputs).
+    live.erase(std::remove_if(live.begin(), live.end(), [&](const Block& b) { return last_use[b.node] == id; }),
+               live.end());
+  }
+  arena_ = FloatBuffer(high_water);
+  for (const Block& b : placed) buffers_[b.node] = arena_.data() + b.offset;
+  for (NodeId id = 0; id < NodeId(n); ++id) {
+    const Node& node = graph_.node(id);
+    if (node.op == OpKind::Parameter) buffers_[id] = parameters_.value(id);
+    if (mode_ == PlanMode::Train && gradient_of.count(id)) buffers_[id] = parameters_.gradient(gradient_of[id]);
+  }
+}
+
+// Edges: a step follows the producers of its inputs; a step whose output reuses arena memory follows every
+// reader of the earlier occupant; the optimizer step follows every reader of a parameter.
+void Plan::add_dependencies() {
+  std::map<NodeId, size_t> step_of;
+  for (size_t s = 0; s < steps_.size(); ++s) step_of[steps_[s].node] = s;
+  std::map<NodeId, std::vector<size_t>> readers;
+  for (size_t s = 0; s < steps_.size(); ++s)
+    for (NodeId input : graph_.node(steps_[s].node).inputs) readers[input].push_back(s);
+  auto overlaps = [&](NodeId a, NodeId b) {
+    const int64_t sa = arena_offset_[a], sb = arena_offset_[b];
+    if (sa < 0 || sb < 0) return false;
+    const int64_t ea = sa + (graph_.node(a).batched ? batch_ : 1) * graph_.node(a).elements_per_sample();
+    const int64_t eb = sb + (graph_.node(b).batched ? batch_ : 1) * graph_.node(b).elements_per_sample();
+    return sa < eb && sb < ea;
+  };
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    std::set<size_t> after;
+    const NodeId id = steps_[s].node;
+    for (NodeId input : graph_.node(id).inputs)
+      if (step_of.count(input)) after.insert(step_of[input]);
+    for (size_t earlier = 0; earlier < s; ++earlier) {
+      const NodeId other = steps_[earlier].node;
+      if (!overlaps(id, other)) continue;
+      after.insert(earlier);
+      for (size_t r : readers[other])
+        if (r < s) after.insert(r);
+    }
+    if (graph_.node(id).op == OpKind::OptimizerStep)
+      for (NodeId p : graph_.parameters)
+        for (size_t r : readers[p])
+          if (r != s) after.insert(r);
+    steps_[s].after.assign(after.begin(), after.end());
+  }
+}
+
+}  // namespace hg

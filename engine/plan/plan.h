@@ -1,0 +1,68 @@
+// A plan is a graph made executable for one batch size: the steps in topological order, one memory arena
+// laid out once by liveness, every oneDNN primitive created once, and the dependency edges (data, reuse of
+// arena memory, in-place parameter updates) that let a scheduler run steps in any order that respects them.
+// Everything that can fail fails in the constructor, before the first step.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "ir/graph.h"
+#include "plan/parameters.h"
+
+namespace hg {
+
+enum class PlanMode { Train, Eval };  // Eval: forward nodes only, corruptions are identity
+
+struct PlanStep {
+  NodeId node = kNoNode;
+  std::function<void()> run;
+  std::vector<size_t> after;  // indices of steps that must finish first
+};
+
+class Plan {
+ public:
+  // `keep` lists nodes whose outputs must stay readable after a run (e.g. logits for accuracy).
+  Plan(const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMode mode,
+       const std::vector<NodeId>& keep = {});
+  ~Plan();
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+  int64_t batch() const { return batch_; }
+  PlanMode mode() const { return mode_; }
+  const Graph& graph() const { return graph_; }
+  const std::vector<PlanStep>& steps() const { return steps_; }
+  int64_t arena_floats() const { return arena_.size(); }
+
+  // The buffer behind a node's output: (batch x elements) for batched values. Inputs are filled by the caller.
+  float* buffer(NodeId node) const;
+  double value(NodeId term_or_objective) const { return values_.at(size_t(node_index(term_or_objective))); }
+
+  void set_step_seed(uint64_t seed) { step_seed_ = seed; }
+  uint64_t step_seed() const { return step_seed_; }
+  void run_serial();  // every step in order on the calling thread
+
+ private:
+  friend struct StepBuilder;
+  int64_t node_index(NodeId id) const { return id; }
+  void assign_buffers(const std::vector<NodeId>& keep);
+  void add_dependencies();
+
+  const Graph& graph_;
+  ParameterStore& parameters_;
+  int64_t batch_;
+  PlanMode mode_;
+  FloatBuffer arena_;
+  std::vector<float*> buffers_;         // per node
+  std::vector<int64_t> arena_offset_;   // per node, -1 outside the arena
+  std::vector<double> values_;          // per node: Term and Objective values of the last run
+  std::vector<PlanStep> steps_;
+  std::map<NodeId, std::shared_ptr<void>> kernels_;  // per forward node, shared with its backward nodes
+  uint64_t step_seed_ = 0;
+};
+
+}  // namespace hg

@@ -1,0 +1,63 @@
+// A model is a graph file made trainable: its plugins, its IR with backward nodes, and its parameters.
+// train() and evaluate() drive plans over real data; they report through callbacks and never print.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "ir/graph.h"
+#include "plan/parameters.h"
+#include "plugin/registry.h"
+
+namespace hg {
+
+struct ModelOptions {
+  std::vector<std::string> plugin_dirs;  // searched after the built-in folder, before $HOURGLASS_PLUGIN_PATH
+  std::vector<std::string> settings;     // `--set key=value` overrides of the train block
+};
+
+class Model {
+ public:
+  Model(const std::string& graph_path, const ModelOptions& options);  // parameters initialized from the seed
+  PluginRegistry plugins;  // declared first: the graph points at its terms
+  Graph graph;
+  ParameterStore parameters;
+  std::vector<NodeId> terms() const;  // the objective's terms, in order
+};
+
+// data/ under the working directory unless --data-dir or $HOURGLASS_DATA says otherwise.
+std::string default_data_dir();
+// Reads the graph's data binding `name`; `limit` > 0 keeps only the first samples.
+Dataset load_data(const Graph& graph, const std::string& name, const std::string& data_dir, int64_t limit);
+
+struct EvalResult {
+  int64_t samples = 0;
+  double loss = 0;
+  std::vector<std::pair<std::string, double>> terms;  // each term's mean, unweighted
+  std::optional<double> accuracy;                     // where a loss compares with a label input
+};
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch);
+
+struct Progress {
+  int64_t epoch = 0, epochs = 0, step = 0, steps_per_epoch = 0;
+  double loss = 0;  // running mean over the epoch so far
+  double samples_per_second = 0, eta_seconds = 0;
+};
+struct EpochReport {
+  int64_t epoch = 0;
+  double seconds = 0, samples_per_second = 0;
+  EvalResult train;                // running means over the epoch's batches
+  std::optional<EvalResult> test;  // on the graph's `test` data, when it has one
+};
+struct TrainOptions {
+  std::string data_dir = default_data_dir();
+  int64_t limit = 0;
+  std::function<void(const Progress&)> on_progress;  // called at most ~5 times a second
+  std::function<void(const EpochReport&)> on_epoch;
+};
+void train(Model& model, const TrainOptions& options);
+
+}  // namespace hg

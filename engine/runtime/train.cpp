@@ -1,0 +1,62 @@
+// The training loop: one plan and one flow graph built before the first step, then per batch a data hand-off,
+// a seeded step and a run. Progress and per-epoch reports go to callbacks; tools/ decides how to show them.
+#include <chrono>
+
+#include "plan/plan.h"
+#include "runtime/executor.h"
+#include "runtime/model.h"
+#include "runtime/pipeline.h"
+
+namespace hg {
+
+using Clock = std::chrono::steady_clock;
+
+static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void train(Model& model, const TrainOptions& options) {
+  const Graph& g = model.graph;
+  const TrainSettings& settings = g.train;
+  const Dataset data = load_data(g, "train", options.data_dir, options.limit);
+  std::optional<Dataset> test;
+  if (g.binding("test")) test = load_data(g, "test", options.data_dir, options.limit);
+  DataPipeline pipeline(g, data, settings.batch, true, settings.seed);
+  Plan plan(g, model.parameters, settings.batch, PlanMode::Train);
+  Executor executor(plan);
+  const std::vector<NodeId> terms = model.terms();
+  const int64_t steps = pipeline.full_batches();
+  const Clock::time_point start = Clock::now();
+  for (int64_t epoch = 1; epoch <= settings.epochs; ++epoch) {
+    const Clock::time_point epoch_start = Clock::now();
+    Clock::time_point last_report = epoch_start;
+    std::vector<double> sums(terms.size(), 0.0);
+    double loss_sum = 0;
+    pipeline.begin_epoch(epoch);
+    for (int64_t b = 0; b < steps; ++b) {
+      pipeline.take(b, plan);
+      plan.set_step_seed(settings.seed * 0x9E3779B97F4A7C15ull + uint64_t(model.parameters.step));
+      executor.run();
+      loss_sum += plan.value(g.objective);
+      for (size_t t = 0; t < terms.size(); ++t) sums[t] += plan.value(terms[t]);
+      if (options.on_progress && (seconds_since(last_report) > 0.2 || b + 1 == steps)) {
+        last_report = Clock::now();
+        const double done = double((epoch - 1) * steps + b + 1), total = double(settings.epochs * steps);
+        const double elapsed = seconds_since(start);
+        options.on_progress(Progress{epoch, settings.epochs, b + 1, steps, loss_sum / double(b + 1),
+                                     double(b + 1) * double(settings.batch) / seconds_since(epoch_start),
+                                     elapsed / done * (total - done)});
+      }
+    }
+    EpochReport report;
+    report.epoch = epoch;
+    report.seconds = seconds_since(epoch_start);
+    report.samples_per_second = double(steps * settings.batch) / report.seconds;
+    report.train.samples = steps * settings.batch;
+    report.train.loss = loss_sum / double(std::max<int64_t>(steps, 1));
+    for (size_t t = 0; t < terms.size(); ++t)
+      report.train.terms.emplace_back(g.node(terms[t]).term->full_name, sums[t] / double(std::max<int64_t>(steps, 1)));
+    if (test) report.test = evaluate(model, *test, settings.batch);
+    if (options.on_epoch) options.on_epoch(report);
+  }
+}
+
+}  // namespace hg

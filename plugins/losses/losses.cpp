@@ -1,0 +1,222 @@
+// The built-in loss terms loss.mse, loss.bce and loss.softmax_ce, shipped as a plugin exactly like an
+// out-of-tree one. Shapes: prediction (N, F...) and a target of the same shape; softmax_ce takes logits
+// (N,C). Sums run in double over fixed chunks (parallel_sum), so a value is bit-identical for any thread
+// count.
+#include <hourglass/plugin.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+using namespace hourglass::plugin;
+
+// Elements per chunk: big enough to amortize scheduling, small enough to split one MNIST batch across cores.
+constexpr int64_t kGrain = 16384;
+
+int64_t elements_per_sample(const hg_tensor& t) {
+  int64_t n = 1;
+  for (int32_t i = 1; i < t.rank; ++i) n *= t.dims[i];
+  return n;
+}
+
+// The engine checks shapes at plan time; this guards against a caller that did not.
+void check_inputs(const hg_term_call* call, const char* prediction_name) {
+  if (!call->host) throw std::runtime_error("no host services were passed to the term");
+  if (call->num_inputs != 2 || !call->inputs)
+    throw std::runtime_error("expects 2 inputs (" + std::string(prediction_name) + ", target), got " +
+                             std::to_string(call->num_inputs));
+  const hg_tensor& prediction = call->inputs[0];
+  const hg_tensor& target = call->inputs[1];
+  if (!prediction.data || !target.data) throw std::runtime_error("an input has no data");
+  if (batch_size(prediction) != batch_size(target))
+    throw std::runtime_error(std::string(prediction_name) + " has batch " +
+                             std::to_string(batch_size(prediction)) + ", target has " +
+                             std::to_string(batch_size(target)));
+  if (elements_per_sample(prediction) != elements_per_sample(target))
+    throw std::runtime_error(
+        std::string(prediction_name) + " has " + std::to_string(elements_per_sample(prediction)) +
+        " elements per sample, target has " + std::to_string(elements_per_sample(target)));
+  if (num_elements(prediction) == 0) throw std::runtime_error(std::string(prediction_name) + " is empty");
+}
+
+void check_diffs(const hg_term_call* call, const hg_tensor* diff_inputs) {
+  if (!diff_inputs) throw std::runtime_error("no gradient buffers were passed");
+  for (int i = 0; i < 2; ++i)
+    if (diff_inputs[i].data && num_elements(diff_inputs[i]) != num_elements(call->inputs[i]))
+      throw std::runtime_error("gradient buffer " + std::to_string(i) + " has " +
+                               std::to_string(num_elements(diff_inputs[i])) + " elements, its input has " +
+                               std::to_string(num_elements(call->inputs[i])));
+}
+
+// ---- Elementwise losses: value(p, t) per element, summed, divided by the element or the sample count ----
+
+// (p - t)^2, the squared error.
+struct SquaredError {
+  static double value(double p, double t) { return (p - t) * (p - t); }
+  static double d_prediction(double p, double t) { return 2 * (p - t); }
+  static double d_target(double p, double t) { return -2 * (p - t); }
+};
+
+// -[t log p + (1-t) log(1-p)], the binary cross-entropy. p is clamped to [eps, 1-eps] so the logs stay
+// finite for saturated sigmoids; the derivatives use the same clamped p.
+struct BinaryCrossEntropy {
+  static double clamped(double p) { return std::min(std::max(p, 1e-7), 1 - 1e-7); }
+  static double value(double p, double t) {
+    p = clamped(p);
+    return -(t * std::log(p) + (1 - t) * std::log(1 - p));
+  }
+  static double d_prediction(double p, double t) {
+    p = clamped(p);
+    return (p - t) / (p * (1 - p));
+  }
+  static double d_target(double p, double t) {
+    p = clamped(p);
+    return std::log(1 - p) - std::log(p);
+  }
+};
+
+// Parameter `sum`: 1 sums over each sample's elements and averages over the batch; 0 averages everything.
+double denominator(const hg_term_call* call) {
+  if (!call->params) throw std::runtime_error("the parameter values were not passed");
+  const hg_tensor& prediction = call->inputs[0];
+  return static_cast<double>(call->params[0] != 0 ? batch_size(prediction) : num_elements(prediction));
+}
+
+template <class Loss>
+int elementwise_value(const hg_term_call* call, double* value) {
+  return guarded(call, [&] {
+    check_inputs(call, "prediction");
+    const float* prediction = call->inputs[0].data;
+    const float* target = call->inputs[1].data;
+    const double total = parallel_sum(call, num_elements(call->inputs[0]), kGrain, [&](int64_t b, int64_t e) {
+      double sum = 0;
+      for (int64_t i = b; i < e; ++i) sum += Loss::value(prediction[i], target[i]);
+      return sum;
+    });
+    *value = total / denominator(call);
+  });
+}
+
+// diff_prediction += scale * d value / d prediction, and likewise for the target when it has a buffer.
+template <class Loss>
+int elementwise_gradient(const hg_term_call* call, float scale, hg_tensor* diff_inputs) {
+  return guarded(call, [&] {
+    check_inputs(call, "prediction");
+    check_diffs(call, diff_inputs);
+    const float* prediction = call->inputs[0].data;
+    const float* target = call->inputs[1].data;
+    float* diff_prediction = diff_inputs[0].data;
+    float* diff_target = diff_inputs[1].data;
+    const double factor = scale / denominator(call);
+    parallel_for(call, 0, num_elements(call->inputs[0]), kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        if (diff_prediction)
+          diff_prediction[i] += static_cast<float>(factor * Loss::d_prediction(prediction[i], target[i]));
+        if (diff_target)
+          diff_target[i] += static_cast<float>(factor * Loss::d_target(prediction[i], target[i]));
+      }
+    });
+  });
+}
+
+// ---- Softmax cross-entropy: logits (N,C), target (N,C); per-sample sum over classes, mean over the batch
+// ----
+
+void check_logits(const hg_term_call* call) {
+  check_inputs(call, "logits");
+  if (call->inputs[0].rank != 2)
+    throw std::runtime_error("logits must have shape (N,C), got rank " +
+                             std::to_string(call->inputs[0].rank));
+}
+
+int64_t rows_per_chunk(int64_t classes) {
+  return std::max<int64_t>(1, kGrain / classes);
+}
+
+// log sum_c exp(x_c), shifted by the max so exp never overflows.
+double log_sum_exp(const float* logits, int64_t classes) {
+  const double max = *std::max_element(logits, logits + classes);
+  double sum = 0;
+  for (int64_t c = 0; c < classes; ++c) sum += std::exp(logits[c] - max);
+  return max + std::log(sum);
+}
+
+// -sum_c t_c log softmax(x)_c = sum_c t_c (lse(x) - x_c).
+int softmax_ce_value(const hg_term_call* call, double* value) {
+  return guarded(call, [&] {
+    check_logits(call);
+    const hg_tensor& logits = call->inputs[0];
+    const int64_t rows = logits.dims[0], classes = logits.dims[1];
+    const float* target = call->inputs[1].data;
+    const double total = parallel_sum(call, rows, rows_per_chunk(classes), [&](int64_t b, int64_t e) {
+      double sum = 0;
+      for (int64_t r = b; r < e; ++r) {
+        const float* x = logits.data + r * classes;
+        const float* t = target + r * classes;
+        const double lse = log_sum_exp(x, classes);
+        for (int64_t c = 0; c < classes; ++c) sum += t[c] * (lse - x[c]);
+      }
+      return sum;
+    });
+    *value = total / static_cast<double>(rows);
+  });
+}
+
+// d/dx_c = softmax_c * sum(t) - t_c, which is softmax - t for a distribution (sum(t) = 1) but stays exact for
+// any target; d/dt_c = lse - x_c. Both divided by N for the batch mean.
+int softmax_ce_gradient(const hg_term_call* call, float scale, hg_tensor* diff_inputs) {
+  return guarded(call, [&] {
+    check_logits(call);
+    check_diffs(call, diff_inputs);
+    const hg_tensor& logits = call->inputs[0];
+    const int64_t rows = logits.dims[0], classes = logits.dims[1];
+    const float* target = call->inputs[1].data;
+    const double factor = scale / static_cast<double>(rows);
+    parallel_for(call, 0, rows, rows_per_chunk(classes), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const float* x = logits.data + r * classes;
+        const float* t = target + r * classes;
+        const double lse = log_sum_exp(x, classes);
+        double target_sum = 0;
+        for (int64_t c = 0; c < classes; ++c) target_sum += t[c];
+        float* diff_logits = diff_inputs[0].data ? diff_inputs[0].data + r * classes : nullptr;
+        float* diff_target = diff_inputs[1].data ? diff_inputs[1].data + r * classes : nullptr;
+        for (int64_t c = 0; c < classes; ++c) {
+          if (diff_logits)
+            diff_logits[c] += static_cast<float>(factor * (std::exp(x[c] - lse) * target_sum - t[c]));
+          if (diff_target) diff_target[c] += static_cast<float>(factor * (lse - x[c]));
+        }
+      }
+    });
+  });
+}
+
+// ---- The table ----
+
+const char* const kPredictionTarget[] = {"prediction", "target"};
+const char* const kLogitsTarget[] = {"logits", "target"};
+const hg_param_spec kSumParam[] = {
+    {"sum", HG_PARAM_INT, 0, 0, 1,
+     "1: sum over each sample's elements, mean over the batch; 0: mean of all"}};
+
+const hg_term kTerms[] = {
+    {"mse", HG_TERM_LOSS, 2, kPredictionTarget, 1, kSumParam, "mean squared error (p - t)^2",
+     elementwise_value<SquaredError>, elementwise_gradient<SquaredError>, nullptr, nullptr},
+    {"bce", HG_TERM_LOSS, 2, kPredictionTarget, 1, kSumParam,
+     "binary cross-entropy -[t log p + (1-t) log(1-p)], p in (0,1) clamped to [1e-7, 1-1e-7]",
+     elementwise_value<BinaryCrossEntropy>, elementwise_gradient<BinaryCrossEntropy>, nullptr, nullptr},
+    {"softmax_ce", HG_TERM_LOSS, 2, kLogitsTarget, 0, nullptr,
+     "softmax cross-entropy of logits (N,C) against a target distribution (N,C), mean over the batch",
+     softmax_ce_value, softmax_ce_gradient, nullptr, nullptr},
+};
+
+const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION, "loss", "1.0.0", sizeof kTerms / sizeof kTerms[0], kTerms};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const hg_plugin* hourglass_plugin() {
+  return &kPlugin;
+}

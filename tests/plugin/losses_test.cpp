@@ -1,0 +1,192 @@
+// The built-in losses: values against hand-computed ones, gradients against central differences (for the
+// prediction and the target), shape errors, and bit-identical values whatever the threading.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "plugin/registry.h"
+#include "plugin/test_host.h"
+
+using namespace hg;
+using namespace hg::test;
+
+namespace {
+
+const SourceLocation kNode{"loss.graph", 3, 1};
+
+const TermRef& loss(const char* name) {
+  static PluginRegistry registry = [] {
+    PluginRegistry r;
+    r.load_folder(HG_PLUGIN_DIR);
+    return r;
+  }();
+  const TermRef* term = registry.find(name);
+  REQUIRE(term);
+  return *term;
+}
+
+// A loss over prediction and target of shape dims, with its parameter values.
+struct Case {
+  const char* name;
+  std::vector<int64_t> dims;
+  std::vector<double> params;
+  std::vector<float> prediction, target;
+
+  hg_tensor tensor(std::vector<float>& data) const {
+    hg_tensor t{data.data(), static_cast<int32_t>(dims.size()), {}};
+    std::copy(dims.begin(), dims.end(), t.dims);
+    return t;
+  }
+  double value(const hg_host* host = serial_host()) {
+    const std::vector<hg_tensor> inputs = {tensor(prediction), tensor(target)};
+    return call_term_value(loss(name), make_call(inputs, params, host), kNode);
+  }
+  // scale * d value / d (prediction, target), added into zeroed buffers.
+  std::pair<std::vector<float>, std::vector<float>> gradient(float scale,
+                                                             const hg_host* host = serial_host()) {
+    std::vector<float> diff_prediction(prediction.size()), diff_target(target.size());
+    const std::vector<hg_tensor> inputs = {tensor(prediction), tensor(target)};
+    hg_tensor diffs[2] = {tensor(diff_prediction), tensor(diff_target)};
+    call_term_gradient(loss(name), make_call(inputs, params, host), scale, diffs, kNode);
+    return {diff_prediction, diff_target};
+  }
+};
+
+// Central differences of the value in each element of `data`, using the perturbed floats actually stored.
+std::vector<double> numeric_gradient(Case& c, std::vector<float>& data) {
+  std::vector<double> gradient(data.size());
+  for (size_t i = 0; i < data.size(); ++i) {
+    const float saved = data[i];
+    const float plus = saved + 1e-3f, minus = saved - 1e-3f;
+    data[i] = plus;
+    const double up = c.value();
+    data[i] = minus;
+    const double down = c.value();
+    data[i] = saved;
+    gradient[i] = (up - down) / (static_cast<double>(plus) - minus);
+  }
+  return gradient;
+}
+
+// Tight enough that a gradient off by 1% (or a wrong sign, or a missing factor) fails.
+bool gradients_match(const std::vector<float>& analytic, const std::vector<double>& numeric, double scale) {
+  for (size_t i = 0; i < analytic.size(); ++i) {
+    const double expected = scale * numeric[i];
+    if (std::fabs(analytic[i] - expected) > 1e-3 * std::fabs(expected) + 1e-6) return false;
+  }
+  return true;
+}
+
+void check_gradient(Case c) {
+  CAPTURE(c.name);
+  const float scale = 0.75f;
+  const auto [diff_prediction, diff_target] = c.gradient(scale);
+  const std::vector<double> numeric_prediction = numeric_gradient(c, c.prediction);
+  const std::vector<double> numeric_target = numeric_gradient(c, c.target);
+  CHECK(gradients_match(diff_prediction, numeric_prediction, scale));
+  CHECK(gradients_match(diff_target, numeric_target, scale));
+  // The checker itself must reject a slightly wrong gradient.
+  std::vector<float> wrong = diff_prediction;
+  for (float& g : wrong) g *= 1.01f;
+  CHECK_FALSE(gradients_match(wrong, numeric_prediction, scale));
+}
+
+std::vector<float> uniform(size_t n, float low, float high, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(low, high);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Rows of a random distribution over `classes`.
+std::vector<float> distributions(int64_t rows, int64_t classes, unsigned seed) {
+  std::vector<float> v = uniform(rows * classes, 0.0f, 1.0f, seed);
+  for (int64_t r = 0; r < rows; ++r) {
+    float sum = 0;
+    for (int64_t c = 0; c < classes; ++c) sum += v[r * classes + c];
+    for (int64_t c = 0; c < classes; ++c) v[r * classes + c] /= sum;
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("mse: mean of squared differences, or per-sample sums averaged over the batch") {
+  Case c{"loss.mse", {2, 2}, {0}, {1, 2, 3, 4}, {0, 2, 1, 1}};  // squares 1, 0, 4, 9
+  CHECK(c.value() == doctest::Approx(14.0 / 4));
+  c.params = {1};
+  CHECK(c.value() == doctest::Approx(14.0 / 2));
+}
+
+TEST_CASE("bce: -[t log p + (1-t) log(1-p)], finite for saturated predictions") {
+  Case c{"loss.bce", {1, 2}, {0}, {0.5f, 0.9f}, {1, 0}};
+  const double expected = -std::log(0.5) - std::log(1 - static_cast<double>(0.9f));
+  CHECK(c.value() == doctest::Approx(expected / 2));
+  c.params = {1};
+  CHECK(c.value() == doctest::Approx(expected));
+  Case saturated{"loss.bce", {1, 2}, {1}, {0, 1}, {1, 0}};  // both maximally wrong
+  CHECK(saturated.value() == doctest::Approx(-2 * std::log(1e-7)).epsilon(1e-6));
+}
+
+TEST_CASE("softmax_ce: mean over the batch of -sum t log softmax, stable for large logits") {
+  Case c{"loss.softmax_ce", {2, 3}, {}, {1, 2, 3, 0, 0, 0}, {0, 0, 1, 1, 0, 0}};
+  const double row0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)) - 3;
+  const double row1 = std::log(3.0);
+  CHECK(c.value() == doctest::Approx((row0 + row1) / 2));
+  Case large{"loss.softmax_ce", {2, 2}, {}, {1000, 0, 0, 1000}, {1, 0, 1, 0}};
+  CHECK(large.value() == doctest::Approx(500.0));  // rows: ~0 and 1000
+}
+
+TEST_CASE("every loss's gradient matches central differences, for the prediction and the target") {
+  check_gradient({"loss.mse", {3, 4}, {0}, uniform(12, -1, 1, 1), uniform(12, -1, 1, 2)});
+  check_gradient({"loss.mse", {3, 2, 2}, {1}, uniform(12, -1, 1, 3), uniform(12, -1, 1, 4)});
+  check_gradient({"loss.bce", {3, 4}, {0}, uniform(12, 0.05f, 0.95f, 5), uniform(12, 0, 1, 6)});
+  check_gradient({"loss.bce", {3, 4}, {1}, uniform(12, 0.05f, 0.95f, 7), uniform(12, 0, 1, 8)});
+  check_gradient({"loss.softmax_ce", {3, 5}, {}, uniform(15, -3, 3, 9), distributions(3, 5, 10)});
+  check_gradient({"loss.softmax_ce", {2, 3}, {}, uniform(6, -3, 3, 11), {0, 1, 0, 1, 0, 0}});
+}
+
+TEST_CASE("softmax_ce's logit gradient is (softmax - t) / N for a one-hot target") {
+  Case c{"loss.softmax_ce", {2, 2}, {}, {0, 0, 0, std::log(3.0f)}, {1, 0, 0, 1}};
+  const auto [diff_logits, diff_target] = c.gradient(1.0f);
+  CHECK(diff_logits[0] == doctest::Approx((0.5 - 1) / 2));
+  CHECK(diff_logits[1] == doctest::Approx(0.5 / 2));
+  CHECK(diff_logits[2] == doctest::Approx(0.25 / 2));
+  CHECK(diff_logits[3] == doctest::Approx((0.75 - 1) / 2));
+}
+
+TEST_CASE("mismatched shapes are reported at the node with both sizes") {
+  std::vector<float> prediction(2 * 784), target(2 * 10);
+  const std::vector<hg_tensor> inputs = {view(prediction, {2, 784}), view(target, {2, 10})};
+  const std::vector<double> params = {0};
+  try {
+    call_term_value(loss("loss.mse"), make_call(inputs, params), kNode);
+    FAIL("expected hg::Error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "loss.graph:3:1: error: term 'loss.mse' (plugin " + builtin_losses() +
+                                       ") failed: prediction has 784 elements per sample, target has 10");
+  }
+  std::vector<float> logits(2 * 2 * 5), labels(2 * 2 * 5);
+  const std::vector<hg_tensor> ranked = {view(logits, {2, 2, 5}), view(labels, {2, 2, 5})};
+  CHECK_THROWS_WITH_AS(call_term_value(loss("loss.softmax_ce"), make_call(ranked, {}), kNode),
+                       doctest::Contains("logits must have shape (N,C), got rank 3"), Error);
+}
+
+TEST_CASE("values and gradients are bit-identical across repeated calls and threadings") {
+  const size_t n = 3 * 16384 + 77;  // several chunks, the last one partial
+  for (const char* name : {"loss.mse", "loss.bce"}) {
+    CAPTURE(name);
+    Case c{name, {static_cast<int64_t>(n) / 7, 7}, {0}, uniform(n, 0.01f, 0.99f, 12), uniform(n, 0, 1, 13)};
+    const double first = c.value();
+    CHECK(c.value() == first);
+    CHECK(c.value(threaded_host()) == first);
+    CHECK(c.gradient(1.0f, threaded_host()) == c.gradient(1.0f));
+  }
+  Case c{"loss.softmax_ce", {4096, 10}, {}, uniform(40960, -4, 4, 14), distributions(4096, 10, 15)};
+  const double first = c.value();
+  CHECK(c.value() == first);
+  CHECK(c.value(threaded_host()) == first);
+  CHECK(c.gradient(1.0f, threaded_host()) == c.gradient(1.0f));
+}

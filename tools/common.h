@@ -1,0 +1,38 @@
+// Pieces every verb of the runner shares: the common options, thread set-up, and report formatting.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/model.h"
+
+namespace hg::tools {
+
+namespace po = boost::program_options;
+
+struct CommonOptions {
+  std::vector<std::string> plugin_dirs, settings;
+  std::string data_dir;
+  int threads = 0;
+  int64_t limit = 0;
+};
+
+// Adds --plugin-dir, --set, --data-dir, --threads and --limit.
+void add_common_options(po::options_description& options, CommonOptions& common);
+// Parses `args` (after the verb) with one positional GRAPH; prints help and returns false for --help.
+bool parse_verb(const std::string& verb, const std::string& usage, po::options_description& options,
+                const std::vector<std::string>& args, std::string& graph);
+// Applies --threads to oneDNN, the kernels and TBB; the returned object must live while work runs.
+std::shared_ptr<void> configure_threads(int threads);
+ModelOptions model_options(const CommonOptions& common);
+std::string data_dir(const CommonOptions& common);
+std::string stem(const std::string& path);
+std::string format_eval(const EvalResult& result);  // "loss 0.1012 (loss.bce 0.1012) accuracy 97.9%"
+
+int verb_check(const std::vector<std::string>& args);
+int verb_train(const std::vector<std::string>& args);
+int verb_eval(const std::vector<std::string>& args);
+
+}  // namespace hg::tools

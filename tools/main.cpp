@@ -1,0 +1,44 @@
+// `hourglass <verb> ...`: the one runner. Only this file decides exit codes: 0 success, 1 a user error
+// (bad graph, data, checkpoint or plugin), 2 a bad command line, 3 an internal error.
+#include <iostream>
+
+#include "common.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: hourglass <verb> [options]\n\n"
+    "verbs:\n"
+    "  check GRAPH            parse, infer every shape, list nodes, parameters and plugin terms\n"
+    "  train GRAPH            train on the graph's `train` data, report on its `test` data\n"
+    "  eval GRAPH --ckpt F    loss terms (and accuracy where the graph has labels) on the `test` data\n\n"
+    "'hourglass <verb> --help' describes a verb's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace hg::tools;
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string verb = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    if (verb == "check") return verb_check(args);
+    if (verb == "train") return verb_train(args);
+    if (verb == "eval") return verb_eval(args);
+    std::cerr << "hourglass: unknown verb '" << verb << "'" << hg::did_you_mean(verb, {"check", "train", "eval"})
+              << "\n\n" << kUsage;
+    return 2;
+  } catch (const hg::Error& e) {
+    for (const hg::Diagnostic& d : e.diagnostics()) std::cerr << d.str();
+    return 1;
+  } catch (const boost::program_options::error& e) {
+    std::cerr << "hourglass " << verb << ": " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "hourglass " << verb << ": internal error: " << e.what() << "\n";
+    return 3;
+  }
+}

@@ -1,0 +1,68 @@
+// `hourglass check GRAPH`: parse, lower and differentiate without touching data, then list what was built.
+#include <cstdio>
+#include <iostream>
+
+#include "common.h"
+
+namespace hg::tools {
+
+static std::string node_summary(const Graph& g, const Node& n) {
+  std::string inputs;
+  for (NodeId i : n.inputs) {
+    const Node& in = g.node(i);
+    if (in.op != OpKind::Parameter) inputs += (inputs.empty() ? "" : ", ") + in.name;
+  }
+  std::string what = op_name(n.op);
+  if (n.op == OpKind::Dense) what += "(" + std::to_string(n.units) + (n.transposed_weights ? ", tied" : "") + ")";
+  if (n.op == OpKind::Activation) what = activation_name(n.activation);
+  if (n.op == OpKind::Term || n.op == OpKind::Corrupt) what = n.term->full_name;
+  if (n.op == OpKind::Input) inputs = "<- " + n.source;
+  return what + (inputs.empty() ? "" : " " + (n.op == OpKind::Input ? inputs : "(" + inputs + ")"));
+}
+
+int verb_check(const std::vector<std::string>& args) {
+  CommonOptions common;
+  po::options_description options("check options");
+  add_common_options(options, common);
+  std::string path;
+  if (!parse_verb("check", "GRAPH [options]", options, args, path)) return 0;
+  Model model(path, model_options(common));
+  const Graph& g = model.graph;
+  std::printf("%s: ok\n\nnodes:\n", path.c_str());
+  for (const Node& n : g.nodes) {
+    if (n.forward != kNoNode || n.op == OpKind::Parameter || n.op == OpKind::OptimizerStep) continue;
+    std::printf("  %-28s %-40s %s  (line %d)\n", n.name.c_str(), node_summary(g, n).c_str(),
+                shape_string(n.dims, n.batched).c_str(), n.location.line);
+  }
+  std::printf("\nparameters:\n");
+  for (const ParameterSlot& s : model.parameters.slots())
+    std::printf("  %-28s %-16s %10lld%s\n", s.name.c_str(), shape_string(s.dims).c_str(), (long long)s.count,
+                s.trainable ? "" : "  frozen");
+  int64_t total = 0;
+  for (const ParameterSlot& s : model.parameters.slots()) total += s.count;
+  std::printf("  %-28s %-16s %10lld\n", "total", "", (long long)total);
+  std::printf("\nterms:\n");
+  const Node& objective = g.node(g.objective);
+  for (size_t i = 0; i < objective.inputs.size(); ++i) {
+    const TermRef& t = *g.node(objective.inputs[i]).term;
+    std::printf("  %-28s weight %-10g %s %s (%s)\n", t.full_name.c_str(), objective.weights[i],
+                t.term->kind == HG_TERM_LOSS ? "loss" : "regularizer", t.plugin_version.c_str(), t.plugin_path.c_str());
+  }
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::Corrupt)
+      std::printf("  %-28s corruption %s (%s)\n", n.term->full_name.c_str(), n.term->plugin_version.c_str(),
+                  n.term->plugin_path.c_str());
+  std::printf("\ndata:\n");
+  for (const DataBinding& d : g.data)
+    std::printf("  %-8s images \"%s\"%s%s, scale %g\n", d.name.c_str(), d.images.c_str(), d.labels.empty() ? "" : ", labels \"",
+                d.labels.empty() ? "" : (d.labels + "\"").c_str(), d.scale);
+  const TrainSettings& t = g.train;
+  std::printf("\ntrain: %s(lr=%g%s) batch %lld, epochs %lld, seed %llu; %zu backward nodes\n", t.optimizer.kind.c_str(),
+              t.optimizer.learning_rate,
+              t.optimizer.kind == "sgd" ? (", momentum=" + std::to_string(t.optimizer.momentum)).c_str() : "",
+              (long long)t.batch, (long long)t.epochs, (unsigned long long)t.seed,
+              size_t(std::count_if(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.forward != kNoNode; })));
+  return 0;
+}
+
+}  // namespace hg::tools
