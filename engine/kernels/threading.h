@@ -6,6 +6,7 @@
 #include <hourglass/plugin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace hg {
 
@@ -16,13 +17,15 @@ int math_threads();
 // The services handed to plugins; parallel_for runs on the OpenMP team with static, deterministic chunks.
 const hg_host* plugin_host();
 
-// body(begin, end) over [begin, end) in chunks of at least `grain`, on the math threads.
+// body(begin, end) over [begin, end) in chunks of `grain` (the last may be shorter), on the math threads.
 void parallel_for(int64_t begin, int64_t end, int64_t grain, void* context, hg_range_fn body);
 
+// A body's exception stops the remaining chunks and is rethrown here, on the calling thread.
 template <class F>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& body) {
-  auto trampoline = [](void* ctx, int64_t b, int64_t e) { (*static_cast<F*>(ctx))(b, e); };
-  parallel_for(begin, end, grain, &body, trampoline);
+  using Body = std::remove_reference_t<F>;  // F is `Lambda&` when an lvalue is passed
+  auto trampoline = [](void* ctx, int64_t b, int64_t e) { (*static_cast<Body*>(ctx))(b, e); };
+  parallel_for(begin, end, grain, const_cast<void*>(static_cast<const void*>(&body)), trampoline);
 }
 
 }  // namespace hg

@@ -80,6 +80,8 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep) {
     if (included_[id])
       for (NodeId input : graph_.node(id).inputs) last_use[input] = id;
   for (NodeId id : keep) last_use.at(id) = NodeId(n);
+  for (NodeId id = 0; id < NodeId(n); ++id)  // inputs stay intact, so a plan can rerun on the same batch
+    if (graph_.node(id).op == OpKind::Input) last_use[id] = NodeId(n);
   std::vector<Block> live, placed;
   int64_t high_water = 0;
   for (NodeId id = 0; id < NodeId(n); ++id) {

@@ -86,7 +86,8 @@ int64_t DataPipeline::take(int64_t b, Plan& plan) {
   const int64_t rows = rows_in(b);
   HG_ASSERT(rows == plan.batch(), "plan batch does not match the rows of this batch");
   for (size_t f = 0; f < feeds_.size(); ++f)
-    std::memcpy(plan.buffer(feeds_[f].node), staging_[b % 2][f].data(), sizeof(float) * size_t(rows * feeds_[f].width));
+    if (float* dst = plan.buffer(feeds_[f].node))  // null when nothing in this plan reads the input
+      std::memcpy(dst, staging_[b % 2][f].data(), sizeof(float) * size_t(rows * feeds_[f].width));
   const int64_t next = b + 1;
   pending_ = -1;
   if (next * batch_ < data_.count) {

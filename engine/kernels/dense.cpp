@@ -1,0 +1,137 @@
+// The dense op's oneDNN kernels: four matmul primitives (forward, backward data, backward weights with and
+// without accumulation) created once, plus a deterministic column-sum for the bias gradient.
+// Transposes are strided memory descriptors over the caller's buffers, never copies.
+#include "kernels/dense.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/dnnl_context.h"
+#include "kernels/threading.h"
+
+namespace hg {
+namespace {
+
+using dnnl::memory;
+
+// A logical (rows, cols) f32 matrix over a row-major buffer that holds it as is, or (stored_transposed)
+// holds its transpose, i.e. is (cols, rows) row-major.
+memory::desc matrix(int64_t rows, int64_t cols, bool stored_transposed) {
+  const memory::dims strides = stored_transposed ? memory::dims{1, rows} : memory::dims{cols, 1};
+  return memory::desc({rows, cols}, memory::data_type::f32, strides);
+}
+
+std::string describe(const DenseShape& s) {
+  return "N=" + std::to_string(s.batch) + ", K=" + std::to_string(s.in) + ", M=" + std::to_string(s.out) +
+         ", weights stored " + (s.transposed_weights ? "(K,M)" : "(M,K)") + (s.has_bias ? ", with bias" : "");
+}
+
+// src x weights (+ bias) -> dst, optionally accumulated into dst (sum post-op).
+BoundPrimitive make_matmul(const memory::desc& src, const memory::desc& weights, const memory::desc* bias,
+                           const memory::desc& dst, bool accumulate) {
+  dnnl::primitive_attr attributes = default_attributes();
+  if (accumulate) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attributes.set_post_ops(ops);
+  }
+  const dnnl::matmul::desc desc =
+      bias ? dnnl::matmul::desc(src, weights, *bias, dst) : dnnl::matmul::desc(src, weights, dst);
+  BoundPrimitive matmul(dnnl::matmul::primitive_desc(desc, attributes, dnnl_cpu_engine()));
+  matmul.add_argument(DNNL_ARG_SRC, src);
+  matmul.add_argument(DNNL_ARG_WEIGHTS, weights);
+  if (bias) matmul.add_argument(DNNL_ARG_BIAS, *bias);
+  matmul.add_argument(DNNL_ARG_DST, dst);
+  return matmul;
+}
+
+}  // namespace
+
+struct DenseKernels::Impl {
+  DenseShape shape;
+  BoundPrimitive forward, backward_data, backward_weights, backward_weights_accumulate;
+};
+
+DenseKernels::DenseKernels(const DenseShape& shape) : impl_(new Impl{shape, {}, {}, {}, {}}) {
+  const int64_t N = shape.batch, K = shape.in, M = shape.out;
+  const bool tied = shape.transposed_weights;
+  if (N < 1 || K < 1 || M < 1) throw std::runtime_error("dense: invalid shape (" + describe(shape) + ")");
+  const char* op = "forward";
+  try {
+    // src (N,K) x weights^T (K,M) + bias (1,M) -> dst (N,M). (M,K) storage holds weights^T transposed.
+    const memory::desc bias = matrix(1, M, false);
+    impl_->forward = make_matmul(matrix(N, K, false), matrix(K, M, !tied), shape.has_bias ? &bias : nullptr,
+                                 matrix(N, M, false), false);
+    // diff_dst (N,M) x weights (M,K) -> diff_src (N,K). (K,M) storage holds weights transposed.
+    op = "backward data";
+    impl_->backward_data =
+        make_matmul(matrix(N, M, false), matrix(M, K, tied), nullptr, matrix(N, K, false), false);
+    // (M,K) storage: diff_dst^T (M,N) x src (N,K) -> diff_weights (M,K).
+    // (K,M) storage: src^T (K,N) x diff_dst (N,M) -> diff_weights (K,M), the same numbers transposed.
+    op = "backward weights";
+    const memory::desc lhs = tied ? matrix(K, N, true) : matrix(M, N, true);
+    const memory::desc rhs = tied ? matrix(N, M, false) : matrix(N, K, false);
+    const memory::desc diff_weights = tied ? matrix(K, M, false) : matrix(M, K, false);
+    impl_->backward_weights = make_matmul(lhs, rhs, nullptr, diff_weights, false);
+    impl_->backward_weights_accumulate = make_matmul(lhs, rhs, nullptr, diff_weights, true);
+  } catch (const dnnl::error& e) {
+    throw std::runtime_error(std::string("dense: cannot create the oneDNN matmul for ") + op + " (" +
+                             describe(shape) + "): " + e.what());
+  }
+}
+
+DenseKernels::~DenseKernels() = default;
+
+const DenseShape& DenseKernels::shape() const {
+  return impl_->shape;
+}
+
+void DenseKernels::forward(const float* src, const float* weights, const float* bias, float* dst) {
+  BoundPrimitive& matmul = impl_->forward;
+  matmul.bind(DNNL_ARG_SRC, src);
+  matmul.bind(DNNL_ARG_WEIGHTS, weights);
+  if (impl_->shape.has_bias) matmul.bind(DNNL_ARG_BIAS, bias);
+  matmul.bind(DNNL_ARG_DST, dst);
+  matmul.execute();
+}
+
+void DenseKernels::backward_data(const float* diff_dst, const float* weights, float* diff_src) {
+  BoundPrimitive& matmul = impl_->backward_data;
+  matmul.bind(DNNL_ARG_SRC, diff_dst);
+  matmul.bind(DNNL_ARG_WEIGHTS, weights);
+  matmul.bind(DNNL_ARG_DST, diff_src);
+  matmul.execute();
+}
+
+void DenseKernels::backward_weights(const float* diff_dst, const float* src, float* diff_weights,
+                                    bool accumulate) {
+  BoundPrimitive& matmul = accumulate ? impl_->backward_weights_accumulate : impl_->backward_weights;
+  const bool tied = impl_->shape.transposed_weights;  // operand order as in the constructor
+  matmul.bind(DNNL_ARG_SRC, tied ? src : diff_dst);
+  matmul.bind(DNNL_ARG_WEIGHTS, tied ? diff_dst : src);
+  matmul.bind(DNNL_ARG_DST, diff_weights);
+  matmul.execute();
+}
+
+// diff_bias (M) = sum over rows of diff_dst (N,M). Each thread owns a block of columns and walks the rows in
+// order, so the sum is the same on any thread count and reads diff_dst row by row.
+void DenseKernels::backward_bias(const float* diff_dst, float* diff_bias, bool accumulate) {
+  const int64_t N = impl_->shape.batch, M = impl_->shape.out;
+  constexpr int64_t kBlock = 64;
+  const int64_t grain = N * M < (1 << 15) ? M : kBlock;  // small tensors: one chunk, no parallel region
+  parallel_for(0, M, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; block += kBlock) {
+      const int64_t width = std::min(kBlock, end - block);
+      double sums[kBlock] = {};
+      for (int64_t n = 0; n < N; ++n) {
+        const float* row = diff_dst + n * M + block;
+        for (int64_t j = 0; j < width; ++j) sums[j] += row[j];
+      }
+      for (int64_t j = 0; j < width; ++j)
+        diff_bias[block + j] = static_cast<float>(accumulate ? diff_bias[block + j] + sums[j] : sums[j]);
+    }
+  });
+}
+
+}  // namespace hg

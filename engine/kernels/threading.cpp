@@ -1,0 +1,87 @@
+// OpenMP implementation of the math threading in threading.h. Chunk boundaries depend only on
+// (begin, end, grain), never on the thread count, so a reduction done per chunk gives the same bits on any
+// number of threads.
+#include "kernels/threading.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+
+#include "support/diagnostics.h"
+
+namespace hg {
+namespace {
+
+std::atomic<int> configured_threads{0};  // 0 until set_math_threads: OpenMP's own default applies
+
+// parallel_for is overloaded, so the plugin table points at this unambiguous wrapper.
+void host_parallel_for(int64_t begin, int64_t end, int64_t grain, void* context, hg_range_fn body) {
+  parallel_for(begin, end, grain, context, body);
+}
+
+// Runs chunk `chunk` of [begin, end): [begin + chunk * grain, that + grain) clipped to end.
+inline void run_chunk(int64_t begin, int64_t end, int64_t grain, int64_t chunk, void* context,
+                      hg_range_fn body) {
+  const int64_t chunk_begin = begin + chunk * grain;
+  body(context, chunk_begin, end - chunk_begin <= grain ? end : chunk_begin + grain);
+}
+
+// The table handed to plugins; num_threads follows set_math_threads.
+hg_host& host_table() {
+  static hg_host host{&host_parallel_for, math_threads()};
+  return host;
+}
+
+// Chunks run on the OpenMP team. An exception cannot leave an OpenMP region, so the first one is kept,
+// later chunks are skipped, and it is rethrown on the calling thread.
+void run_chunks_in_parallel(int64_t begin, int64_t end, int64_t grain, int64_t chunks, void* context,
+                            hg_range_fn body) {
+  std::exception_ptr first_error;
+  std::atomic<bool> failed{false};
+#pragma omp parallel for schedule(static) num_threads(math_threads())
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    if (failed.load(std::memory_order_relaxed)) continue;
+    try {
+      run_chunk(begin, end, grain, chunk, context, body);
+    } catch (...) {
+#pragma omp critical(hg_parallel_for_error)
+      if (!first_error) first_error = std::current_exception();
+      failed.store(true, std::memory_order_relaxed);
+    }
+  }
+  if (first_error) std::rethrow_exception(first_error);
+}
+
+}  // namespace
+
+void set_math_threads(int threads) {
+  HG_ASSERT(threads >= 1, "math thread count must be positive, got " + std::to_string(threads));
+  omp_set_num_threads(threads);  // oneDNN reads this on the calling thread
+  configured_threads.store(threads);
+  host_table().num_threads = threads;
+}
+
+int math_threads() {
+  const int threads = configured_threads.load();
+  return threads > 0 ? threads : omp_get_max_threads();
+}
+
+const hg_host* plugin_host() {
+  return &host_table();
+}
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain, void* context, hg_range_fn body) {
+  if (end <= begin) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t chunks = (end - begin - 1) / grain + 1;  // ceil, without overflowing near INT64_MAX
+  // One chunk, one thread, or already inside a parallel region: no (nested) team is worth starting.
+  if (chunks == 1 || math_threads() == 1 || omp_in_parallel()) {
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) run_chunk(begin, end, grain, chunk, context, body);
+    return;
+  }
+  run_chunks_in_parallel(begin, end, grain, chunks, context, body);
+}
+
+}  // namespace hg

@@ -1,0 +1,48 @@
+// Test helper: builds a graph (and its parameters) from graph-file text with the built-in plugins, so tests
+// exercise the same path as a user's file without touching the disk.
+#pragma once
+
+#include <memory>
+#include <random>
+#include <string>
+
+#include "autodiff/autodiff.h"
+#include "frontend/parser.h"
+#include "ir/lower.h"
+#include "ir/lower_util.h"
+#include "plan/parameters.h"
+
+namespace hg::test {
+
+inline const PluginRegistry& builtin_plugins() {
+  static const PluginRegistry registry = [] {
+    PluginRegistry r;
+    r.load_folder(HG_PLUGIN_DIR);
+    return r;
+  }();
+  return registry;
+}
+
+struct TestModel {
+  Graph graph;
+  std::unique_ptr<ParameterStore> parameters;
+};
+
+inline TestModel model_from_text(const std::string& text, bool backward = true, uint64_t seed = 7) {
+  DiagnosticSink sink;
+  ast::Program program = parse_graph("test.graph", text, sink);
+  sink.throw_if_errors();
+  TestModel m{lower(program, text, builtin_plugins()), nullptr};
+  if (backward) append_backward(m.graph);
+  m.parameters = std::make_unique<ParameterStore>(m.graph);
+  m.parameters->initialize(seed);
+  return m;
+}
+
+inline void fill_uniform(float* data, int64_t n, uint64_t seed, float lo = 0.05f, float hi = 0.95f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  for (int64_t i = 0; i < n; ++i) data[i] = u(rng);
+}
+
+}  // namespace hg::test

@@ -1,0 +1,181 @@
+// The dense op's oneDNN kernels against the reference loops, for a table of shapes, both weight layouts,
+// with and without bias and accumulation; plus determinism, error messages and a throughput benchmark.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/dense.h"
+#include "kernels/threading.h"
+
+using namespace hg;
+
+namespace {
+
+std::vector<float> random_vector(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = uniform(rng);
+  return v;
+}
+
+// An output buffer with a guard zone after it, so a kernel writing past its shape is caught.
+constexpr size_t kGuard = 16;
+constexpr float kGuardValue = 12345.f;
+std::vector<float> output(size_t n, uint32_t seed) {
+  std::vector<float> v = random_vector(n + kGuard, seed);
+  std::fill(v.end() - kGuard, v.end(), kGuardValue);
+  return v;
+}
+bool guard_intact(const std::vector<float>& v) {
+  return std::all_of(v.end() - kGuard, v.end(), [](float x) { return x == kGuardValue; });
+}
+
+// Largest difference over the first n values, relative to the reference's largest magnitude (at least 1).
+double relative_error(const std::vector<float>& fast, const std::vector<float>& reference, size_t n) {
+  double scale = 1.0, diff = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    scale = std::max(scale, double(std::fabs(reference[i])));
+    diff = std::max(diff, double(std::fabs(fast[i] - reference[i])));
+  }
+  return diff / scale;
+}
+
+constexpr double kTolerance = 1e-4;
+
+struct Sizes {
+  int64_t batch, in, out;
+};
+const Sizes kShapes[] = {{1, 1, 1},    {1, 7, 5},     {3, 7, 5},      {2, 3, 1},     {5, 1, 9},
+                         {17, 33, 65}, {64, 100, 10}, {128, 784, 32}, {32, 500, 784}};
+
+std::vector<DenseShape> all_variants(const Sizes& sizes) {
+  std::vector<DenseShape> shapes;
+  for (bool transposed : {false, true})
+    for (bool bias : {true, false}) shapes.push_back({sizes.batch, sizes.in, sizes.out, transposed, bias});
+  return shapes;
+}
+
+#define CAPTURE_SHAPE(s)           \
+  CAPTURE((s).batch);              \
+  CAPTURE((s).in);                 \
+  CAPTURE((s).out);                \
+  CAPTURE((s).transposed_weights); \
+  CAPTURE((s).has_bias)
+
+}  // namespace
+
+TEST_CASE("dense forward and backward data match the reference") {
+  for (const Sizes& sizes : kShapes)
+    for (const DenseShape& s : all_variants(sizes)) {
+      CAPTURE_SHAPE(s);
+      const size_t N = s.batch, K = s.in, M = s.out;
+      DenseKernels kernels(s);
+      const std::vector<float> src = random_vector(N * K, 1), weights = random_vector(M * K, 2),
+                               bias = random_vector(M, 3), diff_dst = random_vector(N * M, 4);
+
+      std::vector<float> dst = output(N * M, 5), expected(N * M);
+      kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
+      reference::dense_forward(s, src.data(), weights.data(), bias.data(), expected.data());
+      CHECK(relative_error(dst, expected, N * M) < kTolerance);
+      CHECK(guard_intact(dst));
+
+      std::vector<float> diff_src = output(N * K, 6), expected_diff_src(N * K);
+      kernels.backward_data(diff_dst.data(), weights.data(), diff_src.data());
+      reference::dense_backward_data(s, diff_dst.data(), weights.data(), expected_diff_src.data());
+      CHECK(relative_error(diff_src, expected_diff_src, N * K) < kTolerance);
+      CHECK(guard_intact(diff_src));
+    }
+}
+
+TEST_CASE("dense backward weights and bias match the reference, overwriting or accumulating") {
+  for (const Sizes& sizes : kShapes)
+    for (const DenseShape& s : all_variants(sizes))
+      for (bool accumulate : {false, true}) {
+        CAPTURE_SHAPE(s);
+        CAPTURE(accumulate);
+        const size_t N = s.batch, K = s.in, M = s.out;
+        DenseKernels kernels(s);
+        const std::vector<float> src = random_vector(N * K, 11), diff_dst = random_vector(N * M, 12);
+
+        // Both start from the same non-zero contents, so overwrite and accumulate differ.
+        std::vector<float> diff_weights = output(M * K, 13), expected_weights(diff_weights);
+        kernels.backward_weights(diff_dst.data(), src.data(), diff_weights.data(), accumulate);
+        reference::dense_backward_weights(s, diff_dst.data(), src.data(), expected_weights.data(),
+                                          accumulate);
+        CHECK(relative_error(diff_weights, expected_weights, M * K) < kTolerance);
+        CHECK(guard_intact(diff_weights));
+
+        std::vector<float> diff_bias = output(M, 14), expected_bias(diff_bias);
+        kernels.backward_bias(diff_dst.data(), diff_bias.data(), accumulate);
+        reference::dense_backward_bias(s, diff_dst.data(), expected_bias.data(), accumulate);
+        CHECK(relative_error(diff_bias, expected_bias, M) < kTolerance);
+        CHECK(guard_intact(diff_bias));
+      }
+}
+
+TEST_CASE("dense reference kernels on a hand-computed example") {
+  // weights (M,K) = [[1, 2], [3, 4], [5, 6]]; its (K,M) storage is the transpose.
+  const std::vector<float> weights = {1, 2, 3, 4, 5, 6}, weights_km = {1, 3, 5, 2, 4, 6};
+  const std::vector<float> src = {1, -1}, bias = {0.5f, 0, -0.5f}, diff_dst = {1, 0, 2};
+  for (bool transposed : {false, true}) {
+    const DenseShape s{1, 2, 3, transposed, true};
+    const std::vector<float>& w = transposed ? weights_km : weights;
+    std::vector<float> dst(3), diff_src(2), diff_weights(6), diff_bias(3);
+    reference::dense_forward(s, src.data(), w.data(), bias.data(), dst.data());
+    CHECK(dst == std::vector<float>{-0.5f, -1, -1.5f});
+    reference::dense_backward_data(s, diff_dst.data(), w.data(), diff_src.data());
+    CHECK(diff_src == std::vector<float>{11, 14});
+    reference::dense_backward_weights(s, diff_dst.data(), src.data(), diff_weights.data(), false);
+    const std::vector<float> expected_mk = {1, -1, 0, 0, 2, -2}, expected_km = {1, 0, 2, -1, 0, -2};
+    CHECK(diff_weights == (transposed ? expected_km : expected_mk));
+    reference::dense_backward_bias(s, diff_dst.data(), diff_bias.data(), false);
+    CHECK(diff_bias == diff_dst);
+  }
+}
+
+TEST_CASE("dense kernels give bit-identical results on repeated calls") {
+  for (bool transposed : {false, true}) {
+    const DenseShape s{128, 784, 32, transposed, true};
+    DenseKernels kernels(s);
+    const std::vector<float> src = random_vector(128 * 784, 21), weights = random_vector(784 * 32, 22),
+                             bias = random_vector(32, 23), diff_dst = random_vector(128 * 32, 24);
+    std::vector<float> first(128 * 32), second(128 * 32);
+    kernels.forward(src.data(), weights.data(), bias.data(), first.data());
+    kernels.forward(src.data(), weights.data(), bias.data(), second.data());
+    CHECK(std::memcmp(first.data(), second.data(), first.size() * sizeof(float)) == 0);
+
+    std::vector<float> grad_a(784 * 32), grad_b(784 * 32);
+    kernels.backward_weights(diff_dst.data(), src.data(), grad_a.data(), false);
+    kernels.backward_weights(diff_dst.data(), src.data(), grad_b.data(), false);
+    CHECK(std::memcmp(grad_a.data(), grad_b.data(), grad_a.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("dense kernels refuse an empty shape and name it") {
+  CHECK_THROWS_WITH_AS(DenseKernels(DenseShape{0, 784, 500, true, true}),
+                       "dense: invalid shape (N=0, K=784, M=500, weights stored (K,M), with bias)",
+                       std::runtime_error);
+}
+
+TEST_CASE("dense forward throughput, 128x784x1000 on 2 threads" * doctest::skip()) {
+  set_math_threads(2);
+  const DenseShape s{128, 784, 1000, false, true};
+  DenseKernels kernels(s);
+  const std::vector<float> src = random_vector(128 * 784, 1), weights = random_vector(1000 * 784, 2),
+                           bias = random_vector(1000, 3);
+  std::vector<float> dst(128 * 1000);
+  for (int i = 0; i < 20; ++i) kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
+  const int calls = 200;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < calls; ++i) kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("dense forward 128x784x1000: %.1f GFLOP/s\n", 2.0 * 128 * 784 * 1000 * calls / seconds / 1e9);
+}

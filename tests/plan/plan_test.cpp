@@ -1,0 +1,94 @@
+// The planner: one arena reused by liveness, edges that make any topological schedule safe, parameters and
+// their gradients in the flat store, and evaluation plans that leave out backward work.
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "graph_fixture.h"
+#include "plan/plan.h"
+
+using namespace hg;
+
+namespace {
+const char* kStack =
+    "input x : [64] <- image\n"
+    "a = dense(x, 48) |> sigmoid\nb = dense(a, 32) |> sigmoid\nc = dense(b, 48) |> sigmoid\n"
+    "r = dense(c, 64) |> sigmoid\nloss = loss.bce(r, x)\ntrain { optimizer = sgd(lr=0.1, momentum=0.9) batch = 8 }\n";
+
+int64_t sum_of_value_sizes(const Graph& g, int64_t batch) {
+  int64_t total = 0;
+  for (const Node& n : g.nodes)
+    if (n.op != OpKind::Parameter && n.op != OpKind::OptimizerStep)
+      total += (n.batched ? batch : 1) * n.elements_per_sample();
+  return total;
+}
+}  // namespace
+
+TEST_CASE("the arena reuses memory of values that are no longer read") {
+  test::TestModel m = test::model_from_text(kStack);
+  Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
+  CHECK(plan.arena_floats() > 0);
+  CHECK(plan.arena_floats() < sum_of_value_sizes(m.graph, 8) * 3 / 4);
+}
+
+TEST_CASE("parameters and their final gradients live in the parameter store") {
+  test::TestModel m = test::model_from_text(kStack);
+  Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
+  for (auto [parameter, gradient] : m.graph.parameter_gradient) {
+    CHECK(plan.buffer(parameter) == m.parameters->value(parameter));
+    CHECK(plan.buffer(gradient) == m.parameters->gradient(parameter));
+  }
+}
+
+TEST_CASE("an evaluation plan has no backward or optimizer steps") {
+  test::TestModel m = test::model_from_text(kStack);
+  Plan eval(m.graph, *m.parameters, 8, PlanMode::Eval);
+  for (const PlanStep& step : eval.steps()) {
+    CHECK(m.graph.node(step.node).forward == kNoNode);
+    CHECK(m.graph.node(step.node).op != OpKind::OptimizerStep);
+  }
+  Plan train(m.graph, *m.parameters, 8, PlanMode::Train);
+  CHECK(train.steps().size() > eval.steps().size());
+}
+
+TEST_CASE("forward nodes nothing consumes are left out of a training plan") {
+  test::TestModel m = test::model_from_text(
+      "input x : [8] <- image\nh = dense(x, 4) |> sigmoid\nunused = softmax(h)\nr = dense(h, 8) |> sigmoid\n"
+      "loss = loss.mse(r, x)\n");
+  Plan train(m.graph, *m.parameters, 2, PlanMode::Train);
+  const NodeId unused = m.graph.find("unused");
+  for (const PlanStep& step : train.steps()) CHECK(step.node != unused);
+  CHECK(train.buffer(unused) == nullptr);
+  Plan kept(m.graph, *m.parameters, 2, PlanMode::Eval, {unused});
+  CHECK(kept.buffer(unused) != nullptr);
+}
+
+TEST_CASE("every step's edges point backwards and include its data dependencies") {
+  test::TestModel m = test::model_from_text(kStack);
+  Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
+  std::map<NodeId, size_t> index;
+  for (size_t s = 0; s < plan.steps().size(); ++s) index[plan.steps()[s].node] = s;
+  for (size_t s = 0; s < plan.steps().size(); ++s) {
+    const PlanStep& step = plan.steps()[s];
+    for (size_t before : step.after) CHECK(before < s);
+    for (NodeId input : m.graph.node(step.node).inputs)
+      if (index.count(input))
+        CHECK(std::find(step.after.begin(), step.after.end(), index[input]) != step.after.end());
+  }
+  // The optimizer step is last and follows every reader of a parameter.
+  CHECK(m.graph.node(plan.steps().back().node).op == OpKind::OptimizerStep);
+}
+
+TEST_CASE("training steps lower the loss on a fixed batch") {
+  test::TestModel m = test::model_from_text(
+      "input x : [64] <- image\nh = dense(x, 32) |> sigmoid\nr = dense(h, 64) |> sigmoid\n"
+      "loss = loss.bce(r, x)\ntrain { optimizer = adam(lr=0.01) batch = 8 }\n");
+  Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
+  float* x = plan.buffer(m.graph.find("x"));
+  test::fill_uniform(x, 8 * 64, 5, 0.0f, 1.0f);
+  for (int i = 0; i < 8 * 64; ++i) x[i] = x[i] > 0.5f ? 1.0f : 0.0f;  // binary pixels: BCE can approach 0
+  plan.run_serial();
+  const double first = plan.value(m.graph.objective);
+  for (int i = 0; i < 200; ++i) plan.run_serial();
+  CHECK(plan.value(m.graph.objective) < 0.5 * first);
+}

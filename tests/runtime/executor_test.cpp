@@ -1,0 +1,36 @@
+// The executor runs a plan's steps on a TBB flow graph; whatever order it picks within the plan's edges must
+// compute exactly what the plan's serial order computes.
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "graph_fixture.h"
+#include "plan/plan.h"
+#include "runtime/executor.h"
+
+using namespace hg;
+
+namespace {
+const char* kStack =
+    "input x : [64] <- image\n"
+    "a = dense(x, 48) |> sigmoid\nb = dense(a, 32) |> sigmoid\nc = dense(b, 48) |> sigmoid\n"
+    "r = dense(c, 64) |> sigmoid\nloss = loss.bce(r, x)\ntrain { optimizer = sgd(lr=0.1, momentum=0.9) batch = 8 }\n";
+}  // namespace
+
+TEST_CASE("the TBB flow graph computes exactly what the serial order computes") {
+  test::TestModel serial_model = test::model_from_text(kStack, true, 3);
+  test::TestModel graph_model = test::model_from_text(kStack, true, 3);
+  Plan serial(serial_model.graph, *serial_model.parameters, 8, PlanMode::Train);
+  Plan flow(graph_model.graph, *graph_model.parameters, 8, PlanMode::Train);
+  Executor executor(flow);
+  for (int step = 0; step < 5; ++step) {
+    test::fill_uniform(serial.buffer(serial_model.graph.find("x")), 8 * 64, 100 + step);
+    test::fill_uniform(flow.buffer(graph_model.graph.find("x")), 8 * 64, 100 + step);
+    serial.run_serial();
+    executor.run();
+    CHECK(serial.value(serial_model.graph.objective) == flow.value(graph_model.graph.objective));
+  }
+  CHECK(std::memcmp(serial_model.parameters->values(), graph_model.parameters->values(),
+                    sizeof(float) * size_t(serial_model.parameters->total())) == 0);
+}
+

@@ -1,0 +1,165 @@
+// The `hourglass` runner as a user meets it: exit codes (0 ok, 1 user error, 2 bad command line), --help on
+// every verb, clear messages for bad flags, graphs, data and checkpoints, and every example graph in
+// graphs/ checking, training for a step and evaluating.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+struct Result {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+Result run(const std::string& arguments) {
+  const std::string command = std::string("cd " HG_SOURCE_DIR " && " HG_TOOL " ") + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::string scratch(const std::string& name) {
+  const std::string dir = std::string(HG_BINARY_DIR) + "/test-cli";
+  std::filesystem::create_directories(dir);
+  return dir + "/" + name;
+}
+
+}  // namespace
+
+TEST_CASE("without a verb the runner prints its usage and fails; help succeeds") {
+  Result r = run("");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "usage: hourglass <verb>"));
+  CHECK(run("--help").status == 0);
+}
+
+TEST_CASE("an unknown verb is refused with a suggestion") {
+  Result r = run("trian graphs/mnist_ae32.graph");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "hourglass: unknown verb 'trian' (did you mean 'train'?)"));
+}
+
+TEST_CASE("every verb has --help") {
+  for (const char* verb : {"check", "train", "eval"}) {
+    CAPTURE(verb);
+    Result r = run(std::string(verb) + " --help");
+    CHECK(r.status == 0);
+    CHECK(contains(r.output, std::string("usage: hourglass ") + verb));
+    CHECK(contains(r.output, "--plugin-dir"));
+  }
+  CHECK(contains(run("train --help").output, "--set"));
+  CHECK(contains(run("eval --help").output, "--ckpt"));
+}
+
+TEST_CASE("bad flags are command-line errors with exit code 2") {
+  CHECK(run("train graphs/mnist_ae32.graph --threads -3").status == 2);
+  Result r = run("train graphs/mnist_ae32.graph --frobnicate");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "frobnicate"));
+  r = run("eval graphs/mnist_ae32.graph");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "ckpt"));
+  r = run("check");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "missing the GRAPH file"));
+}
+
+TEST_CASE("a bad --set names the flag and the problem") {
+  Result r = run("train graphs/mnist_ae32.graph --set epochs=abc");
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "--set epochs=abc: error: 'abc' is not a number"));
+  r = run("train graphs/mnist_ae32.graph --set epoch=3");
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "unknown setting 'epoch' (did you mean 'epochs'?)"));
+}
+
+TEST_CASE("check lists nodes, parameters with counts, and terms") {
+  Result r = run("check graphs/mnist_ae32.graph");
+  CHECK(r.status == 0);
+  CHECK(contains(r.output, "code.weights"));
+  CHECK(contains(r.output, "25088"));
+  CHECK(contains(r.output, "50992"));  // total parameters of 784-32-784
+  CHECK(contains(r.output, "loss.bce"));
+  CHECK(contains(r.output, "[N, 32]"));
+}
+
+TEST_CASE("a broken graph file fails check with file:line:col and exit code 1") {
+  const std::string path = scratch("broken.graph");
+  std::ofstream(path) << "input x : [4] <- image\nh = dence(x, 2)\nloss = loss.mse(h, x)\n";
+  Result r = run("check " + path);
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, path + ":2:5: error: unknown op 'dence' (did you mean 'dense'?)"));
+  r = run("check " + scratch("no-such.graph"));
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "no-such.graph: error: cannot read graph file: No such file or directory"));
+}
+
+TEST_CASE("missing or corrupt checkpoints are clear errors") {
+  Result r = run("eval graphs/mnist_ae32.graph --ckpt " + scratch("missing.safetensors"));
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "missing.safetensors: error: cannot read checkpoint"));
+  const std::string garbage = scratch("garbage.safetensors");
+  std::ofstream(garbage) << "not a checkpoint at all, just some text that is long enough";
+  r = run("eval graphs/mnist_ae32.graph --ckpt " + garbage);
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "garbage.safetensors: error: truncated: header length"));
+  const std::string bad_json = scratch("bad_json.safetensors");
+  {
+    std::ofstream out(bad_json, std::ios::binary);
+    const uint64_t length = 5;
+    out.write(reinterpret_cast<const char*>(&length), 8);
+    out << "{oops";
+  }
+  r = run("eval graphs/mnist_ae32.graph --ckpt " + bad_json);
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "bad_json.safetensors: error: corrupt safetensors header"));
+}
+
+TEST_CASE("a checkpoint from another graph is refused, naming the tensor") {
+  const std::string out = scratch("mlp.safetensors");
+  REQUIRE(run("train graphs/mnist_mlp.graph --set epochs=1 --limit 256 --out " + out + " --metrics " +
+              scratch("mlp.jsonl")).status == 0);
+  Result r = run("eval graphs/mnist_ae32.graph --ckpt " + out);
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "checkpoint has no tensor 'code.weights' that the graph needs"));
+}
+
+TEST_CASE("every example graph checks, trains for a step and evaluates") {
+  int graphs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(HG_SOURCE_DIR "/graphs")) {
+    if (entry.path().extension() != ".graph") continue;
+    ++graphs;
+    const std::string name = entry.path().stem().string();
+    const std::string graph = "graphs/" + entry.path().filename().string();
+    CAPTURE(graph);
+    CHECK(run("check " + graph).status == 0);
+    const std::string checkpoint = scratch(name + ".safetensors"), metrics = scratch(name + ".jsonl");
+    Result r = run("train " + graph + " --set epochs=1 --limit 256 --set batch=64 --out " + checkpoint +
+                   " --metrics " + metrics);
+    CHECK(r.status == 0);
+    CHECK(contains(r.output, "epoch 1"));
+    std::ifstream log(metrics);
+    std::string line;
+    CHECK(std::getline(log, line));
+    CHECK(contains(line, "\"epoch\": 1"));
+    CHECK(contains(line, "\"test_loss\""));
+    r = run("eval " + graph + " --ckpt " + checkpoint + " --limit 100");
+    CHECK(r.status == 0);
+    CHECK(contains(r.output, "(100 samples): loss"));
+  }
+  CHECK(graphs >= 3);
+}
