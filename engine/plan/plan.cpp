@@ -32,7 +32,7 @@ Plan::Plan(const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMo
            const std::vector<NodeId>& keep)
     : graph_(graph), parameters_(parameters), batch_(batch), mode_(mode) {
   HG_ASSERT(batch > 0, "batch must be positive");
-  HG_ASSERT(mode == PlanMode::Eval || graph.has_backward(), "a training plan needs autodiff's nodes");
+  HG_ASSERT(mode != PlanMode::Train || graph.has_backward(), "a training plan needs autodiff's nodes");
   buffers_.assign(graph.nodes.size(), nullptr);
   arena_offset_.assign(graph.nodes.size(), -1);
   values_.assign(graph.nodes.size(), 0.0);

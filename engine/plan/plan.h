@@ -15,7 +15,9 @@
 
 namespace hg {
 
-enum class PlanMode { Train, Eval };  // Eval: forward nodes only, corruptions are identity
+// Train: forward, backward and optimizer step. Eval: forward only, corruptions are identity.
+// Corrupted: forward only with corruptions active, to show what a denoising network is fed.
+enum class PlanMode { Train, Eval, Corrupted };
 
 struct PlanStep {
   NodeId node = kNoNode;

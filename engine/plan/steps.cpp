@@ -136,7 +136,7 @@ std::function<void()> StepBuilder::build_term(NodeId id) {
   const TermRef* term = n.term;
   const std::vector<double>* params = &n.term_params;
   const SourceLocation* where = &n.location;
-  const bool training = plan.mode_ == PlanMode::Train;
+  const bool training = plan.mode_ != PlanMode::Eval;
   auto make_call = [=] {
     hg_term_call call{};
     call.host = plugin_host();

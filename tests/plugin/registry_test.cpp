@@ -158,11 +158,14 @@ TEST_CASE("a term provided twice is an error at the second file, with a note at 
 }
 
 TEST_CASE("the same file reached twice is loaded once, without a duplicate error") {
+  PluginRegistry once;
+  once.load_folder(HG_PLUGIN_DIR);
   PluginRegistry registry;
   registry.load_folder(HG_PLUGIN_DIR);
   registry.load_folder(std::string(HG_PLUGIN_DIR) + "/../plugins");
   CHECK(registry.load_errors().empty());
-  CHECK(registry.terms().size() == 3);
+  CHECK(registry.terms().size() >= 3);
+  CHECK(registry.terms().size() == once.terms().size());
 }
 
 TEST_CASE("the search path is the built-in folder, then the extra folders, then HOURGLASS_PLUGIN_PATH") {
