@@ -6,6 +6,10 @@
 //                | 'input' NAME ':' shape '<-' NAME           shape := '[' INT { ',' INT } ']'
 //                | NAME '=' expr                              a named value (the name 'loss' is the objective)
 //                | 'train' '{' { NAME '=' expr [','] } '}'    may span lines
+//                | 'include' STRING                           another graph file's statements, in place
+//                | 'def' NAME '(' [ NAME { ',' NAME } ] ')' '=' expr      a template, expanded where called
+//                | 'freeze' STRING                            parameters matching the glob are not trained
+//                | 'lr_mult' STRING '=' expr                  their learning rate is multiplied
 //   expr        := sum { '|>' callee [ '(' args ')' ] }       a |> f(b) means f(a, b)
 //   sum         := product { ('+' | '-') product }
 //   product     := unary { ('*' | '/') unary }
@@ -44,22 +48,26 @@ struct Expr {
 };
 
 struct Statement {
-  enum class Kind { Data, Input, Assign, Train };
+  enum class Kind { Data, Input, Assign, Train, Include, Def, Freeze, LrMult };
   Kind kind = Kind::Assign;
   SourceLocation location;       // the statement's first token
-  std::string name;              // Data, Input, Assign
+  std::string name;              // Data, Input, Assign, Def
   SourceLocation name_location;
-  ExprPtr value;                 // Data, Assign
+  ExprPtr value;                 // Data, Assign, Def (the body), LrMult
   std::vector<int64_t> shape;    // Input
   SourceLocation shape_location;
-  std::string source;            // Input: the field of the data it reads ("image" or "label")
+  std::string source;            // Input: the data field ("image" or "label"); Include: the path;
+                                 // Freeze, LrMult: the parameter-name glob
   SourceLocation source_location;
   std::vector<Arg> settings;     // Train
+  std::vector<std::string> params;             // Def
+  std::vector<SourceLocation> param_locations;  // Def
 };
 
 struct Program {
   std::string file;
-  std::vector<Statement> statements;
+  std::vector<Statement> statements;  // with included files' statements spliced in place of each include
+  std::string source_text;            // every file read, in order: what a checkpoint's graph hash covers
 };
 
 // Renders an expression back to text, for messages and `check` output.

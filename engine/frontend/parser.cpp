@@ -3,6 +3,7 @@
 // bracket opened by the broken code, so one run reports every broken line.
 #include "frontend/parser.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -102,6 +103,9 @@ class Parser {
   ast::Statement parse_assign();
   ast::Statement parse_data();
   ast::Statement parse_input();
+  ast::Statement parse_include();
+  ast::Statement parse_def();
+  ast::Statement parse_pattern_statement(ast::Statement::Kind kind);
   std::optional<ast::Statement> parse_train();
   bool parse_settings(const Token& open, std::vector<ast::Arg>& settings);
   std::vector<int64_t> parse_shape(const std::string& name);
@@ -126,6 +130,12 @@ class Parser {
   size_t resume_at_ = 0;     // where recovery starts skipping after an error
   int resume_brackets_ = 0;  // brackets still open at that point
 };
+
+bool is_statement_keyword(const std::string& text) {
+  for (const char* keyword : {"data", "input", "train", "include", "def", "freeze", "lr_mult"})
+    if (text == keyword) return true;
+  return false;
+}
 
 bool is_operator(const Token& token) {
   return token.is("+") || token.is("-") || token.is("*") || token.is("/") || token.is("|>");
@@ -193,7 +203,7 @@ void Parser::skip_line_breaks() {
 
 // 'data x', 'input x' or 'train {' at the start of a line ('data = 1' would be a setting named data).
 bool Parser::starts_keyword_statement(const Token& token) {
-  const bool keyword = token.text == "data" || token.text == "input" || token.text == "train";
+  const bool keyword = is_statement_keyword(token.text);
   return token.kind == TokenKind::Name && keyword && tokens_[pos_ - 1].kind == TokenKind::Newline &&
          !peek_second().is("=");
 }
@@ -275,6 +285,12 @@ std::optional<ast::Statement> Parser::parse_statement() {
   if (first.text == "data") return parse_data();
   if (first.text == "input") return parse_input();
   if (first.text == "train") return parse_train();
+  if (!peek_second().is("=")) {  // `def = 1` still assigns a value named def
+    if (first.text == "include") return parse_include();
+    if (first.text == "def") return parse_def();
+    if (first.text == "freeze") return parse_pattern_statement(ast::Statement::Kind::Freeze);
+    if (first.text == "lr_mult") return parse_pattern_statement(ast::Statement::Kind::LrMult);
+  }
   return parse_assign();
 }
 
@@ -317,6 +333,65 @@ ast::Statement Parser::parse_input() {
   const Token& source = expect_name("the name of a data field after '<-'");
   statement.source = source.text;
   statement.source_location = source.location;
+  expect_statement_end("end of line");
+  return statement;
+}
+
+ast::Statement Parser::parse_include() {
+  ast::Statement statement;
+  statement.kind = ast::Statement::Kind::Include;
+  statement.location = take().location;
+  const Token& path = peek();
+  if (path.kind != TokenKind::String) fail("a file name in double quotes after 'include'");
+  take();
+  statement.source = path.value;
+  statement.source_location = path.location;
+  expect_statement_end("end of line after the included file's name");
+  return statement;
+}
+
+// def NAME(a, b) = expr
+ast::Statement Parser::parse_def() {
+  ast::Statement statement;
+  statement.kind = ast::Statement::Kind::Def;
+  statement.location = take().location;
+  const Token& name = expect_name("a template name after 'def'");
+  statement.name = name.text;
+  statement.name_location = name.location;
+  const Token& open = expect("(", "'(' and the parameters of '" + name.text + "'");
+  {
+    BracketScope scope(brackets_);
+    if (!peek().is(")")) {
+      do {
+        const Token& param = expect_name("a parameter name");
+        statement.params.push_back(param.text);
+        statement.param_locations.push_back(param.location);
+      } while (accept(","));
+    }
+    expect_closing(")", "')' to close the parameters of '" + name.text + "' at " + line_column(open.location));
+  }
+  expect("=", "'=' after the parameters of '" + name.text + "'");
+  statement.value = parse_expr();
+  expect_statement_end("an operator or end of line");
+  return statement;
+}
+
+// freeze "glob"  |  lr_mult "glob" = expr
+ast::Statement Parser::parse_pattern_statement(ast::Statement::Kind kind) {
+  ast::Statement statement;
+  statement.kind = kind;
+  const Token& keyword = take();
+  statement.location = keyword.location;
+  const Token& pattern = peek();
+  if (pattern.kind != TokenKind::String)
+    fail("a parameter name or glob in double quotes after '" + keyword.text + "', such as \"enc1.*\"");
+  take();
+  statement.source = pattern.value;
+  statement.source_location = pattern.location;
+  if (kind == ast::Statement::Kind::LrMult) {
+    expect("=", "'=' and a multiplier after the pattern");
+    statement.value = parse_expr();
+  }
   expect_statement_end("end of line");
   return statement;
 }
@@ -530,19 +605,62 @@ bool read_whole_file(const std::string& path, std::string& text) {
 }  // namespace
 
 ast::Program parse_graph(const std::string& file, const std::string& text, DiagnosticSink& sink) {
-  return Parser(tokenize(file, text), sink).parse_program(file);
+  ast::Program program = Parser(tokenize(file, text), sink).parse_program(file);
+  program.source_text = text;
+  return program;
 }
 
-ast::Program parse_graph_file(const std::string& path, DiagnosticSink& sink) {
+namespace {
+
+std::string directory_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash + 1);
+}
+
+// Parses `path` and splices in the statements of the files it includes (paths relative to the including
+// file). `stack` holds the files being read, to refuse an include cycle.
+ast::Program parse_with_includes(const std::string& path, const SourceLocation& included_at,
+                                 std::vector<std::string>& stack, DiagnosticSink& sink) {
+  ast::Program expanded;
+  expanded.file = path;
   std::string text;
   errno = 0;
   if (!read_whole_file(path, text)) {
-    sink.error(SourceLocation{path}, "cannot read graph file: " + std::string(std::strerror(errno)));
-    ast::Program empty;
-    empty.file = path;
-    return empty;
+    const std::string reason = std::strerror(errno);
+    if (included_at.file.empty()) sink.error(SourceLocation{path}, "cannot read graph file: " + reason);
+    else sink.error(included_at, "cannot read included file '" + path + "': " + reason);
+    return expanded;
   }
-  return parse_graph(path, text, sink);
+  ast::Program program = parse_graph(path, text, sink);
+  expanded.source_text = text;
+  stack.push_back(path);
+  for (ast::Statement& statement : program.statements) {
+    if (statement.kind != ast::Statement::Kind::Include) {
+      expanded.statements.push_back(std::move(statement));
+      continue;
+    }
+    const std::string target = statement.source.empty() || statement.source[0] == '/'
+                                    ? statement.source
+                                    : directory_of(path) + statement.source;
+    if (std::find(stack.begin(), stack.end(), target) != stack.end() || stack.size() > 32) {
+      std::string chain;
+      for (const std::string& file : stack) chain += file + " -> ";
+      sink.error(statement.source_location, "include cycle: " + chain + target);
+      continue;
+    }
+    ast::Program inner = parse_with_includes(target, statement.source_location, stack, sink);
+    expanded.source_text += inner.source_text;
+    for (ast::Statement& s : inner.statements) expanded.statements.push_back(std::move(s));
+  }
+  stack.pop_back();
+  return expanded;
+}
+
+}  // namespace
+
+ast::Program parse_graph_file(const std::string& path, DiagnosticSink& sink) {
+  std::vector<std::string> stack;
+  return parse_with_includes(path, SourceLocation{}, stack, sink);
 }
 
 }  // namespace hg

@@ -13,7 +13,8 @@ namespace hg {
 // that parsed cleanly.
 ast::Program parse_graph(const std::string& file, const std::string& text, DiagnosticSink& sink);
 
-// Reads and parses a file; an unreadable file is an error at "file".
+// Reads and parses a file, splicing in the files it includes; an unreadable file is an error at "file" (or
+// at the include that names it), an include cycle an error at the include.
 ast::Program parse_graph_file(const std::string& path, DiagnosticSink& sink);
 
 }  // namespace hg

@@ -57,7 +57,8 @@ struct Node {
   std::vector<double> weights;              // Objective: one weight per input
   double scale = 1;                         // TermBackward: d objective / d term
   int input_index = 0;                      // TermBackward
-  bool trainable = true;                    // Parameter
+  bool trainable = true;                    // Parameter: false when frozen
+  double lr_mult = 1;                       // Parameter: multiplies the optimizer's learning rate
   NodeId forward = kNoNode;                 // backward nodes: the forward node they differentiate
 
   int64_t elements_per_sample() const;      // product of dims (1 for a scalar)

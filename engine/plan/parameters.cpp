@@ -26,7 +26,7 @@ static int64_t padded(int64_t count) { return (count + 15) / 16 * 16; }  // keep
 ParameterStore::ParameterStore(const Graph& graph) {
   for (NodeId id : graph.parameters) {
     const Node& n = graph.node(id);
-    ParameterSlot s{id, n.name, n.dims, total_, n.elements_per_sample(), n.trainable};
+    ParameterSlot s{id, n.name, n.dims, total_, n.elements_per_sample(), n.trainable, n.lr_mult};
     by_node_[id] = slots_.size();
     slots_.push_back(s);
     total_ += padded(s.count);
@@ -68,7 +68,7 @@ void ParameterStore::initialize(uint64_t seed) {
 
 void optimizer_step(const OptimizerSettings& o, ParameterStore& store) {
   ++store.step;
-  const float lr = float(o.learning_rate), mu = float(o.momentum);
+  const float mu = float(o.momentum);
   const float b1 = float(o.beta1), b2 = float(o.beta2), eps = float(o.epsilon);
   const float c1 = float(1.0 / (1.0 - std::pow(o.beta1, double(store.step))));
   const float c2 = float(1.0 / (1.0 - std::pow(o.beta2, double(store.step))));
@@ -76,6 +76,7 @@ void optimizer_step(const OptimizerSettings& o, ParameterStore& store) {
   float *p = store.values(), *g = store.gradients(), *m = store.state(0), *v = store.state(1);
   for (const ParameterSlot& s : store.slots()) {
     if (!s.trainable) continue;
+    const float lr = float(o.learning_rate * s.lr_mult);
     parallel_for(s.offset, s.offset + s.count, 1 << 14, [&](int64_t b, int64_t e) {
       if (adam) {
         for (int64_t i = b; i < e; ++i) {

@@ -36,6 +36,7 @@ struct ParameterSlot {
   std::vector<int64_t> dims;
   int64_t offset = 0, count = 0;  // in floats, into every arena below
   bool trainable = true;
+  double lr_mult = 1;
 };
 
 class ParameterStore {

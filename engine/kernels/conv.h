@@ -1,0 +1,63 @@
+// 2-D convolution and transposed convolution on oneDNN, with primitives created once per node and shape.
+// Legend: N = batch, C = in_channels, OC = out_channels, H,W = input size, OH,OW = output size,
+// KH,KW = kernel, S = stride, P = padding (the same on both sides). Every buffer is plain and dense:
+//   src (N,C,H,W), dst (N,OC,OH,OW)     NCHW
+//   weights (OC,C,KH,KW)                OIHW, for both kinds (see below)
+//   bias (OC)
+// convolution (transposed = false), OH = (H + 2P - KH) / S + 1, rounded down:
+//   dst[n][o][y][x] = bias[o] + sum_{c,i,j} src[n][c][y*S - P + i][x*S - P + j] * weights[o][c][i][j]
+// transposed convolution (transposed = true), OH = (H - 1) * S - 2P + KH:
+//   dst[n][o][y*S - P + i][x*S - P + j] += src[n][c][y][x] * weights[o][c][i][j]   (plus bias[o] once)
+// Transposed weights are still (OC,C,KH,KW) with OC the transposed conv's own output channels, as oneDNN's
+// deconvolution defines them. PyTorch's ConvTranspose2d.weight is (C,OC,KH,KW): swap the first two axes.
+// Taps that fall into the padding read (or write) nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace hg {
+
+struct ConvShape {
+  int64_t batch = 0, in_channels = 0, in_height = 0, in_width = 0, out_channels = 0;
+  int64_t kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  bool transposed = false;  // transposed convolution (oneDNN deconvolution), for decoders
+  bool has_bias = true;
+
+  int64_t out_height() const;
+  int64_t out_width() const;
+};
+
+// "N=2, C=16, H=14, W=14 -> OC=1, kernel 4x4, stride 2x2, pad 1x1, with bias", for messages.
+std::string describe(const ConvShape& s);
+
+class ConvKernels {
+ public:
+  explicit ConvKernels(const ConvShape& shape);  // validates, creates every primitive; throws on failure
+  ~ConvKernels();
+  ConvKernels(const ConvKernels&) = delete;
+  ConvKernels& operator=(const ConvKernels&) = delete;
+
+  const ConvShape& shape() const;
+  // None of these allocate or create primitives. Results overwrite their outputs.
+  // bias and diff_bias are ignored (and may be null) when !has_bias.
+  void forward(const float* src, const float* weights, const float* bias, float* dst);
+  void backward_data(const float* diff_dst, const float* weights, float* diff_src);
+  void backward_weights(const float* diff_dst, const float* src, float* diff_weights, float* diff_bias);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+namespace reference {
+// Plain loops with the same contracts (dispatching on s.transposed), for tests. Transposed forward and
+// backward data are written out directly, not as calls to each other's convolution twin.
+void conv_forward(const ConvShape& s, const float* src, const float* weights, const float* bias, float* dst);
+void conv_backward_data(const ConvShape& s, const float* diff_dst, const float* weights, float* diff_src);
+void conv_backward_weights(const ConvShape& s, const float* diff_dst, const float* src, float* diff_weights,
+                           float* diff_bias);
+}  // namespace reference
+
+}  // namespace hg

@@ -1,0 +1,339 @@
+// The conv op: oneDNN convolution and transposed convolution kernels against the reference loops for a
+// table of shapes, with and without bias; finite-difference checks of every reference gradient; shape
+// formulas; hand-computed examples that pin the buffer layouts; determinism and error messages.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/conv.h"
+
+using namespace hg;
+
+namespace {
+
+std::vector<float> random_vector(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = uniform(rng);
+  return v;
+}
+
+// An output buffer with a guard zone after it, so a kernel writing past its shape is caught.
+constexpr size_t kGuard = 16;
+constexpr float kGuardValue = 12345.f;
+std::vector<float> output(size_t n, uint32_t seed) {
+  std::vector<float> v = random_vector(n + kGuard, seed);
+  std::fill(v.end() - kGuard, v.end(), kGuardValue);
+  return v;
+}
+bool guard_intact(const std::vector<float>& v) {
+  return std::all_of(v.end() - kGuard, v.end(), [](float x) { return x == kGuardValue; });
+}
+
+// Largest difference over the first n values, relative to the reference's largest magnitude (at least 1).
+double relative_error(const std::vector<float>& fast, const std::vector<float>& reference, size_t n) {
+  double scale = 1.0, diff = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    scale = std::max(scale, double(std::fabs(reference[i])));
+    diff = std::max(diff, double(std::fabs(fast[i] - reference[i])));
+  }
+  return diff / scale;
+}
+
+constexpr double kTolerance = 1e-4;
+
+struct Sizes {
+  size_t src, weights, bias, dst;
+};
+Sizes sizes(const ConvShape& s) {
+  return {size_t(s.batch * s.in_channels * s.in_height * s.in_width),
+          size_t(s.out_channels * s.in_channels * s.kernel_h * s.kernel_w), size_t(s.out_channels),
+          size_t(s.batch * s.out_channels * s.out_height() * s.out_width())};
+}
+
+// Each shape with the output size its formula must give.
+struct Case {
+  ConvShape shape;
+  int64_t out_height, out_width;
+};
+// batch, in_channels, in_height, in_width, out_channels, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+// pad_w, transposed
+const Case kShapes[] = {
+    {{1, 1, 5, 5, 1, 3, 3, 1, 1, 1, 1, false}, 5, 5},     {{2, 3, 8, 8, 4, 3, 3, 2, 2, 1, 1, false}, 4, 4},
+    {{4, 1, 28, 28, 8, 3, 3, 2, 2, 1, 1, false}, 14, 14},  // MNIST encoder
+    {{2, 3, 9, 7, 5, 3, 2, 2, 1, 1, 0, false}, 5, 6},      // non-square kernel, stride and padding
+    {{1, 2, 7, 7, 3, 2, 2, 3, 3, 0, 0, false}, 2, 2},      // stride > kernel: some inputs unused
+    {{3, 4, 6, 5, 2, 1, 1, 1, 1, 0, 0, false}, 6, 5},      // 1x1
+    {{4, 8, 7, 7, 4, 4, 4, 2, 2, 1, 1, true}, 14, 14},     // MNIST decoder
+    {{2, 16, 14, 14, 1, 4, 4, 2, 2, 1, 1, true}, 28, 28},  // MNIST decoder output
+    {{2, 3, 5, 6, 2, 2, 3, 1, 2, 0, 1, true}, 6, 11},      // non-square kernel, stride and padding
+    {{1, 2, 3, 3, 2, 2, 2, 3, 3, 0, 0, true}, 8, 8},       // stride > kernel: some outputs bias only
+    {{2, 3, 4, 4, 5, 3, 3, 1, 1, 1, 1, true}, 4, 4},
+};
+
+std::vector<ConvShape> with_and_without_bias(ConvShape s) {
+  ConvShape without = s;
+  s.has_bias = true;
+  without.has_bias = false;
+  return {s, without};
+}
+
+#define CAPTURE_SHAPE(s)                      \
+  const std::string shape_name = describe(s); \
+  CAPTURE(shape_name);                        \
+  CAPTURE((s).transposed)
+
+double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double sum = 0;
+  for (size_t i = 0; i < a.size(); ++i) sum += double(a[i]) * b[i];
+  return sum;
+}
+
+// Compares analytic[i] with the central difference of loss() in x[i], for every i (see
+// gradient_check_test.cpp for the choice of step and tolerance).
+void check_gradient(const char* what, std::vector<float>& x, const std::vector<float>& analytic,
+                    const std::function<double()>& loss) {
+  CAPTURE(what);
+  REQUIRE(x.size() == analytic.size());
+  const float step = 1e-2f;
+  int failures = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float saved = x[i];
+    const float plus = saved + step, minus = saved - step;
+    x[i] = plus;
+    const double loss_plus = loss();
+    x[i] = minus;
+    const double loss_minus = loss();
+    x[i] = saved;
+    const double numeric = (loss_plus - loss_minus) / (double(plus) - double(minus));
+    const double tolerance = 1e-2 * std::max(std::fabs(numeric), std::fabs(double(analytic[i]))) + 1e-4;
+    if (std::fabs(numeric - analytic[i]) > tolerance && ++failures <= 3) {
+      CAPTURE(i);
+      CAPTURE(numeric);
+      CHECK(analytic[i] == doctest::Approx(numeric));
+    }
+  }
+  CHECK(failures == 0);
+}
+
+}  // namespace
+
+TEST_CASE("conv output sizes follow the convolution and transposed convolution formulas") {
+  for (const Case& c : kShapes) {
+    CAPTURE_SHAPE(c.shape);
+    CHECK(c.shape.out_height() == c.out_height);
+    CHECK(c.shape.out_width() == c.out_width);
+  }
+  // A transposed conv inverts the size rule of the conv with the same kernel, stride and padding.
+  const ConvShape encoder{4, 1, 28, 28, 8, 4, 4, 2, 2, 1, 1, false};
+  ConvShape decoder{4, 8, encoder.out_height(), encoder.out_width(), 1, 4, 4, 2, 2, 1, 1, true};
+  CHECK(decoder.out_height() == 28);
+  CHECK(decoder.out_width() == 28);
+}
+
+TEST_CASE("conv forward and backward data match the reference") {
+  for (const Case& c : kShapes)
+    for (const ConvShape& s : with_and_without_bias(c.shape)) {
+      CAPTURE_SHAPE(s);
+      const Sizes n = sizes(s);
+      ConvKernels kernels(s);
+      const std::vector<float> src = random_vector(n.src, 1), weights = random_vector(n.weights, 2),
+                               bias = random_vector(n.bias, 3), diff_dst = random_vector(n.dst, 4);
+
+      std::vector<float> dst = output(n.dst, 5), expected(n.dst);
+      kernels.forward(src.data(), weights.data(), s.has_bias ? bias.data() : nullptr, dst.data());
+      reference::conv_forward(s, src.data(), weights.data(), bias.data(), expected.data());
+      CHECK(relative_error(dst, expected, n.dst) < kTolerance);
+      CHECK(guard_intact(dst));
+
+      std::vector<float> diff_src = output(n.src, 6), expected_diff_src(n.src);
+      kernels.backward_data(diff_dst.data(), weights.data(), diff_src.data());
+      reference::conv_backward_data(s, diff_dst.data(), weights.data(), expected_diff_src.data());
+      CHECK(relative_error(diff_src, expected_diff_src, n.src) < kTolerance);
+      CHECK(guard_intact(diff_src));
+    }
+}
+
+TEST_CASE("conv backward weights and bias match the reference") {
+  for (const Case& c : kShapes)
+    for (const ConvShape& s : with_and_without_bias(c.shape)) {
+      CAPTURE_SHAPE(s);
+      const Sizes n = sizes(s);
+      ConvKernels kernels(s);
+      const std::vector<float> src = random_vector(n.src, 11), diff_dst = random_vector(n.dst, 12);
+
+      // Outputs start from non-zero contents: the kernels overwrite.
+      std::vector<float> diff_weights = output(n.weights, 13), expected_weights(n.weights);
+      std::vector<float> diff_bias = output(n.bias, 14), expected_bias(n.bias);
+      kernels.backward_weights(diff_dst.data(), src.data(), diff_weights.data(),
+                               s.has_bias ? diff_bias.data() : nullptr);
+      reference::conv_backward_weights(s, diff_dst.data(), src.data(), expected_weights.data(),
+                                       expected_bias.data());
+      CHECK(relative_error(diff_weights, expected_weights, n.weights) < kTolerance);
+      CHECK(guard_intact(diff_weights));
+      if (s.has_bias) {
+        CHECK(relative_error(diff_bias, expected_bias, n.bias) < kTolerance);
+        CHECK(guard_intact(diff_bias));
+      }
+    }
+}
+
+TEST_CASE("conv reference gradients match finite differences") {
+  const ConvShape shapes[] = {{2, 2, 5, 4, 3, 3, 2, 2, 1, 1, 1, false, true},
+                              {2, 2, 3, 4, 3, 3, 2, 2, 1, 1, 0, true, true}};
+  for (const ConvShape& s : shapes) {
+    CAPTURE_SHAPE(s);
+    const Sizes n = sizes(s);
+    std::vector<float> src = random_vector(n.src, 21), weights = random_vector(n.weights, 22),
+                       bias = random_vector(n.bias, 23);
+    const std::vector<float> g = random_vector(n.dst, 24);
+    std::vector<float> dst(n.dst);
+    auto loss = [&] {
+      reference::conv_forward(s, src.data(), weights.data(), bias.data(), dst.data());
+      return dot(g, dst);
+    };
+
+    std::vector<float> diff_src(n.src), diff_weights(n.weights), diff_bias(n.bias);
+    reference::conv_backward_data(s, g.data(), weights.data(), diff_src.data());
+    reference::conv_backward_weights(s, g.data(), src.data(), diff_weights.data(), diff_bias.data());
+    check_gradient("diff_src", src, diff_src, loss);
+    check_gradient("diff_weights", weights, diff_weights, loss);
+    check_gradient("diff_bias", bias, diff_bias, loss);
+  }
+}
+
+TEST_CASE("conv on a hand-computed example: 3x3 input, 2x2 kernel, stride 2, pad 1") {
+  // src = [[1,2,3],[4,5,6],[7,8,9]], weights = [[1,2],[3,4]]. Windows start at -1 and 1 on each axis.
+  const ConvShape s{1, 1, 3, 3, 1, 2, 2, 2, 2, 1, 1, false, true};
+  const std::vector<float> src = {1, 2, 3, 4, 5, 6, 7, 8, 9}, weights = {1, 2, 3, 4}, bias = {0.5f};
+  const std::vector<float> ones = {1, 1, 1, 1};
+  // dst[0][0] = 1*4; dst[0][1] = 2*3 + 3*4; dst[1][0] = 4*2 + 7*4; dst[1][1] = 5*1 + 6*2 + 8*3 + 9*4.
+  const std::vector<float> expected_dst = {4.5f, 18.5f, 36.5f, 77.5f};
+  // The windows tile the input without overlap, so each input gets the one weight that touched it.
+  const std::vector<float> expected_diff_src = {4, 3, 4, 2, 1, 2, 4, 3, 4};
+  // weights[i][j] sums the inputs it touched: [0][0] {5}, [0][1] {4,6}, [1][0] {2,8}, [1][1] {1,3,7,9}.
+  const std::vector<float> expected_diff_weights = {5, 10, 10, 20}, expected_diff_bias = {4};
+
+  std::vector<float> dst(4), diff_src(9), diff_weights(4), diff_bias(1);
+  reference::conv_forward(s, src.data(), weights.data(), bias.data(), dst.data());
+  reference::conv_backward_data(s, ones.data(), weights.data(), diff_src.data());
+  reference::conv_backward_weights(s, ones.data(), src.data(), diff_weights.data(), diff_bias.data());
+  CHECK(dst == expected_dst);
+  CHECK(diff_src == expected_diff_src);
+  CHECK(diff_weights == expected_diff_weights);
+  CHECK(diff_bias == expected_diff_bias);
+
+  ConvKernels kernels(s);
+  std::fill(dst.begin(), dst.end(), 0.f);
+  kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
+  kernels.backward_data(ones.data(), weights.data(), diff_src.data());
+  kernels.backward_weights(ones.data(), src.data(), diff_weights.data(), diff_bias.data());
+  CHECK(dst == expected_dst);
+  CHECK(diff_src == expected_diff_src);
+  CHECK(diff_weights == expected_diff_weights);
+  CHECK(diff_bias == expected_diff_bias);
+}
+
+TEST_CASE("transposed conv on a hand-computed example: weights are (OC, C, KH, KW)") {
+  // src (1,1,2,2) = [[1,2],[3,4]]; 2 output channels, kernel 2x2, stride 2, pad 1: each input scatters a
+  // 2x2 block into a 4x4 plane, and padding 1 crops its border, leaving the inner 2x2.
+  const ConvShape s{1, 1, 2, 2, 2, 2, 2, 2, 2, 1, 1, true, true};
+  const std::vector<float> src = {1, 2, 3, 4}, bias = {0.5f, -0.5f};
+  const std::vector<float> weights = {1, 2, 3, 4,    // output channel 0
+                                      0, 0, 0, -1};  // output channel 1
+  // Uncropped channel 0: [[1,2,2,4],[3,4,6,8],[3,6,4,8],[9,12,12,16]]; channel 1 is -src at odd rows/cols.
+  const std::vector<float> expected_dst = {4.5f, 6.5f, 6.5f, 4.5f, -1.5f, -0.5f, -0.5f, -0.5f};
+  // diff_dst = ones: each input sums the weights whose taps survived the crop: src[0][0] via [1][1] only.
+  const std::vector<float> ones(8, 1.f);
+  const std::vector<float> expected_diff_src = {4 - 1, 3, 2, 1};
+  // weights[o][0][i][j] sums the inputs whose tap (i, j) survived: [1][1] src[0][0], [1][0] src[0][1], ...
+  const std::vector<float> expected_diff_weights = {4, 3, 2, 1, 4, 3, 2, 1}, expected_diff_bias = {4, 4};
+
+  std::vector<float> dst(8), diff_src(4), diff_weights(8), diff_bias(2);
+  reference::conv_forward(s, src.data(), weights.data(), bias.data(), dst.data());
+  reference::conv_backward_data(s, ones.data(), weights.data(), diff_src.data());
+  reference::conv_backward_weights(s, ones.data(), src.data(), diff_weights.data(), diff_bias.data());
+  CHECK(dst == expected_dst);
+  CHECK(diff_src == expected_diff_src);
+  CHECK(diff_weights == expected_diff_weights);
+  CHECK(diff_bias == expected_diff_bias);
+
+  ConvKernels kernels(s);
+  std::fill(dst.begin(), dst.end(), 0.f);
+  kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
+  kernels.backward_data(ones.data(), weights.data(), diff_src.data());
+  kernels.backward_weights(ones.data(), src.data(), diff_weights.data(), diff_bias.data());
+  CHECK(dst == expected_dst);
+  CHECK(diff_src == expected_diff_src);
+  CHECK(diff_weights == expected_diff_weights);
+  CHECK(diff_bias == expected_diff_bias);
+}
+
+TEST_CASE("transposed conv forward is the convolution's backward data with the weights' O and I swapped") {
+  // Transposed (C=3 -> OC=5) over 4x4 is the gradient of a conv (C=5 -> OC=3) over its 8x8 output.
+  const ConvShape transposed{2, 3, 4, 4, 5, 4, 4, 2, 2, 1, 1, true, false};
+  const ConvShape conv{2, 5, 8, 8, 3, 4, 4, 2, 2, 1, 1, false, false};
+  const std::vector<float> src = random_vector(2 * 3 * 4 * 4, 31), weights = random_vector(5 * 3 * 4 * 4, 32);
+  std::vector<float> swapped(weights.size());  // (5,3,4,4) -> (3,5,4,4)
+  for (int o = 0; o < 5; ++o)
+    for (int c = 0; c < 3; ++c)
+      for (int k = 0; k < 16; ++k) swapped[(c * 5 + o) * 16 + k] = weights[(o * 3 + c) * 16 + k];
+  std::vector<float> dst(2 * 5 * 8 * 8), expected(dst.size());
+  ConvKernels(transposed).forward(src.data(), weights.data(), nullptr, dst.data());
+  ConvKernels(conv).backward_data(src.data(), swapped.data(), expected.data());
+  CHECK(relative_error(dst, expected, dst.size()) < kTolerance);
+}
+
+TEST_CASE("conv kernels give bit-identical results on repeated calls") {
+  const ConvShape shapes[] = {{16, 1, 28, 28, 8, 3, 3, 2, 2, 1, 1, false, true},
+                              {16, 8, 14, 14, 1, 4, 4, 2, 2, 1, 1, true, true}};
+  for (const ConvShape& s : shapes) {
+    CAPTURE_SHAPE(s);
+    const Sizes n = sizes(s);
+    ConvKernels kernels(s);
+    const std::vector<float> src = random_vector(n.src, 41), weights = random_vector(n.weights, 42),
+                             bias = random_vector(n.bias, 43), diff_dst = random_vector(n.dst, 44);
+    auto run = [&] {
+      std::vector<float> dst(n.dst), diff_src(n.src), diff_weights(n.weights), diff_bias(n.bias);
+      kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
+      kernels.backward_data(diff_dst.data(), weights.data(), diff_src.data());
+      kernels.backward_weights(diff_dst.data(), src.data(), diff_weights.data(), diff_bias.data());
+      return std::vector<std::vector<float>>{dst, diff_src, diff_weights, diff_bias};
+    };
+    const auto first = run(), second = run();
+    for (size_t i = 0; i < first.size(); ++i) {
+      CAPTURE(i);
+      CHECK(std::memcmp(first[i].data(), second[i].data(), first[i].size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("conv kernels refuse invalid shapes and name them") {
+  CHECK_THROWS_WITH_AS(ConvKernels(ConvShape{0, 3, 8, 8, 4, 3, 3, 2, 2, 1, 1, false, true}),
+                       "conv: invalid shape (N=0, C=3, H=8, W=8 -> OC=4, kernel 3x3, stride 2x2, pad 1x1, "
+                       "with bias): sizes, kernel and stride must be at least 1",
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(ConvKernels(ConvShape{1, 3, 8, 8, 4, 3, 3, 0, 1, 1, 1, true, false}),
+                       "transposed conv: invalid shape (N=1, C=3, H=8, W=8 -> OC=4, kernel 3x3, stride 0x1, "
+                       "pad 1x1): sizes, kernel and stride must be at least 1",
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(ConvKernels(ConvShape{1, 1, 3, 2, 1, 3, 5, 1, 1, 1, 1, false, true}),
+                       "conv: invalid shape (N=1, C=1, H=3, W=2 -> OC=1, kernel 3x5, stride 1x1, pad 1x1, "
+                       "with bias): kernel 3x5 is larger than the padded input 5x4",
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(ConvKernels(ConvShape{1, 1, 3, 3, 1, 3, 3, 1, 1, -1, 0, false, true}),
+                       "conv: invalid shape (N=1, C=1, H=3, W=3 -> OC=1, kernel 3x3, stride 1x1, pad -1x0, "
+                       "with bias): padding must not be negative",
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(ConvKernels(ConvShape{1, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, true, true}),
+                       "transposed conv: invalid shape (N=1, C=1, H=1, W=1 -> OC=1, kernel 2x2, stride 1x1, "
+                       "pad 1x1, with bias): padding 1x1 leaves an output of 0x0",
+                       std::runtime_error);
+}
