@@ -22,7 +22,8 @@ const std::vector<std::string> kOps = {"dense", "relu", "sigmoid", "tanh", "line
 
 class Lowering {
  public:
-  Lowering(const ast::Program& program, const PluginRegistry& plugins) : program_(program), plugins_(plugins) {}
+  Lowering(const ast::Program& program, const PluginRegistry& plugins)
+      : program_(program), plugins_(plugins) {}
 
   Graph run(const std::string& text) {
     graph_.file = program_.file;
@@ -30,8 +31,12 @@ class Lowering {
     collect_definitions();
     for (const ast::Statement& s : program_.statements) {
       switch (s.kind) {
-        case ast::Statement::Kind::Data: lower_data(s); break;
-        case ast::Statement::Kind::Train: lower_train(s, sink_, graph_.train); break;
+        case ast::Statement::Kind::Data:
+          lower_data(s);
+          break;
+        case ast::Statement::Kind::Train:
+          lower_train_block(s);
+          break;
         case ast::Statement::Kind::Input:
         case ast::Statement::Kind::Assign:
           if (s.name != "loss") resolve(s.name, s.name_location);
@@ -57,6 +62,7 @@ class Lowering {
       if (s.kind != ast::Statement::Kind::Assign && s.kind != ast::Statement::Kind::Input) continue;
       auto [it, inserted] = definitions_.emplace(s.name, &s);
       if (!inserted) {
+        duplicated_.insert(s.name);
         sink_.error(s.name_location, "'" + s.name + "' is already defined")
             .notes.push_back({Severity::Note, it->second->name_location, "first defined here", {}});
       }
@@ -71,20 +77,31 @@ class Lowering {
     return names;
   }
 
-  // Lowers the statement defining `name` on first use; kNoNode after reporting an error.
+  // The node a use of `name` refers to, lowering its statement on first use; kNoNode after an error. A name
+  // defined twice resolves to nothing, since whichever definition was picked, its errors would mislead.
   NodeId resolve(const std::string& name, const SourceLocation& where) {
+    const NodeId id = lower_definition(name, where);
+    return duplicated_.count(name) ? kNoNode : id;
+  }
+
+  NodeId lower_definition(const std::string& name, const SourceLocation& where) {
     if (auto it = lowered_.find(name); it != lowered_.end()) return it->second;
     auto def = definitions_.find(name);
     if (def == definitions_.end() || name == "loss") return resolve_parameter(name, where);
     if (std::find(stack_.begin(), stack_.end(), name) != stack_.end()) {
       std::string path;
-      for (auto it = std::find(stack_.begin(), stack_.end(), name); it != stack_.end(); ++it) path += *it + " -> ";
+      for (auto it = std::find(stack_.begin(), stack_.end(), name); it != stack_.end(); ++it)
+        path += *it + " -> ";
       sink_.error(where, "cycle: '" + name + "' depends on itself (" + path + name + ")");
       return lowered_[name] = kNoNode;
     }
     stack_.push_back(name);
+    const ast::Statement* outer_statement = current_;  // a use before its definition interrupts a statement
+    const ast::Expr* outer_parametric = parametric_;
     const ast::Statement& s = *def->second;
     NodeId id = s.kind == ast::Statement::Kind::Input ? lower_input(s) : lower_value(s);
+    current_ = outer_statement;
+    parametric_ = outer_parametric;
     stack_.pop_back();
     if (auto it = lowered_.find(name); it != lowered_.end()) return it->second;  // set by a cycle report
     return lowered_[name] = id;
@@ -94,11 +111,18 @@ class Lowering {
   NodeId resolve_parameter(const std::string& name, const SourceLocation& where) {
     const size_t dot = name.rfind('.');
     if (dot != std::string::npos && definitions_.count(name.substr(0, dot))) {
-      resolve(name.substr(0, dot), where);
+      const std::string owner = name.substr(0, dot);
+      if (resolve(owner, where) == kNoNode) return kNoNode;  // reported already
       if (NodeId id = graph_.find(name); id != kNoNode && graph_.node(id).op == OpKind::Parameter) return id;
-      if (!definitions_.count(name.substr(0, dot)) || lowered_[name.substr(0, dot)] == kNoNode) return kNoNode;
-      sink_.error(where, "'" + name.substr(0, dot) + "' has no parameter '" + name.substr(dot + 1) + "'" +
-                             did_you_mean(name, known_names()));
+      const std::vector<std::string> owned = parameters_of(owner);
+      std::string message = "'" + owner + "' has no parameter '" + name.substr(dot + 1) + "'";
+      if (owned.empty())
+        message += "; only dense creates parameters";
+      else if (std::string hint = did_you_mean(name, owned); !hint.empty())
+        message += hint;
+      else
+        message += "; its parameters are '" + join(owned, "', '") + "'";
+      sink_.error(where, message);
       return kNoNode;
     }
     if (name == "loss") {
@@ -109,16 +133,39 @@ class Lowering {
     return kNoNode;
   }
 
+  std::vector<std::string> parameters_of(const std::string& owner) const {
+    std::vector<std::string> names;
+    for (NodeId p : graph_.parameters)
+      if (graph_.node(p).name.rfind(owner + ".", 0) == 0) names.push_back(graph_.node(p).name);
+    return names;
+  }
+
+  static std::string join(const std::vector<std::string>& parts, const std::string& separator) {
+    std::string out;
+    for (const std::string& part : parts) out += (out.empty() ? "" : separator) + part;
+    return out;
+  }
+
+  // Where a value comes from, for notes: the name of its statement, or the op that created a parameter.
+  SourceLocation definition_of(const Node& node) const {
+    auto it = definitions_.find(node.name);
+    return it != definitions_.end() ? it->second->name_location : node.location;
+  }
+
   // ---- statements --------------------------------------------------------------------------------------
   NodeId lower_input(const ast::Statement& s) {
     if (s.source != "image" && s.source != "label") {
-      sink_.error(s.source_location, "unknown data field '" + s.source + "'" +
-                                         did_you_mean(s.source, {"image", "label"}) +
-                                         "; an input reads 'image' or 'label'");
+      // 'train.image': the data set is chosen when running, so only the field is written here.
+      const std::string field = s.source.substr(s.source.rfind('.') + 1);
+      const std::string hint = field == "image" || field == "label" ? " (did you mean '" + field + "'?)"
+                                                                    : did_you_mean(field, {"image", "label"});
+      sink_.error(s.source_location,
+                  "unknown data field '" + s.source + "'" + hint + "; an input reads 'image' or 'label'");
       return kNoNode;
     }
     if (s.source == "label" && s.shape.size() != 1) {
-      sink_.error(s.shape_location, "a label input is one-hot and needs one dimension, the number of classes");
+      sink_.error(s.shape_location,
+                  "a label input is one-hot and needs one dimension, the number of classes");
       return kNoNode;
     }
     Node n;
@@ -135,20 +182,32 @@ class Lowering {
     current_ = &s;
     parametric_ = nullptr;
     NodeId id = lower_expr(*s.value);
-    if (id != kNoNode) {
-      graph_.nodes[id].name = s.name;  // the statement names its final node
-      if (graph_.node(id).op == OpKind::Parameter || graph_.node(id).op == OpKind::Input) {
-        Node alias;  // `a = b`: a linear activation keeps every node named once
-        alias.op = OpKind::Activation;
-        alias.name = s.name;
-        alias.location = s.value->location;
-        alias.inputs = {id};
-        alias.dims = graph_.node(id).dims;
-        alias.batched = graph_.node(id).batched;
-        id = graph_.add(std::move(alias));
-      }
+    if (id == kNoNode) return kNoNode;
+    if (s.value->kind != ast::Expr::Kind::Name) {
+      graph_.nodes[id].name = s.name;  // the statement names the node its last op created
+      return id;
     }
-    return id;
+    // `a = b`: b keeps its own node and name. A parameter is simply known by both names (activation kernels
+    // run over a batch, which a parameter has not); anything else gets a linear activation named a.
+    if (!graph_.node(id).batched) return id;
+    Node alias;
+    alias.op = OpKind::Activation;
+    alias.name = s.name;
+    alias.location = s.value->location;
+    alias.inputs = {id};
+    alias.dims = graph_.node(id).dims;
+    alias.batched = graph_.node(id).batched;
+    return graph_.add(std::move(alias));
+  }
+
+  void lower_train_block(const ast::Statement& s) {
+    if (train_block_) {
+      sink_.error(s.location, "a second train block; put all settings in one")
+          .notes.push_back({Severity::Note, train_block_->location, "the first train block is here", {}});
+      return;
+    }
+    train_block_ = &s;
+    lower_train(s, sink_, graph_.train);
   }
 
   void lower_data(const ast::Statement& s) {
@@ -164,10 +223,13 @@ class Lowering {
   // ---- expressions -------------------------------------------------------------------------------------
   NodeId lower_expr(const ast::Expr& e) {
     switch (e.kind) {
-      case ast::Expr::Kind::Name: return resolve(e.text, e.location);
-      case ast::Expr::Kind::Call: return lower_call(e);
+      case ast::Expr::Kind::Name:
+        return resolve(e.text, e.location);
+      case ast::Expr::Kind::Call:
+        return lower_call(e);
       default:
-        sink_.error(e.location, "expected a value such as a name or an op call, found '" + ast::to_string(e) + "'");
+        sink_.error(e.location,
+                    "expected a value such as a name or an op call, found '" + ast::to_string(e) + "'");
         return kNoNode;
     }
   }
@@ -187,15 +249,37 @@ class Lowering {
     return kNoNode;
   }
 
+  // Also lowers the call's value arguments, so that their own mistakes are reported in the same run.
   void report_unknown_callee(const ast::Expr& call) {
     std::vector<std::string> candidates = kOps;
     for (const std::string& t : plugins_.term_names()) candidates.push_back(t);
     const bool is_term = call.text.find('.') != std::string::npos;
-    Diagnostic& d = sink_.error(call.location, std::string(is_term ? "unknown term '" : "unknown op '") +
-                                                   call.text + "'" + did_you_mean(call.text, candidates));
+    std::string hint = did_you_mean(call.text, candidates);
+    if (is_term && hint.empty()) hint = namespace_terms(call.text.substr(0, call.text.rfind('.')));
+    Diagnostic& d = sink_.error(
+        call.location, std::string(is_term ? "unknown term '" : "unknown op '") + call.text + "'" + hint);
     if (is_term)
       for (const Diagnostic& failed : plugins_.load_errors())
-        d.notes.push_back({Severity::Note, failed.where, "a plugin that failed to load: " + failed.message, {}});
+        d.notes.push_back(
+            {Severity::Note, failed.where, "a plugin that failed to load: " + failed.message, {}});
+    for (const ast::Arg& arg : call.args)  // after the notes: lowering may add diagnostics and move `d`
+      if (arg.keyword.empty() &&
+          (arg.value->kind == ast::Expr::Kind::Name || arg.value->kind == ast::Expr::Kind::Call))
+        lower_expr(*arg.value);
+  }
+
+  // "; 'reg' provides 'reg.l1' and 'reg.l2'" when no name is close, or which namespaces the plugins provide.
+  std::string namespace_terms(const std::string& name_space) const {
+    std::vector<std::string> in_namespace, namespaces;
+    for (const std::string& t : plugins_.term_names()) {
+      const std::string prefix = t.substr(0, t.rfind('.'));
+      if (prefix == name_space) in_namespace.push_back(t);
+      if (std::find(namespaces.begin(), namespaces.end(), prefix) == namespaces.end())
+        namespaces.push_back(prefix);
+    }
+    if (!in_namespace.empty()) return "; '" + name_space + "' provides '" + join(in_namespace, "', '") + "'";
+    if (namespaces.empty()) return "; no term plugins are loaded";
+    return "; no plugin provides '" + name_space + "' (loaded: '" + join(namespaces, "', '") + "')";
   }
 
   // Positional arguments are inputs; keyword arguments are attributes checked by the op.
@@ -205,7 +289,8 @@ class Lowering {
       if (arg.keyword.empty() && inputs.size() < count) inputs.push_back(lower_expr(*arg.value));
     if (inputs.size() < count)
       sink_.error(call.location, std::string(what) + " '" + call.text + "' expects " + std::to_string(count) +
-                                     " input" + (count == 1 ? "" : "s") + ", got " + std::to_string(inputs.size()));
+                                     " input" + (count == 1 ? "" : "s") + ", got " +
+                                     std::to_string(inputs.size()));
     for (NodeId id : inputs)
       if (id == kNoNode) return {};
     return inputs.size() == count ? inputs : std::vector<NodeId>{};
@@ -217,8 +302,9 @@ class Lowering {
     if (inputs.empty()) return kNoNode;
     const Node& src = graph_.node(inputs[0]);
     if (!src.batched) {
-      sink_.error(call.location, std::string(activation_name(activation)) + " expects a batch of samples, but '" +
-                                     src.name + "' is a parameter");
+      sink_.error(positional(call, 0)->value->location, std::string(activation_name(activation)) +
+                                                            " expects a batch of samples, but '" + src.name +
+                                                            "' is a parameter");
       return kNoNode;
     }
     Node n;
@@ -243,13 +329,16 @@ class Lowering {
   DiagnosticSink sink_;
   Graph graph_;
   std::map<std::string, const ast::Statement*> definitions_;
+  std::set<std::string> duplicated_;  // names with more than one definition
+  const ast::Statement* train_block_ = nullptr;
   std::map<std::string, NodeId> lowered_;
   std::vector<std::string> stack_;
   const ast::Statement* current_ = nullptr;
   const ast::Expr* parametric_ = nullptr;  // the op that owns the current statement's parameters
 };
 
-NodeId Lowering::add_parameter(const std::string& suffix, std::vector<int64_t> dims, const SourceLocation& where) {
+NodeId Lowering::add_parameter(const std::string& suffix, std::vector<int64_t> dims,
+                               const SourceLocation& where) {
   Node n;
   n.op = OpKind::Parameter;
   n.name = current_->name + "." + suffix;
@@ -263,19 +352,23 @@ NodeId Lowering::add_parameter(const std::string& suffix, std::vector<int64_t> d
 // dense(src, units, tied=NAME, bias=1): parameters NAME.weights (units, in) and NAME.bias (units).
 NodeId Lowering::lower_dense(const ast::Expr& call) {
   if (!check_arguments(call, 2, {"tied", "bias"}, sink_)) return kNoNode;
-  if (parametric_) {
-    sink_.error(call.location, "'" + current_->name + "' already has a parametric op at " +
-                                   std::to_string(parametric_->location.line) + ":" +
-                                   std::to_string(parametric_->location.column) +
-                                   "; give each dense its own line so its parameters get a stable name");
+  if (parametric_) {  // reported at whichever of the two comes second in the text
+    const ast::Expr* first = parametric_;
+    const ast::Expr* second = &call;
+    if (std::make_pair(second->location.line, second->location.column) <
+        std::make_pair(first->location.line, first->location.column))
+      std::swap(first, second);
+    sink_
+        .error(second->location,
+               "a second dense in '" + current_->name +
+                   "'; give each dense its own line so that its parameters get a stable name")
+        .notes.push_back(
+            {Severity::Note, first->location, "the first dense in '" + current_->name + "' is here", {}});
     return kNoNode;
   }
   parametric_ = &call;
-  std::vector<NodeId> inputs = lower_inputs(call, 1, "op");
-  if (inputs.empty()) return kNoNode;
-  const Node src = graph_.node(inputs[0]);
-  const int64_t in = src.elements_per_sample();
-  std::optional<int64_t> units;
+  const std::vector<NodeId> inputs = lower_inputs(call, 1, "op");
+  std::optional<int64_t> units;  // the constant attributes are checked even when the input failed
   if (const ast::Arg* arg = positional(call, 1)) units = positive_integer(*arg->value, "dense units", sink_);
   bool ok = !positional(call, 1) || units.has_value();
   bool has_bias = true;
@@ -284,28 +377,47 @@ NodeId Lowering::lower_dense(const ast::Expr& call) {
     ok = ok && flag.has_value();
     has_bias = flag.value_or(1) != 0;
   }
+  if (inputs.empty()) return kNoNode;
+  const Node src = graph_.node(inputs[0]);
+  const int64_t in = src.elements_per_sample();
   NodeId weights = kNoNode;
   bool transposed = false;
   if (const ast::Arg* tied = keyword(call, "tied")) {
     if (tied->value->kind != ast::Expr::Kind::Name) {
-      sink_.error(tied->value->location, "tied= names the dense node whose weights to reuse");
+      sink_.error(tied->value->location, "tied= names the dense node whose weights to reuse, found '" +
+                                             ast::to_string(*tied->value) + "'");
       return kNoNode;
     }
-    weights = resolve(tied->value->text + ".weights", tied->value->location);
-    if (weights == kNoNode) return kNoNode;
+    const std::string& owner = tied->value->text;
+    const NodeId owner_id = resolve(owner, tied->value->location);
+    if (owner_id == kNoNode) return kNoNode;
+    if (graph_.node(owner_id).op == OpKind::Parameter) {
+      sink_.error(tied->value->location, "tied= names the dense node whose weights to reuse: write tied=" +
+                                             owner.substr(0, owner.rfind('.')));
+      return kNoNode;
+    }
+    weights = graph_.find(owner + ".weights");
+    if (weights == kNoNode || graph_.node(weights).op != OpKind::Parameter) {
+      sink_.error(
+          tied->value->location,
+          "'" + owner + "' owns no weights to reuse; tied= names a dense node that has its own weights");
+      return kNoNode;
+    }
     const Node& w = graph_.node(weights);  // the encoder's (out, in) = our (in, out)
     transposed = true;
     if (w.dims[0] != in) {
-      sink_.error(call.location, "dense '" + current_->name + "': input '" + src.name + "' has " +
-                                     std::to_string(in) + " features, tied weights of '" + tied->value->text +
-                                     "' expect " + std::to_string(w.dims[0]))
+      sink_
+          .error(call.location, "dense '" + current_->name + "': input '" + src.name + "' has " +
+                                    std::to_string(in) + " features, tied weights of '" + tied->value->text +
+                                    "' expect " + std::to_string(w.dims[0]))
           .notes.push_back({Severity::Note, w.location, "'" + w.name + "' is " + shape_string(w.dims), {}});
       return kNoNode;
     }
     if (units && *units != w.dims[1]) {
-      sink_.error(call.location, "dense '" + current_->name + "': " + std::to_string(*units) +
-                                     " units, but the tied weights of '" + tied->value->text + "' give " +
-                                     std::to_string(w.dims[1]))
+      sink_
+          .error(call.location, "dense '" + current_->name + "': " + std::to_string(*units) +
+                                    " units, but the tied weights of '" + tied->value->text + "' give " +
+                                    std::to_string(w.dims[1]))
           .notes.push_back({Severity::Note, w.location, "'" + w.name + "' is " + shape_string(w.dims), {}});
       return kNoNode;
     }
@@ -316,7 +428,8 @@ NodeId Lowering::lower_dense(const ast::Expr& call) {
   }
   if (!ok) return kNoNode;
   if (!src.batched) {
-    sink_.error(call.location, "dense expects a batch of samples, but '" + src.name + "' is a parameter");
+    sink_.error(positional(call, 0)->value->location,
+                "dense expects a batch of samples, but '" + src.name + "' is a parameter");
     return kNoNode;
   }
   if (!transposed) weights = add_parameter("weights", {*units, in}, call.location);
@@ -342,10 +455,12 @@ NodeId Lowering::lower_term(const ast::Expr& call, const TermRef& term, OpKind o
     const Node& a = graph_.node(inputs[0]);
     const Node& b = graph_.node(inputs[i]);
     if (a.dims != b.dims || a.batched != b.batched) {
-      sink_.error(call.location, "term '" + term.full_name + "': " + t.input_names[0] + " '" + a.name +
-                                     "' has shape " + shape_string(a.dims) + ", " + t.input_names[i] + " '" +
-                                     b.name + "' has " + shape_string(b.dims))
-          .notes.push_back({Severity::Note, b.location, "'" + b.name + "' is defined here", {}});
+      Diagnostic& d =
+          sink_.error(call.location, "term '" + term.full_name + "': " + t.input_names[0] + " '" + a.name +
+                                         "' has shape " + shape_string(a.dims) + ", but " + t.input_names[i] +
+                                         " '" + b.name + "' has shape " + shape_string(b.dims));
+      d.notes.push_back({Severity::Note, definition_of(a), "'" + a.name + "' is defined here", {}});
+      d.notes.push_back({Severity::Note, definition_of(b), "'" + b.name + "' is defined here", {}});
       return kNoNode;
     }
   }
@@ -364,7 +479,8 @@ NodeId Lowering::lower_term(const ast::Expr& call, const TermRef& term, OpKind o
 }
 
 // loss = w1 * term1(...) + w2 * term2(...) - ...
-bool Lowering::collect_terms(const ast::Expr& e, double weight, std::vector<std::pair<double, NodeId>>& terms) {
+bool Lowering::collect_terms(const ast::Expr& e, double weight,
+                             std::vector<std::pair<double, NodeId>>& terms) {
   using K = ast::Expr::Kind;
   if (e.kind == K::Call) {
     const TermRef* term = plugins_.find(e.text);
@@ -374,21 +490,37 @@ bool Lowering::collect_terms(const ast::Expr& e, double weight, std::vector<std:
       terms.emplace_back(weight, id);
       return true;
     }
-    if (!term && (e.text.find('.') != std::string::npos || std::count(kOps.begin(), kOps.end(), e.text) == 0)) {
+    if (term) {
+      sink_.error(e.location, "'" + e.text + "' is a corruption term; it belongs in a value, as in noisy = " +
+                                  e.text + "(x), not in the loss");
+      return false;
+    }
+    if (!term &&
+        (e.text.find('.') != std::string::npos || std::count(kOps.begin(), kOps.end(), e.text) == 0)) {
       report_unknown_callee(e);
       return false;
     }
   }
   if (e.kind == K::Negate) return collect_terms(*e.lhs, -weight, terms);
   if (e.kind == K::Binary && (e.op == '+' || e.op == '-'))
-    return collect_terms(*e.lhs, weight, terms) & collect_terms(*e.rhs, e.op == '-' ? -weight : weight, terms);
+    return collect_terms(*e.lhs, weight, terms) &
+           collect_terms(*e.rhs, e.op == '-' ? -weight : weight, terms);
   if (e.kind == K::Binary && (e.op == '*' || e.op == '/')) {
     DiagnosticSink quiet;
-    if (auto c = constant_value(*e.rhs, quiet)) return collect_terms(*e.lhs, e.op == '*' ? weight * *c : weight / *c, terms);
-    if (auto c = constant_value(*e.lhs, quiet); c && e.op == '*') return collect_terms(*e.rhs, weight * *c, terms);
+    if (auto c = constant_value(*e.rhs, quiet)) {
+      if (e.op == '/' && *c == 0) {
+        sink_.error(e.rhs->location, "division by zero");
+        return false;
+      }
+      return collect_terms(*e.lhs, e.op == '*' ? weight * *c : weight / *c, terms);
+    }
+    if (auto c = constant_value(*e.lhs, quiet); c && e.op == '*')
+      return collect_terms(*e.rhs, weight * *c, terms);
   }
-  sink_.error(e.location, "the loss must be a weighted sum of loss and regularizer terms, such as "
-                          "loss.bce(r, x) + 0.001 * reg.l2(code.weights); found '" + ast::to_string(e) + "'");
+  sink_.error(e.location,
+              "the loss must be a weighted sum of loss and regularizer terms, such as "
+              "loss.bce(r, x) + 0.001 * reg.l2(code.weights); found '" +
+                  ast::to_string(e) + "'");
   return false;
 }
 
@@ -397,7 +529,8 @@ void Lowering::lower_objective() {
   for (const ast::Statement& s : program_.statements)
     if (s.kind == ast::Statement::Kind::Assign && s.name == "loss" && !statement) statement = &s;
   if (!statement) {
-    sink_.error({program_.file, 0, 0}, "the graph has no 'loss = ...' statement, so there is nothing to train");
+    sink_.error({program_.file, 0, 0},
+                "the graph has no 'loss = ...' statement, so there is nothing to train");
     return;
   }
   current_ = statement;

@@ -18,9 +18,12 @@ std::string fnv1a_hex(const std::string& text) {
 
 const char* term_kind_name(hg_term_kind kind) {
   switch (kind) {
-    case HG_TERM_LOSS: return "loss";
-    case HG_TERM_REGULARIZER: return "regularizer";
-    case HG_TERM_CORRUPTION: return "corruption";
+    case HG_TERM_LOSS:
+      return "loss";
+    case HG_TERM_REGULARIZER:
+      return "regularizer";
+    case HG_TERM_CORRUPTION:
+      return "corruption";
   }
   return "unknown";
 }
@@ -37,9 +40,12 @@ std::optional<double> constant_value(const ast::Expr& e, DiagnosticSink& sink) {
     auto b = constant_value(*e.rhs, sink);
     if (!a || !b) return std::nullopt;
     switch (e.op) {
-      case '+': return *a + *b;
-      case '-': return *a - *b;
-      case '*': return *a * *b;
+      case '+':
+        return *a + *b;
+      case '-':
+        return *a - *b;
+      case '*':
+        return *a * *b;
       case '/':
         if (*b == 0) {
           sink.error(e.location, "division by zero");
@@ -103,8 +109,9 @@ bool check_arguments(const ast::Expr& call, size_t max_positional, const std::ve
         ok = false;
       }
     } else if (std::find(keywords.begin(), keywords.end(), arg.keyword) == keywords.end()) {
-      sink.error(arg.location, "unknown parameter '" + arg.keyword + "' of '" + call.text + "'" +
-                                   did_you_mean(arg.keyword, keywords));
+      sink.error(arg.location,
+                 "unknown parameter '" + arg.keyword + "' of '" + call.text + "'" +
+                     (keywords.empty() ? "; it takes none" : did_you_mean(arg.keyword, keywords)));
       ok = false;
     } else if (!seen.insert(arg.keyword).second) {
       sink.error(arg.location, "parameter '" + arg.keyword + "' is given twice");
@@ -114,7 +121,8 @@ bool check_arguments(const ast::Expr& call, size_t max_positional, const std::ve
   return ok;
 }
 
-std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const TermRef& term, DiagnosticSink& sink) {
+std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const TermRef& term,
+                                                   DiagnosticSink& sink) {
   const hg_term& t = *term.term;
   std::vector<std::string> names;
   for (int32_t i = 0; i < t.num_params; ++i) names.push_back(t.params[i].name);
@@ -148,7 +156,8 @@ std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const 
 
 static std::optional<std::string> string_argument(const ast::Arg& arg, DiagnosticSink& sink) {
   if (arg.value->kind != ast::Expr::Kind::String) {
-    sink.error(arg.value->location, "expected a file name in double quotes");
+    sink.error(arg.value->location,
+               "expected a file name in double quotes, found '" + ast::to_string(*arg.value) + "'");
     return std::nullopt;
   }
   return arg.value->text;
@@ -156,9 +165,14 @@ static std::optional<std::string> string_argument(const ast::Arg& arg, Diagnosti
 
 std::optional<DataBinding> lower_data_binding(const ast::Statement& s, DiagnosticSink& sink) {
   const ast::Expr& call = *s.value;
-  if (call.kind != ast::Expr::Kind::Call || call.text != "idx") {
-    sink.error(call.location, "data is read with idx(images=\"...\", labels=\"...\", scale=1/255)" +
-                                  (call.kind == ast::Expr::Kind::Call ? did_you_mean(call.text, {"idx"}) : ""));
+  const std::string usage = "data is read with idx(images=\"...\", labels=\"...\", scale=1/255)";
+  if (call.kind != ast::Expr::Kind::Call) {
+    sink.error(call.location, usage + ", found '" + ast::to_string(call) + "'");
+    return std::nullopt;
+  }
+  if (call.text != "idx") {
+    sink.error(call.location,
+               "unknown data reader '" + call.text + "'" + did_you_mean(call.text, {"idx"}) + "; " + usage);
     return std::nullopt;
   }
   if (!check_arguments(call, 1, {"images", "labels", "scale"}, sink)) return std::nullopt;
@@ -188,16 +202,24 @@ std::optional<DataBinding> lower_data_binding(const ast::Statement& s, Diagnosti
 
 // sgd(lr=, momentum=) or adam(lr=, beta1=, beta2=, eps=)
 static void lower_optimizer(const ast::Expr& e, DiagnosticSink& sink, OptimizerSettings& o) {
-  if (e.kind != ast::Expr::Kind::Call || (e.text != "sgd" && e.text != "adam")) {
-    sink.error(e.location, "optimizer is sgd(lr=..., momentum=...) or adam(lr=...)" +
-                               (e.kind == ast::Expr::Kind::Call ? did_you_mean(e.text, {"sgd", "adam"}) : ""));
+  if (e.kind != ast::Expr::Kind::Call) {
+    sink.error(e.location,
+               "expected an optimizer such as sgd(lr=0.1, momentum=0.9) or adam(lr=0.001), found '" +
+                   ast::to_string(e) + "'");
+    return;
+  }
+  if (e.text != "sgd" && e.text != "adam") {
+    sink.error(e.location, "unknown optimizer '" + e.text + "'" + did_you_mean(e.text, {"sgd", "adam"}) +
+                               "; the optimizers are sgd(lr=..., momentum=...) and adam(lr=...)");
     return;
   }
   o.kind = e.text;
   o.location = e.location;
   const bool sgd = e.text == "sgd";
-  if (!check_arguments(e, 0, sgd ? std::vector<std::string>{"lr", "momentum"}
-                                 : std::vector<std::string>{"lr", "beta1", "beta2", "eps"}, sink))
+  if (!check_arguments(e, 0,
+                       sgd ? std::vector<std::string>{"lr", "momentum"}
+                           : std::vector<std::string>{"lr", "beta1", "beta2", "eps"},
+                       sink))
     return;
   for (const ast::Arg& arg : e.args) {
     auto v = constant_value(*arg.value, sink);
@@ -230,11 +252,14 @@ void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& s
         (arg.keyword == "batch" ? settings.batch : settings.epochs) = *v;
     } else if (arg.keyword == "seed") {
       if (auto v = constant_value(*arg.value, sink)) {
-        if (*v < 0 || *v != std::floor(*v)) sink.error(arg.value->location, "'seed' must be a whole number >= 0");
-        else settings.seed = uint64_t(*v);
+        if (*v < 0 || *v != std::floor(*v))
+          sink.error(arg.value->location, "'seed' must be a whole number >= 0, got " + number_text(*v));
+        else
+          settings.seed = uint64_t(*v);
       }
     } else {
-      sink.error(arg.location, "unknown train setting '" + arg.keyword + "'" + did_you_mean(arg.keyword, known));
+      sink.error(arg.location,
+                 "unknown train setting '" + arg.keyword + "'" + did_you_mean(arg.keyword, known));
     }
   }
 }
@@ -244,6 +269,11 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos) throw Error(where, "expected key=value");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  const std::vector<std::string> keys = {"batch", "epochs", "seed", "lr", "momentum"};
+  if (std::find(keys.begin(), keys.end(), key) == keys.end())
+    throw Error(where, "unknown setting '" + key + "'" + did_you_mean(key, keys));
+  if (key == "momentum" && settings.optimizer.kind != "sgd")
+    throw Error(where, "momentum applies to sgd, but the graph trains with " + settings.optimizer.kind);
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
   if (text.empty() || *end != '\0' || !std::isfinite(v)) throw Error(where, "'" + text + "' is not a number");
@@ -253,14 +283,16 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
   if (key == "seed" && (!whole || v < 0)) throw Error(where, "seed must be a whole number >= 0");
   if (key == "lr" && !(v > 0)) throw Error(where, "lr must be positive");
   if (key == "momentum" && !(v >= 0 && v < 1)) throw Error(where, "momentum must be in [0, 1)");
-  if (key == "batch") settings.batch = int64_t(v);
-  else if (key == "epochs") settings.epochs = int64_t(v);
-  else if (key == "seed") settings.seed = uint64_t(v);
-  else if (key == "lr") settings.optimizer.learning_rate = v;
-  else if (key == "momentum") settings.optimizer.momentum = v;
-  else
-    throw Error(where, "unknown setting '" + key + "'" +
-                           did_you_mean(key, {"batch", "epochs", "seed", "lr", "momentum"}));
+  if (key == "batch")
+    settings.batch = int64_t(v);
+  else if (key == "epochs")
+    settings.epochs = int64_t(v);
+  else if (key == "seed")
+    settings.seed = uint64_t(v);
+  else if (key == "lr")
+    settings.optimizer.learning_rate = v;
+  else if (key == "momentum")
+    settings.optimizer.momentum = v;
 }
 
 }  // namespace hg

@@ -50,14 +50,20 @@ DataPipeline::DataPipeline(const Graph& graph, const Dataset& data, int64_t batc
     for (const Feed& f : feeds_) slot.emplace_back(size_t(batch * f.width));
 }
 
+// Only a pipeline that prefetches ever enters its TBB arena: an arena once entered asks TBB for a worker,
+// and a worker spinning beside oneDNN's OpenMP team on a full machine made epochs 5x slower (docs/threading.md).
+void DataPipeline::wait_for_prefetch() {
+  if (prefetch_on_spare_core_) async_->arena.execute([&] { async_->group.wait(); });
+}
+
 DataPipeline::~DataPipeline() {
-  async_->arena.execute([&] { async_->group.wait(); });
+  wait_for_prefetch();
 }
 
 int64_t DataPipeline::rows_in(int64_t b) const { return std::min(batch_, data_.count - b * batch_); }
 
 void DataPipeline::begin_epoch(int64_t epoch) {
-  async_->arena.execute([&] { async_->group.wait(); });
+  wait_for_prefetch();
   if (shuffle_) {
     std::iota(order_.begin(), order_.end(), 0);
     std::mt19937_64 rng(seed_ * 1000003 + uint64_t(epoch));
@@ -81,7 +87,7 @@ void DataPipeline::gather(int64_t b, int slot) {
 }
 
 int64_t DataPipeline::take(int64_t b, Plan& plan) {
-  async_->arena.execute([&] { async_->group.wait(); });
+  wait_for_prefetch();
   if (pending_ != b) gather(b, int(b % 2));  // not prefetched (first batch, or out of order)
   const int64_t rows = rows_in(b);
   HG_ASSERT(rows == plan.batch(), "plan batch does not match the rows of this batch");

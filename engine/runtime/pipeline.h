@@ -34,6 +34,7 @@ class DataPipeline {
     int64_t width;
   };
   void gather(int64_t b, int slot);
+  void wait_for_prefetch();
   int64_t rows_in(int64_t b) const;
 
   const Dataset& data_;

@@ -1,0 +1,359 @@
+// Lowering from text to IR: a shape table for the ops, parameter names and shapes (the checkpoint contract),
+// tied weights, objective weights, definitions in any order, data and train settings, `--set` overrides,
+// and the verifier. Error messages of whole files are covered by graphs/invalid/ (invalid_graphs_test.cpp).
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "frontend/parser.h"
+#include "ir/builtin_plugins.h"
+#include "ir/lower.h"
+#include "ir/lower_util.h"
+
+using namespace hg;
+
+namespace {
+
+Graph lower_text(const std::string& text) {
+  DiagnosticSink sink;
+  const ast::Program program = parse_graph("t.graph", text, sink);
+  for (const Diagnostic& d : sink.diagnostics()) FAIL_CHECK(d.str());
+  REQUIRE_FALSE(sink.has_errors());
+  try {
+    return lower(program, text, test::builtin_plugins());
+  } catch (const Error& error) {
+    FAIL(error.what());
+  }
+  return {};
+}
+
+const Node& node(const Graph& g, const std::string& name) {
+  const NodeId id = g.find(name);
+  REQUIRE_MESSAGE(id != kNoNode, "no node named '" << name << "'");
+  return g.node(id);
+}
+
+std::map<std::string, std::vector<int64_t>> parameter_shapes(const Graph& g) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (NodeId p : g.parameters) {
+    CHECK(g.node(p).op == OpKind::Parameter);
+    CHECK_FALSE(g.node(p).batched);
+    CHECK_MESSAGE(shapes.count(g.node(p).name) == 0, "two parameters named " << g.node(p).name);
+    shapes[g.node(p).name] = g.node(p).dims;
+  }
+  return shapes;
+}
+
+std::vector<NodeId> ids(const Graph& g, const std::vector<std::string>& names) {
+  std::vector<NodeId> out;
+  for (const std::string& name : names) out.push_back(g.find(name));
+  return out;
+}
+
+// The message of the hg::Error that `f` throws, all lines.
+template <typename F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& error) {
+    std::string text;
+    for (const Diagnostic& d : error.diagnostics()) text += d.str();
+    return text;
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("lower: shape table of the ops on one statement 'y = ...'") {
+  using Shapes = std::map<std::string, std::vector<int64_t>>;
+  struct Row {
+    const char* expr;
+    OpKind op;  // of the node named y
+    Activation activation;
+    std::vector<int64_t> dims;
+    Shapes parameters;
+  };
+  const Shapes dense_3 = {{"y.weights", {3, 6}}, {"y.bias", {3}}};
+  const std::vector<Row> table = {
+      {"dense(x, 3)", OpKind::Dense, Activation::Linear, {3}, dense_3},
+      {"dense(x, 3, bias=1)", OpKind::Dense, Activation::Linear, {3}, dense_3},
+      {"dense(x, 3, bias=0)", OpKind::Dense, Activation::Linear, {3}, {{"y.weights", {3, 6}}}},
+      {"dense(x, 2 * 4 - 1)",
+       OpKind::Dense,
+       Activation::Linear,
+       {7},
+       {{"y.weights", {7, 6}}, {"y.bias", {7}}}},
+      {"dense(img, 4)", OpKind::Dense, Activation::Linear, {4}, {{"y.weights", {4, 6}}, {"y.bias", {4}}}},
+      {"dense(x, 3) |> sigmoid", OpKind::Activation, Activation::Sigmoid, {3}, dense_3},
+      {"relu(x)", OpKind::Activation, Activation::Relu, {6}, {}},
+      {"sigmoid(x)", OpKind::Activation, Activation::Sigmoid, {6}, {}},
+      {"tanh(x)", OpKind::Activation, Activation::Tanh, {6}, {}},
+      {"linear(x)", OpKind::Activation, Activation::Linear, {6}, {}},
+      {"softmax(x)", OpKind::Activation, Activation::Softmax, {6}, {}},
+      {"x |> tanh", OpKind::Activation, Activation::Tanh, {6}, {}},
+      {"relu(img)", OpKind::Activation, Activation::Relu, {2, 3}, {}},
+      {"x", OpKind::Activation, Activation::Linear, {6}, {}},  // an alias is a linear activation named y
+      {"corrupt.masking(x, rate=0.25)", OpKind::Corrupt, Activation::Linear, {6}, {}},
+  };
+  for (const Row& row : table) {
+    CAPTURE(row.expr);
+    const Graph g =
+        lower_text("input x : [6] <- image\ninput img : [2, 3] <- image\ny = " + std::string(row.expr) +
+                   "\nloss = loss.mse(y, y)\n");
+    const Node& y = node(g, "y");
+    CHECK(y.op == row.op);
+    CHECK(y.dims == row.dims);
+    CHECK(y.batched);
+    if (y.op == OpKind::Activation) CHECK(y.activation == row.activation);
+    CHECK(parameter_shapes(g) == row.parameters);
+    CHECK_NOTHROW(verify(g));
+  }
+}
+
+TEST_CASE("lower: dense wires src, weights and bias, with or without the bias") {
+  const Graph g = lower_text(
+      "input x : [5] <- image\ncode = dense(x, 3) |> relu\nloss = reg.l1(code)\n"
+      "code2 = dense(x, 3, bias=0)\n");
+  const Node& dense = node(g, "code.dense");
+  CHECK(dense.op == OpKind::Dense);
+  CHECK(dense.units == 3);
+  CHECK_FALSE(dense.transposed_weights);
+  CHECK(dense.inputs == ids(g, {"x", "code.weights", "code.bias"}));
+  CHECK(node(g, "code").inputs == ids(g, {"code.dense"}));
+  CHECK(node(g, "code2").inputs == ids(g, {"x", "code2.weights"}));
+}
+
+TEST_CASE("lower: a tied decoder reuses the encoder's weights transposed and owns only its bias") {
+  const std::string encoder = "input x : [6] <- image\ncode = dense(x, 3) |> sigmoid\n";
+  const Graph g =
+      lower_text(encoder + "recon = dense(code, tied=code) |> sigmoid\nloss = loss.bce(recon, x)\n");
+  CHECK(parameter_shapes(g) == std::map<std::string, std::vector<int64_t>>{
+                                   {"code.weights", {3, 6}}, {"code.bias", {3}}, {"recon.bias", {6}}});
+  CHECK(g.find("recon.weights") == kNoNode);
+  const Node& decoder = node(g, "recon.dense");
+  CHECK(decoder.transposed_weights);
+  CHECK(decoder.units == 6);
+  CHECK(decoder.dims == std::vector<int64_t>{6});
+  CHECK(decoder.inputs == ids(g, {"code", "code.weights", "recon.bias"}));
+
+  SUBCASE("without bias it owns nothing") {
+    const Graph h =
+        lower_text(encoder + "recon = dense(code, tied=code, bias=0)\nloss = loss.bce(recon, x)\n");
+    CHECK(parameter_shapes(h).count("recon.bias") == 0);
+    CHECK(node(h, "recon").inputs == ids(h, {"code", "code.weights"}));
+  }
+  SUBCASE("units that agree with the tied weights may be written") {
+    const Graph h = lower_text(encoder + "recon = dense(code, 6, tied=code)\nloss = loss.bce(recon, x)\n");
+    CHECK(node(h, "recon").units == 6);
+  }
+}
+
+TEST_CASE("lower: a whole classifier, node by node") {
+  const std::string text =
+      "data train = idx(\"train-images\", labels=\"train-labels\", scale=1/255)\n"
+      "input x : [784] <- image\n"
+      "input y : [10] <- label\n"
+      "fc1    = dense(x, 32) |> relu\n"
+      "logits = dense(fc1, 10)\n"
+      "probs  = softmax(logits)\n"
+      "loss   = loss.softmax_ce(logits, y)\n"
+      "train { optimizer = sgd(lr=0.1, momentum=0.9)  batch = 128  epochs = 15  seed = 3 }\n";
+  const Graph g = lower_text(text);
+  struct Expected {
+    const char* name;
+    OpKind op;
+    std::vector<int64_t> dims;
+    bool batched;
+  };
+  const std::vector<Expected> expected = {
+      {"x", OpKind::Input, {784}, true},
+      {"y", OpKind::Input, {10}, true},
+      {"fc1.weights", OpKind::Parameter, {32, 784}, false},
+      {"fc1.bias", OpKind::Parameter, {32}, false},
+      {"fc1.dense", OpKind::Dense, {32}, true},
+      {"fc1", OpKind::Activation, {32}, true},
+      {"logits.weights", OpKind::Parameter, {10, 32}, false},
+      {"logits.bias", OpKind::Parameter, {10}, false},
+      {"logits", OpKind::Dense, {10}, true},
+      {"probs", OpKind::Activation, {10}, true},
+      {"loss.softmax_ce", OpKind::Term, {}, false},
+      {"loss", OpKind::Objective, {}, false},
+  };
+  REQUIRE(g.nodes.size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    CAPTURE(i);
+    CHECK(g.nodes[i].name == expected[i].name);
+    CHECK(g.nodes[i].op == expected[i].op);
+    CHECK(g.nodes[i].dims == expected[i].dims);
+    CHECK(g.nodes[i].batched == expected[i].batched);
+  }
+  CHECK(node(g, "x").source == "image");
+  CHECK(node(g, "y").source == "label");
+  CHECK(node(g, "probs").activation == Activation::Softmax);
+  CHECK(node(g, "loss.softmax_ce").inputs == ids(g, {"logits", "y"}));
+  CHECK(g.objective == g.find("loss"));
+  CHECK(g.file == "t.graph");
+  CHECK(g.source_hash == fnv1a_hex(text));
+  CHECK_FALSE(g.has_backward());
+
+  REQUIRE(g.data.size() == 1);
+  CHECK(g.data[0].name == "train");
+  CHECK(g.data[0].images == "train-images");
+  CHECK(g.data[0].labels == "train-labels");
+  CHECK(g.data[0].scale == doctest::Approx(1.0 / 255));
+  CHECK(g.train.optimizer.kind == "sgd");
+  CHECK(g.train.optimizer.learning_rate == 0.1);
+  CHECK(g.train.optimizer.momentum == 0.9);
+  CHECK(g.train.batch == 128);
+  CHECK(g.train.epochs == 15);
+  CHECK(g.train.seed == 3);
+  CHECK_NOTHROW(verify(g));
+}
+
+TEST_CASE("lower: the objective's weights come from the constant factors of each term") {
+  const std::string net =
+      "input x : [4] <- image\ncode = dense(x, 2) |> sigmoid\nr = dense(code, 4) |> sigmoid\n";
+  struct Row {
+    const char* loss;
+    std::vector<std::string> terms;
+    std::vector<double> weights;
+  };
+  const std::vector<Row> table = {
+      {"loss.bce(r, x) + 0.5 * loss.mse(r, x) - loss.mse(r,x)/4",
+       {"loss.bce", "loss.mse", "loss.mse"},
+       {1, 0.5, -0.25}},
+      {"-loss.bce(r, x)", {"loss.bce"}, {-1}},
+      {"loss.mse(r, x) * 3 - -(2 * loss.bce(r, x))", {"loss.mse", "loss.bce"}, {3, 2}},
+      {"(1 - 0.5) * loss.mse(r, x) / 2 + 1e-3 * reg.l2(code.weights)", {"loss.mse", "reg.l2"}, {0.25, 0.001}},
+      {"2 * (loss.bce(r, x) - 0.5 * reg.l1(code))", {"loss.bce", "reg.l1"}, {2, -1}},
+  };
+  for (const Row& row : table) {
+    CAPTURE(row.loss);
+    const Graph g = lower_text(net + "loss = " + row.loss + "\n");
+    const Node& objective = g.node(g.objective);
+    CHECK(objective.op == OpKind::Objective);
+    REQUIRE(objective.inputs.size() == row.terms.size());
+    for (size_t i = 0; i < row.terms.size(); ++i) {
+      const Node& term = g.node(objective.inputs[i]);
+      CHECK(term.op == OpKind::Term);
+      CHECK(term.term->full_name == row.terms[i]);
+      CHECK(term.dims.empty());
+      CHECK(objective.weights[i] == doctest::Approx(row.weights[i]));
+    }
+  }
+  const Graph g = lower_text(net + "loss = loss.bce(r, x, sum=1) + 1e-3 * reg.l2(code.weights)\n");
+  const Node& bce = g.node(g.node(g.objective).inputs[0]);
+  CHECK(bce.term_params == std::vector<double>{1});
+  CHECK(g.node(g.node(g.objective).inputs[1]).inputs == ids(g, {"code.weights"}));
+  CHECK(node(g, "code").inputs == ids(g, {"code.dense"}));
+}
+
+TEST_CASE("lower: names resolve in any order, and parameters keep their own statement's name") {
+  // Each value is used on a line above its definition; lowering `recon` interrupts itself to lower `code`.
+  const Graph g = lower_text(
+      "loss  = loss.bce(recon, x) + 0.01 * reg.l2(code.weights)\n"
+      "recon = dense(code, 6) |> sigmoid\n"
+      "back  = dense(code, tied=code)\n"
+      "code  = dense(x, 3) |> relu\n"
+      "input x : [6] <- image\n");
+  CHECK(parameter_shapes(g) == std::map<std::string, std::vector<int64_t>>{{"code.weights", {3, 6}},
+                                                                           {"code.bias", {3}},
+                                                                           {"recon.weights", {6, 3}},
+                                                                           {"recon.bias", {6}},
+                                                                           {"back.bias", {6}}});
+  CHECK(node(g, "recon.dense").inputs == ids(g, {"code", "recon.weights", "recon.bias"}));
+  CHECK(node(g, "back").inputs == ids(g, {"code", "code.weights", "back.bias"}));
+  CHECK(node(g, "recon").dims == std::vector<int64_t>{6});
+  CHECK_NOTHROW(verify(g));  // every input precedes its consumer
+}
+
+TEST_CASE("lower: 'a = b' leaves b's node and name alone") {
+  const Graph g = lower_text(
+      "input x : [6] <- image\ncode = dense(x, 3) |> relu\nsame = code\nraw = x\nw = code.weights\n"
+      "loss = loss.mse(same, code) + reg.l2(w)\n");
+  CHECK(node(g, "x").op == OpKind::Input);
+  CHECK(node(g, "code").activation == Activation::Relu);
+  CHECK(node(g, "code.weights").op == OpKind::Parameter);
+  for (const char* alias : {"same", "raw"}) {  // a value gets a linear node under its new name
+    CAPTURE(alias);
+    CHECK(node(g, alias).op == OpKind::Activation);
+    CHECK(node(g, alias).activation == Activation::Linear);
+    CHECK(node(g, alias).batched);
+  }
+  CHECK(node(g, "same").inputs == ids(g, {"code"}));
+  CHECK(node(g, "raw").inputs == ids(g, {"x"}));
+  // A parameter is not batched, so no activation can run on it: its other name refers to the same node.
+  CHECK(g.find("w") == kNoNode);
+  CHECK(g.node(g.node(g.objective).inputs[1]).inputs == ids(g, {"code.weights"}));
+  CHECK(parameter_shapes(g).size() == 2);
+}
+
+TEST_CASE("lower: errors of in-memory text carry its file name and are all reported") {
+  const std::string text =
+      "input x : [4] <- image\nr = dense(x, 4) |> sigmoid\nloss = loss.bce(r, q) + loss.mse(rr, x)\n";
+  DiagnosticSink sink;
+  const ast::Program program = parse_graph("mem.graph", text, sink);
+  REQUIRE_FALSE(sink.has_errors());
+  CHECK(error_of([&] { lower(program, text, test::builtin_plugins()); }) ==
+        "mem.graph:3:20: error: unknown name 'q' (did you mean 'r' or 'x'?)\n"
+        "mem.graph:3:34: error: unknown name 'rr' (did you mean 'r' or 'x'?)\n");
+}
+
+TEST_CASE("apply_setting: --set overrides the train block") {
+  TrainSettings settings;
+  apply_setting(settings, "batch=32");
+  apply_setting(settings, "epochs=3");
+  apply_setting(settings, "seed=0");
+  apply_setting(settings, "lr=0.5");
+  apply_setting(settings, "momentum=0");
+  apply_setting(settings, "momentum=0.8");
+  CHECK(settings.batch == 32);
+  CHECK(settings.epochs == 3);
+  CHECK(settings.seed == 0);
+  CHECK(settings.optimizer.learning_rate == 0.5);
+  CHECK(settings.optimizer.momentum == 0.8);
+  apply_setting(settings, "lr=1e-3");
+  CHECK(settings.optimizer.learning_rate == 0.001);
+}
+
+TEST_CASE("apply_setting: a bad --set names the flag and leaves the settings unchanged") {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"batch", "--set batch: error: expected key=value\n"},
+      {"batch=0", "--set batch=0: error: batch must be a positive integer\n"},
+      {"batch=2.5", "--set batch=2.5: error: batch must be a positive integer\n"},
+      {"epochs=-1", "--set epochs=-1: error: epochs must be a positive integer\n"},
+      {"seed=-1", "--set seed=-1: error: seed must be a whole number >= 0\n"},
+      {"seed=1.5", "--set seed=1.5: error: seed must be a whole number >= 0\n"},
+      {"lr=0", "--set lr=0: error: lr must be positive\n"},
+      {"lr=-0.1", "--set lr=-0.1: error: lr must be positive\n"},
+      {"lr=fast", "--set lr=fast: error: 'fast' is not a number\n"},
+      {"lr=", "--set lr=: error: '' is not a number\n"},
+      {"lr=inf", "--set lr=inf: error: 'inf' is not a number\n"},
+      {"momentum=1", "--set momentum=1: error: momentum must be in [0, 1)\n"},
+      {"epoch=3", "--set epoch=3: error: unknown setting 'epoch' (did you mean 'epochs'?)\n"},
+      {"optimizer=adam", "--set optimizer=adam: error: unknown setting 'optimizer'\n"},
+  };
+  for (const auto& [assignment, message] : cases) {
+    CAPTURE(assignment);
+    TrainSettings settings;
+    CHECK(error_of([&] { apply_setting(settings, assignment); }) == message);
+    CHECK(settings.batch == TrainSettings().batch);
+    CHECK(settings.optimizer.learning_rate == TrainSettings().optimizer.learning_rate);
+  }
+  TrainSettings adam;
+  adam.optimizer.kind = "adam";
+  CHECK(error_of([&] { apply_setting(adam, "momentum=0.9"); }) ==
+        "--set momentum=0.9: error: momentum applies to sgd, but the graph trains with adam\n");
+}
+
+TEST_CASE("verify: passes on lowered graphs and catches a broken invariant") {
+  Graph g = lower_text("input x : [6] <- image\ncode = dense(x, 3) |> sigmoid\nloss = reg.l1(code)\n");
+  CHECK_NOTHROW(verify(g));
+  Graph wrong_weights = g;
+  wrong_weights.nodes[size_t(g.find("code.weights"))].dims = {6, 3};
+  CHECK_THROWS_AS(verify(wrong_weights), std::logic_error);
+  Graph forward_edge = g;
+  forward_edge.nodes[size_t(g.find("code.dense"))].inputs[0] = g.find("code");
+  CHECK_THROWS_AS(verify(forward_edge), std::logic_error);
+}
