@@ -14,6 +14,7 @@
 
 #include "frontend/parser.h"
 #include "ir/lower_util.h"
+#include "ir/templates.h"
 
 namespace hg {
 namespace {
@@ -41,13 +42,22 @@ class Lowering {
         case ast::Statement::Kind::Assign:
           if (s.name != "loss") resolve(s.name, s.name_location);
           break;
+        case ast::Statement::Kind::Include:  // parse_graph_file splices included files in
+          sink_.error(s.location, "include is only resolved when the graph is read from a file");
+          break;
+        case ast::Statement::Kind::Def:  // collected up front; expanded where called
+        case ast::Statement::Kind::Freeze:
+        case ast::Statement::Kind::LrMult:  // applied once every parameter exists
+          break;
       }
     }
     lower_objective();
+    apply_parameter_rules(program_, graph_, sink_);
     if (sink_.has_errors()) {
       std::vector<Diagnostic> all = sink_.diagnostics();  // names resolve on demand; report in file order
       std::stable_sort(all.begin(), all.end(), [](const Diagnostic& a, const Diagnostic& b) {
-        return std::make_pair(a.where.line, a.where.column) < std::make_pair(b.where.line, b.where.column);
+        return std::tie(a.where.file, a.where.line, a.where.column) <
+               std::tie(b.where.file, b.where.line, b.where.column);
       });
       throw Error(all);
     }
@@ -59,6 +69,15 @@ class Lowering {
   // ---- names -------------------------------------------------------------------------------------------
   void collect_definitions() {
     for (const ast::Statement& s : program_.statements) {
+      if (s.kind == ast::Statement::Kind::Def) {
+        auto [it, inserted] = templates_.emplace(s.name, &s);
+        const bool clashes = std::count(kOps.begin(), kOps.end(), s.name) > 0;
+        if (!inserted || clashes)
+          sink_.error(s.name_location, clashes ? "'" + s.name + "' is a built-in op; give the template another name"
+                                               : "template '" + s.name + "' is already defined")
+              .notes.push_back({Severity::Note, it->second->name_location, "first defined here", {}});
+        continue;
+      }
       if (s.kind != ast::Statement::Kind::Assign && s.kind != ast::Statement::Kind::Input) continue;
       auto [it, inserted] = definitions_.emplace(s.name, &s);
       if (!inserted) {
@@ -239,6 +258,7 @@ class Lowering {
     if (callee == "dense") return lower_dense(call);
     Activation activation;
     if (parse_activation(callee, &activation)) return lower_activation(call, activation);
+    if (auto it = templates_.find(callee); it != templates_.end()) return expand_template(call, *it->second);
     if (const TermRef* term = plugins_.find(callee)) {
       if (term->term->kind == HG_TERM_CORRUPTION) return lower_term(call, *term, OpKind::Corrupt);
       sink_.error(call.location, "'" + callee + "' is a " + term_kind_name(term->term->kind) +
@@ -249,9 +269,28 @@ class Lowering {
     return kNoNode;
   }
 
+  // A def's body, with its parameters replaced by the call's arguments, lowered as if written in place.
+  // Errors inside it get a note pointing at the call.
+  NodeId expand_template(const ast::Expr& call, const ast::Statement& def) {
+    if (std::count(expanding_.begin(), expanding_.end(), def.name) || expanding_.size() > 32) {
+      sink_.error(call.location, "template '" + def.name + "' uses itself, so it would never finish expanding");
+      return kNoNode;
+    }
+    std::map<std::string, const ast::Expr*> arguments;
+    if (!bind_template_arguments(def, call, sink_, arguments)) return kNoNode;
+    expansions_.push_back(substitute(*def.value, arguments));
+    expanding_.push_back(def.name);
+    const size_t first_error = sink_.count();
+    const NodeId id = lower_expr(*expansions_.back());
+    expanding_.pop_back();
+    sink_.note_since(first_error, call.location, "in template '" + def.name + "' used here");
+    return id;
+  }
+
   // Also lowers the call's value arguments, so that their own mistakes are reported in the same run.
   void report_unknown_callee(const ast::Expr& call) {
     std::vector<std::string> candidates = kOps;
+    for (const auto& [name, def] : templates_) candidates.push_back(name);
     for (const std::string& t : plugins_.term_names()) candidates.push_back(t);
     const bool is_term = call.text.find('.') != std::string::npos;
     std::string hint = did_you_mean(call.text, candidates);
@@ -329,6 +368,9 @@ class Lowering {
   DiagnosticSink sink_;
   Graph graph_;
   std::map<std::string, const ast::Statement*> definitions_;
+  std::map<std::string, const ast::Statement*> templates_;  // def statements by name
+  std::vector<ast::ExprPtr> expansions_;                     // expanded template bodies, alive while lowering
+  std::vector<std::string> expanding_;                       // templates being expanded, innermost last
   std::set<std::string> duplicated_;  // names with more than one definition
   const ast::Statement* train_block_ = nullptr;
   std::map<std::string, NodeId> lowered_;
@@ -554,15 +596,10 @@ Graph lower(const ast::Program& program, const std::string& text, const PluginRe
 }
 
 Graph load_graph(const std::string& path, const PluginRegistry& plugins) {
-  std::ifstream in(path, std::ios::binary);
   DiagnosticSink sink;
-  if (!in) throw Error({path, 0, 0}, "cannot read graph file: " + std::string(std::strerror(errno)));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
-  ast::Program program = parse_graph(path, text, sink);
+  ast::Program program = parse_graph_file(path, sink);
   sink.throw_if_errors();  // names in a file that did not parse would only add noise
-  return lower(program, text, plugins);
+  return lower(program, program.source_text, plugins);
 }
 
 }  // namespace hg

@@ -21,6 +21,11 @@ Diagnostic& DiagnosticSink::error(SourceLocation where, std::string message) {
   return diagnostics_.back();
 }
 
+void DiagnosticSink::note_since(size_t first, const SourceLocation& where, const std::string& message) {
+  for (size_t i = first; i < diagnostics_.size(); ++i)
+    diagnostics_[i].notes.push_back({Severity::Note, where, message, {}});
+}
+
 void DiagnosticSink::throw_if_errors() const {
   if (has_errors()) throw Error(diagnostics_);
 }

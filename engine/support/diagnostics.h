@@ -33,6 +33,9 @@ class DiagnosticSink {
   bool has_errors() const { return !diagnostics_.empty(); }
   const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
   void throw_if_errors() const;  // throws Error with everything collected so far
+  size_t count() const { return diagnostics_.size(); }
+  // Adds a note to every error reported since count() was `first` (e.g. "in template 'block' used here").
+  void note_since(size_t first, const SourceLocation& where, const std::string& message);
 
  private:
   std::vector<Diagnostic> diagnostics_;
