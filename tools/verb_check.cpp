@@ -15,6 +15,10 @@ static std::string node_summary(const Graph& g, const Node& n) {
   std::string what = op_name(n.op);
   if (n.op == OpKind::Dense) what += "(" + std::to_string(n.units) + (n.transposed_weights ? ", tied" : "") + ")";
   if (n.op == OpKind::Activation) what = activation_name(n.activation);
+  if (n.op == OpKind::Conv)
+    what = std::string(n.transposed_weights ? "deconv2d(" : "conv2d(") + std::to_string(n.units) + ", k" +
+           std::to_string(n.kernel) + " s" + std::to_string(n.stride) + " p" + std::to_string(n.pad) + ")";
+  if (n.op == OpKind::Pool) what = std::string(n.max_pool ? "maxpool(k" : "avgpool(k") + std::to_string(n.kernel) + " s" + std::to_string(n.stride) + ")";
   if (n.op == OpKind::Term || n.op == OpKind::Corrupt) what = n.term->full_name;
   if (n.op == OpKind::Input) inputs = "<- " + n.source;
   return what + (inputs.empty() ? "" : " " + (n.op == OpKind::Input ? inputs : "(" + inputs + ")"));
@@ -37,7 +41,7 @@ int verb_check(const std::vector<std::string>& args) {
   std::printf("\nparameters:\n");
   for (const ParameterSlot& s : model.parameters.slots())
     std::printf("  %-28s %-16s %10lld%s\n", s.name.c_str(), shape_string(s.dims).c_str(), (long long)s.count,
-                s.trainable ? "" : "  frozen");
+                !s.trainable ? "  frozen" : s.lr_mult != 1 ? ("  lr x" + std::to_string(s.lr_mult)).c_str() : "");
   int64_t total = 0;
   for (const ParameterSlot& s : model.parameters.slots()) total += s.count;
   std::printf("  %-28s %-16s %10lld\n", "total", "", (long long)total);

@@ -36,18 +36,23 @@ int show_filters(Model& model, const ShowOptions& o) {
     for (const ParameterSlot& s : model.parameters.slots()) names.push_back(s.name);
     if (!slot) throw Error({g.file, 0, 0}, "no parameter '" + o.name + "'" + did_you_mean(o.name, names));
   } else {
-    for (const ParameterSlot& s : model.parameters.slots())
-      if (!slot && s.dims.size() == 2 && s.dims[1] == features) slot = &s;
+    for (const ParameterSlot& s : model.parameters.slots())  // dense weights on the pixels, or the first conv
+      if (!slot && ((s.dims.size() == 2 && s.dims[1] == features) || s.dims.size() == 4)) slot = &s;
     if (!slot) throw Error({g.file, 0, 0}, "no weights read the image input directly; name them with --param");
   }
-  if (slot->dims.size() != 2) throw Error({g.file, 0, 0}, "'" + slot->name + "' is not a weight matrix");
-  int64_t height = 0, width = 0;
-  if (!parse_tile_shape(o.tile, slot->dims[1], &height, &width))
-    throw po::error("--tile must be HxW with H*W = " + std::to_string(slot->dims[1]));
-  const int64_t units = std::min(slot->dims[0], o.count), cols = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(units)))));
-  ImageGrid grid((units + cols - 1) / cols, cols, height, width, o.zoom);
+  // A dense layer's (units, pixels) rows, or a convolution's (OC, C, K, K) kernels, each one tile.
+  const bool conv = slot->dims.size() == 4;
+  if (slot->dims.size() != 2 && !conv)
+    throw Error({g.file, 0, 0}, "'" + slot->name + "' is " + shape_string(slot->dims) + ", not dense or conv weights");
+  const int64_t tile_size = conv ? slot->dims[2] * slot->dims[3] : slot->dims[1];
+  const int64_t tiles = conv ? slot->dims[0] * slot->dims[1] : slot->dims[0];
+  int64_t height = conv ? slot->dims[2] : 0, width = conv ? slot->dims[3] : 0;
+  if (!conv && !parse_tile_shape(o.tile, tile_size, &height, &width))
+    throw po::error("--tile must be HxW with H*W = " + std::to_string(tile_size));
+  const int64_t units = std::min(tiles, o.count), cols = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(units)))));
+  ImageGrid grid((units + cols - 1) / cols, cols, height, width, conv ? std::max(o.zoom, 8) : o.zoom);
   const float* weights = model.parameters.values() + slot->offset;
-  for (int64_t u = 0; u < units; ++u) grid.set_tile(u / cols, u % cols, weights + u * slot->dims[1], true);
+  for (int64_t u = 0; u < units; ++u) grid.set_tile(u / cols, u % cols, weights + u * tile_size, true);
   grid.write_png(o.out);
   std::printf("wrote %s: %lld filters of '%s' as %lldx%lld tiles\n", o.out.c_str(), (long long)units,
               slot->name.c_str(), (long long)height, (long long)width);

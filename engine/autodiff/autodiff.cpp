@@ -49,6 +49,10 @@ class Differentiator {
     n.activation = f.activation;
     n.transposed_weights = f.transposed_weights;
     n.units = f.units;
+    n.kernel = f.kernel;
+    n.stride = f.stride;
+    n.pad = f.pad;
+    n.max_pool = f.max_pool;
     n.term = f.term;
     n.term_params = f.term_params;
     return graph_.add(std::move(n));
@@ -99,6 +103,29 @@ class Differentiator {
                                                graph_.node(n.inputs[2]), d + "/d" + graph_.node(n.inputs[2]).name));
         return;
       }
+      case OpKind::Conv: {
+        const NodeId src = n.inputs[0], weights = n.inputs[1];
+        if (needs_[src])
+          contribute(src, add_backward(OpKind::ConvBackwardData, id, {gradient, weights}, graph_.node(src),
+                                       d + "/d" + graph_.node(src).name));
+        if (needs_[weights])
+          contribute(weights, add_backward(OpKind::ConvBackwardWeights, id, {gradient, src},
+                                           graph_.node(weights), d + "/d" + graph_.node(weights).name));
+        if (n.inputs.size() > 2 && needs_[n.inputs[2]])
+          contribute(n.inputs[2], add_backward(OpKind::ConvBackwardBias, id, {gradient}, graph_.node(n.inputs[2]),
+                                               d + "/d" + graph_.node(n.inputs[2]).name));
+        return;
+      }
+      case OpKind::Pool:
+        if (needs_[n.inputs[0]])
+          contribute(n.inputs[0], add_backward(OpKind::PoolBackward, id, {gradient, n.inputs[0]},
+                                               graph_.node(n.inputs[0]), d + "/d" + graph_.node(n.inputs[0]).name));
+        return;
+      case OpKind::Reshape:
+        if (needs_[n.inputs[0]])
+          contribute(n.inputs[0], add_backward(OpKind::ReshapeBackward, id, {gradient}, graph_.node(n.inputs[0]),
+                                               d + "/d" + graph_.node(n.inputs[0]).name));
+        return;
       case OpKind::Activation:
         if (needs_[n.inputs[0]])
           contribute(n.inputs[0], add_backward(OpKind::ActivationBackward, id, {gradient, id},

@@ -10,6 +10,14 @@ const char* op_name(OpKind op) {
     case OpKind::Input: return "input";
     case OpKind::Parameter: return "parameter";
     case OpKind::Dense: return "dense";
+    case OpKind::Conv: return "conv";
+    case OpKind::Pool: return "pool";
+    case OpKind::Reshape: return "reshape";
+    case OpKind::ConvBackwardData: return "conv_backward_data";
+    case OpKind::ConvBackwardWeights: return "conv_backward_weights";
+    case OpKind::ConvBackwardBias: return "conv_backward_bias";
+    case OpKind::PoolBackward: return "pool_backward";
+    case OpKind::ReshapeBackward: return "reshape_backward";
     case OpKind::Activation: return "activation";
     case OpKind::Corrupt: return "corrupt";
     case OpKind::Term: return "term";
@@ -63,9 +71,16 @@ static size_t expected_arity(const Node& n) {
     case OpKind::Parameter: return 0;
     case OpKind::Activation:
     case OpKind::Corrupt:
-    case OpKind::DenseBackwardBias: return 1;
+    case OpKind::Pool:
+    case OpKind::Reshape:
+    case OpKind::DenseBackwardBias:
+    case OpKind::ConvBackwardBias:
+    case OpKind::ReshapeBackward: return 1;
     case OpKind::DenseBackwardData:
     case OpKind::DenseBackwardWeights:
+    case OpKind::ConvBackwardData:
+    case OpKind::ConvBackwardWeights:
+    case OpKind::PoolBackward:
     case OpKind::ActivationBackward:
     case OpKind::CorruptBackward: return 2;
     default: return n.inputs.size();  // variadic
@@ -88,6 +103,8 @@ void verify(const Graph& graph) {
           n.transposed_weights ? std::vector<int64_t>{k, n.units} : std::vector<int64_t>{n.units, k};
       HG_ASSERT(weights.dims == expect, where + ": weights " + shape_string(weights.dims) + " do not fit");
     }
+    if (n.op == OpKind::Reshape)
+      HG_ASSERT(graph.node(n.inputs[0]).elements_per_sample() == n.elements_per_sample(), where + ": reshape size");
     if (n.op == OpKind::Objective) HG_ASSERT(n.weights.size() == n.inputs.size(), where);
     if (n.op == OpKind::Term || n.op == OpKind::Corrupt) HG_ASSERT(n.term != nullptr, where);
   }

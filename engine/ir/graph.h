@@ -23,6 +23,9 @@ enum class OpKind {
   Input,       // a batch of samples from the data pipeline; source "image" or "label" (one-hot)
   Parameter,   // a trainable tensor, named node.weights / node.bias
   Dense,       // inputs: src, weights, [bias]
+  Conv,        // inputs: src [C,H,W], weights [OC,C,K,K], [bias]; transposed_weights marks a transposed conv
+  Pool,        // inputs: src [C,H,W]; max or average
+  Reshape,     // inputs: src; same elements, new per-sample dims
   Activation,  // inputs: src
   Corrupt,     // plugin corruption term; inputs: src; identity in evaluation
   Term,        // plugin loss/regularizer term; scalar output; inputs: the term's inputs
@@ -31,6 +34,11 @@ enum class OpKind {
   DenseBackwardData,     // inputs: diff_dst, weights
   DenseBackwardWeights,  // inputs: diff_dst, src
   DenseBackwardBias,     // inputs: diff_dst
+  ConvBackwardData,      // inputs: diff_dst, weights
+  ConvBackwardWeights,   // inputs: diff_dst, src
+  ConvBackwardBias,      // inputs: diff_dst
+  PoolBackward,          // inputs: diff_dst, src
+  ReshapeBackward,       // inputs: diff_dst
   ActivationBackward,    // inputs: diff_dst, dst
   CorruptBackward,       // inputs: diff_dst, src
   TermBackward,          // inputs: the term's inputs; gradient w.r.t. input `input_index`
@@ -50,7 +58,9 @@ struct Node {
   // attributes (used by the ops noted)
   std::string source;                       // Input
   int64_t units = 0;                        // Dense
-  bool transposed_weights = false;          // Dense and its backward: weights stored (in, out)
+  bool transposed_weights = false;          // Dense: weights stored (in, out); Conv: transposed convolution
+  int64_t kernel = 0, stride = 1, pad = 0;  // Conv, Pool (square windows)
+  bool max_pool = true;                     // Pool: max, else average
   Activation activation = Activation::Linear;  // Activation(Backward)
   const TermRef* term = nullptr;            // Term, Corrupt and their backward
   std::vector<double> term_params;          // in the term's parameter order

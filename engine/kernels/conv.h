@@ -2,14 +2,14 @@
 // Legend: N = batch, C = in_channels, OC = out_channels, H,W = input size, OH,OW = output size,
 // KH,KW = kernel, S = stride, P = padding (the same on both sides). Every buffer is plain and dense:
 //   src (N,C,H,W), dst (N,OC,OH,OW)     NCHW
-//   weights (OC,C,KH,KW)                OIHW, for both kinds (see below)
+//   weights (OC,C,KH,KW)                OIHW for a convolution; (C,OC,KH,KW) for a transposed one
 //   bias (OC)
 // convolution (transposed = false), OH = (H + 2P - KH) / S + 1, rounded down:
 //   dst[n][o][y][x] = bias[o] + sum_{c,i,j} src[n][c][y*S - P + i][x*S - P + j] * weights[o][c][i][j]
 // transposed convolution (transposed = true), OH = (H - 1) * S - 2P + KH:
-//   dst[n][o][y*S - P + i][x*S - P + j] += src[n][c][y][x] * weights[o][c][i][j]   (plus bias[o] once)
-// Transposed weights are still (OC,C,KH,KW) with OC the transposed conv's own output channels, as oneDNN's
-// deconvolution defines them. PyTorch's ConvTranspose2d.weight is (C,OC,KH,KW): swap the first two axes.
+//   dst[n][o][y*S - P + i][x*S - P + j] += src[n][c][y][x] * weights[c][o][i][j]   (plus bias[o] once)
+// Transposed weights are (C,OC,KH,KW), PyTorch's ConvTranspose2d.weight layout, which is also the weights of
+// the convolution whose backward-data pass this is; oneDNN runs it on gemm kernels (see conv.cpp).
 // Taps that fall into the padding read (or write) nothing.
 #pragma once
 

@@ -101,7 +101,7 @@ void convolution_backward_weights(const ConvShape& s, const float* diff_dst, con
 }
 
 // Transposed: dst[n][o][h][w] = bias[o] + sum over (c, i, j, y, x) with h = y*S-P+i, w = x*S-P+j of
-//                               src[n][c][y][x] * weights[o][c][i][j]
+//                               src[n][c][y][x] * weights[c][o][i][j]
 void transposed_forward(const ConvShape& s, const float* src, const float* weights, const float* bias,
                         float* dst) {
   const int64_t C = s.in_channels, H = s.in_height, W = s.in_width, OC = s.out_channels;
@@ -116,14 +116,14 @@ void transposed_forward(const ConvShape& s, const float* src, const float* weigh
               const int64_t y = untap(h, i, s.stride_h, s.pad_h, H);
               for (int64_t j = 0; j < KW && y >= 0; ++j) {
                 const int64_t x = untap(w, j, s.stride_w, s.pad_w, W);
-                if (x >= 0) sum += double(src[at(n, C, c, H, y, W, x)]) * weights[at(o, C, c, KH, i, KW, j)];
+                if (x >= 0) sum += double(src[at(n, C, c, H, y, W, x)]) * weights[at(c, OC, o, KH, i, KW, j)];
               }
             }
           dst[at(n, OC, o, OH, h, OW, w)] = static_cast<float>(sum);
         }
 }
 
-// Transposed: diff_src[n][c][y][x] = sum_{o,i,j} diff_dst[n][o][y*S-P+i][x*S-P+j] * weights[o][c][i][j]
+// Transposed: diff_src[n][c][y][x] = sum_{o,i,j} diff_dst[n][o][y*S-P+i][x*S-P+j] * weights[c][o][i][j]
 void transposed_backward_data(const ConvShape& s, const float* diff_dst, const float* weights,
                               float* diff_src) {
   const int64_t C = s.in_channels, H = s.in_height, W = s.in_width, OC = s.out_channels;
@@ -139,14 +139,14 @@ void transposed_backward_data(const ConvShape& s, const float* diff_dst, const f
               for (int64_t j = 0; j < KW && h >= 0; ++j) {
                 const int64_t w = tap(x, j, s.stride_w, s.pad_w, OW);
                 if (w >= 0)
-                  sum += double(diff_dst[at(n, OC, o, OH, h, OW, w)]) * weights[at(o, C, c, KH, i, KW, j)];
+                  sum += double(diff_dst[at(n, OC, o, OH, h, OW, w)]) * weights[at(c, OC, o, KH, i, KW, j)];
               }
             }
           diff_src[at(n, C, c, H, y, W, x)] = static_cast<float>(sum);
         }
 }
 
-// Transposed: diff_weights[o][c][i][j] = sum_{n,y,x} diff_dst[n][o][y*S-P+i][x*S-P+j] * src[n][c][y][x]
+// Transposed: diff_weights[c][o][i][j] = sum_{n,y,x} diff_dst[n][o][y*S-P+i][x*S-P+j] * src[n][c][y][x]
 void transposed_backward_weights(const ConvShape& s, const float* diff_dst, const float* src,
                                  float* diff_weights) {
   const int64_t C = s.in_channels, H = s.in_height, W = s.in_width, OC = s.out_channels;
@@ -165,7 +165,7 @@ void transposed_backward_weights(const ConvShape& s, const float* diff_dst, cons
                   sum += double(diff_dst[at(n, OC, o, OH, h, OW, w)]) * src[at(n, C, c, H, y, W, x)];
               }
             }
-          diff_weights[at(o, C, c, KH, i, KW, j)] = static_cast<float>(sum);
+          diff_weights[at(c, OC, o, KH, i, KW, j)] = static_cast<float>(sum);
         }
 }
 

@@ -64,7 +64,8 @@ class Plan {
   std::vector<int64_t> arena_offset_;   // per node, -1 outside the arena
   std::vector<double> values_;          // per node: Term and Objective values of the last run
   std::vector<PlanStep> steps_;
-  std::map<NodeId, std::shared_ptr<void>> kernels_;  // per forward node, shared with its backward nodes
+  // Per forward node (and variant), shared with its backward nodes.
+  std::map<std::pair<NodeId, int>, std::shared_ptr<void>> kernels_;
   uint64_t step_seed_ = 0;
 };
 

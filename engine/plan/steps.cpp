@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "kernels/activation.h"
+#include "kernels/conv.h"
+#include "kernels/pool.h"
 #include "kernels/dense.h"
 #include "kernels/threading.h"
 
@@ -35,11 +37,12 @@ bool StepBuilder::has_step(const Node& node) const {
 }
 
 template <class K>
-std::shared_ptr<K> StepBuilder::shared_kernel(NodeId forward, std::function<std::shared_ptr<K>()> make) {
-  auto it = plan.kernels_.find(forward);
+std::shared_ptr<K> StepBuilder::shared_kernel(NodeId forward, std::function<std::shared_ptr<K>()> make,
+                                              int variant) {
+  auto it = plan.kernels_.find({forward, variant});
   if (it != plan.kernels_.end()) return std::static_pointer_cast<K>(it->second);
   std::shared_ptr<K> kernel = make();
-  plan.kernels_[forward] = kernel;
+  plan.kernels_[{forward, variant}] = kernel;
   return kernel;
 }
 
@@ -119,8 +122,90 @@ std::function<void()> StepBuilder::build(NodeId id) {
       const OptimizerSettings settings = g.train.optimizer;
       return [=] { optimizer_step(settings, *store); };
     }
+    case OpKind::Conv:
+    case OpKind::ConvBackwardData:
+    case OpKind::ConvBackwardWeights:
+    case OpKind::ConvBackwardBias:
+    case OpKind::Pool:
+    case OpKind::PoolBackward:
+    case OpKind::Reshape:
+    case OpKind::ReshapeBackward: return build_spatial(id);
     default: return build_term(id);
   }
+}
+
+// Convolutions, pooling and reshape on NCHW batches.
+std::function<void()> StepBuilder::build_spatial(NodeId id) {
+  const Graph& g = plan.graph_;
+  const Node& n = g.node(id);
+  const NodeId forward = n.forward == kNoNode ? id : n.forward;
+  const Node& f = g.node(forward);
+  const Node& src_node = g.node(f.inputs[0]);
+  const int64_t batch = plan.batch_;
+  float* dst = plan.buffers_[id];
+  auto in = [&](size_t i) { return plan.buffers_[n.inputs.at(i)]; };
+  ConvShape conv_shape{batch, src_node.dims[0], src_node.dims[1], src_node.dims[2], f.units, f.kernel, f.kernel,
+                       f.stride, f.stride, f.pad, f.pad, f.transposed_weights, f.inputs.size() > 2};
+  // The weights gradient runs on a bias-free twin: the bias gradient is its own node (a channel sum below).
+  auto conv = [&](bool with_bias) {
+    ConvShape shape = conv_shape;
+    shape.has_bias = shape.has_bias && with_bias;
+    return shared_kernel<ConvKernels>(forward, [&] { return std::make_shared<ConvKernels>(shape); }, with_bias ? 0 : 1);
+  };
+  auto pool = [&] {
+    const PoolShape shape{batch, src_node.dims[0], src_node.dims[1], src_node.dims[2], f.kernel, f.kernel,
+                          f.stride, f.stride, f.pad, f.pad, f.max_pool};
+    return shared_kernel<PoolKernels>(forward, [&] { return std::make_shared<PoolKernels>(shape); });
+  };
+  const size_t bytes = sizeof(float) * size_t(batch * n.elements_per_sample());
+  switch (n.op) {
+    case OpKind::Conv: {
+      auto k = conv(true);
+      float *src = in(0), *weights = in(1), *bias = n.inputs.size() > 2 ? in(2) : nullptr;
+      return [=] { k->forward(src, weights, bias, dst); };
+    }
+    case OpKind::ConvBackwardData: {
+      auto k = conv(true);
+      float *diff_dst = in(0), *weights = in(1);
+      return [=] { k->backward_data(diff_dst, weights, dst); };
+    }
+    case OpKind::ConvBackwardWeights: {
+      auto k = conv(false);
+      float *diff_dst = in(0), *src = in(1);
+      return [=] { k->backward_weights(diff_dst, src, dst, nullptr); };
+    }
+    case OpKind::ConvBackwardBias: {  // diff_bias (OC) = sum over N, H, W of diff_dst (N, OC, H, W)
+      float* diff_dst = in(0);
+      const int64_t channels = f.dims[0], plane = f.dims[1] * f.dims[2];
+      return [=] {
+        parallel_for(0, channels, 1, [&](int64_t begin, int64_t end) {
+          for (int64_t c = begin; c < end; ++c) {
+            double sum = 0;
+            for (int64_t s = 0; s < batch; ++s)
+              for (const float *p = diff_dst + (s * channels + c) * plane, *e = p + plane; p < e; ++p) sum += *p;
+            dst[c] = float(sum);
+          }
+        });
+      };
+    }
+    case OpKind::Pool: {
+      auto k = pool();
+      float* src = in(0);
+      return [=] { k->forward(src, dst); };
+    }
+    case OpKind::PoolBackward: {  // max pooling reads the workspace of this kernel's latest forward
+      auto k = pool();
+      float* diff_dst = in(0);
+      return [=] { k->backward(diff_dst, dst); };
+    }
+    case OpKind::Reshape:
+    case OpKind::ReshapeBackward: {
+      float* src = in(0);
+      return [=] { std::memcpy(dst, src, bytes); };
+    }
+    default: HG_ASSERT(false, std::string("not a spatial op: ") + op_name(n.op));
+  }
+  return {};
 }
 
 // Plugin terms: losses/regularizers (value and gradient) and corruptions (apply, apply_gradient; identity

@@ -13,7 +13,8 @@ struct StepBuilder {
 
  private:
   template <class K>
-  std::shared_ptr<K> shared_kernel(NodeId forward, std::function<std::shared_ptr<K>()> make);
+  std::shared_ptr<K> shared_kernel(NodeId forward, std::function<std::shared_ptr<K>()> make, int variant = 0);
+  std::function<void()> build_spatial(NodeId id);
   std::function<void()> build_term(NodeId id);
 };
 

@@ -241,7 +241,7 @@ TEST_CASE("conv on a hand-computed example: 3x3 input, 2x2 kernel, stride 2, pad
   CHECK(diff_bias == expected_diff_bias);
 }
 
-TEST_CASE("transposed conv on a hand-computed example: weights are (OC, C, KH, KW)") {
+TEST_CASE("transposed conv on a hand-computed example with one input channel") {
   // src (1,1,2,2) = [[1,2],[3,4]]; 2 output channels, kernel 2x2, stride 2, pad 1: each input scatters a
   // 2x2 block into a 4x4 plane, and padding 1 crops its border, leaving the inner 2x2.
   const ConvShape s{1, 1, 2, 2, 2, 2, 2, 2, 2, 1, 1, true, true};
@@ -276,19 +276,19 @@ TEST_CASE("transposed conv on a hand-computed example: weights are (OC, C, KH, K
   CHECK(diff_bias == expected_diff_bias);
 }
 
-TEST_CASE("transposed conv forward is the convolution's backward data with the weights' O and I swapped") {
-  // Transposed (C=3 -> OC=5) over 4x4 is the gradient of a conv (C=5 -> OC=3) over its 8x8 output.
+TEST_CASE("transposed conv forward is the convolution's backward data over the same weights buffer") {
+  // Transposed (C=3 -> OC=5) over 4x4 is the gradient of a conv (C=5 -> OC=3) over its 8x8 output. The
+  // transposed weights are stored (C, OC, KH, KW) = (3, 5, 4, 4), which is exactly that conv's (O, I, KH, KW):
+  // the same buffer serves both, as in PyTorch's ConvTranspose2d.
   const ConvShape transposed{2, 3, 4, 4, 5, 4, 4, 2, 2, 1, 1, true, false};
   const ConvShape conv{2, 5, 8, 8, 3, 4, 4, 2, 2, 1, 1, false, false};
-  const std::vector<float> src = random_vector(2 * 3 * 4 * 4, 31), weights = random_vector(5 * 3 * 4 * 4, 32);
-  std::vector<float> swapped(weights.size());  // (5,3,4,4) -> (3,5,4,4)
-  for (int o = 0; o < 5; ++o)
-    for (int c = 0; c < 3; ++c)
-      for (int k = 0; k < 16; ++k) swapped[(c * 5 + o) * 16 + k] = weights[(o * 3 + c) * 16 + k];
-  std::vector<float> dst(2 * 5 * 8 * 8), expected(dst.size());
+  const std::vector<float> src = random_vector(2 * 3 * 4 * 4, 31), weights = random_vector(3 * 5 * 4 * 4, 32);
+  std::vector<float> dst(2 * 5 * 8 * 8), expected(dst.size()), reference_dst(dst.size());
   ConvKernels(transposed).forward(src.data(), weights.data(), nullptr, dst.data());
-  ConvKernels(conv).backward_data(src.data(), swapped.data(), expected.data());
+  ConvKernels(conv).backward_data(src.data(), weights.data(), expected.data());
+  reference::conv_forward(transposed, src.data(), weights.data(), nullptr, reference_dst.data());
   CHECK(relative_error(dst, expected, dst.size()) < kTolerance);
+  CHECK(relative_error(reference_dst, expected, dst.size()) < kTolerance);
 }
 
 TEST_CASE("conv kernels give bit-identical results on repeated calls") {
