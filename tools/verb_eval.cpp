@@ -1,27 +1,50 @@
 // `hourglass eval GRAPH --ckpt CKPT`: the loss terms, and the accuracy where the graph has labels.
 #include <cstdio>
+#include <random>
 
 #include "common.h"
 #include "runtime/checkpoint.h"
 
 namespace hg::tools {
 
+// `count` images of independent uniform [0, 1) pixels, shaped like `like`'s images, labels all 0.
+static Dataset uniform_noise(const Dataset& like, int64_t count, uint64_t seed) {
+  Dataset noise;
+  noise.images_path = "uniform noise";
+  noise.item_dims = like.item_dims;
+  noise.count = count;
+  noise.images.resize(size_t(count * like.features()));
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  for (float& pixel : noise.images) pixel = uniform(rng);
+  if (!like.labels.empty()) {
+    noise.labels.assign(size_t(count), 0);
+    noise.num_classes = like.num_classes;
+  }
+  return noise;
+}
+
 int verb_eval(const std::vector<std::string>& args) {
   CommonOptions common;
   std::string checkpoint, data = "test";
+  int64_t noise = 0;
   po::options_description options("eval options");
   options.add_options()
       ("ckpt", po::value(&checkpoint)->required(), "checkpoint with the parameters (from train --out)")
-      ("data", po::value(&data), "which data binding of the graph to evaluate on (default test)");
+      ("data", po::value(&data), "which data binding of the graph to evaluate on (default test)")
+      ("noise", po::value(&noise), "evaluate on N images of uniform noise shaped like the data instead: a model "
+                                    "that reconstructs noise well has learned (near) identity");
   add_common_options(options, common);
   std::string path;
   if (!parse_verb("eval", "GRAPH --ckpt CKPT [options]", options, args, path)) return 0;
   auto threads = configure_threads(common.threads);
   Model model(path, model_options(common));
   load_checkpoint(checkpoint, model);
-  const Dataset dataset = load_data(model.graph, data, data_dir(common), common.limit);
+  Dataset dataset = load_data(model.graph, data, data_dir(common), noise > 0 ? 1 : common.limit);
+  if (noise < 0 || noise > 10000000) throw po::error("--noise must be between 1 and 10000000");
+  if (noise > 0) dataset = uniform_noise(dataset, noise, model.graph.train.seed);
   const EvalResult result = evaluate(model, dataset, model.graph.train.batch);
-  std::printf("%s on %s (%lld samples): %s\n", path.c_str(), data.c_str(), (long long)result.samples,
+  std::printf("%s on %s (%lld samples): %s\n", path.c_str(), noise > 0 ? "uniform noise" : data.c_str(), (long long)result.samples,
               format_eval(result).c_str());
   return 0;
 }
