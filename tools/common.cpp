@@ -13,12 +13,14 @@
 namespace hg::tools {
 
 void add_common_options(po::options_description& options, CommonOptions& common) {
-  options.add_options()
-      ("plugin-dir", po::value(&common.plugin_dirs)->composing(), "also load term plugins from this folder (repeatable)")
-      ("set", po::value(&common.settings)->composing(), "override a train setting: batch, epochs, seed, lr, momentum (repeatable)")
-      ("data-dir", po::value(&common.data_dir), "where data paths in the graph are resolved (default $HOURGLASS_DATA or ./data)")
-      ("threads", po::value(&common.threads), "threads for all math and scheduling (default: all cores)")
-      ("limit", po::value(&common.limit), "use only the first N samples of each dataset");
+  options.add_options()("plugin-dir", po::value(&common.plugin_dirs)->composing(),
+                        "also load term plugins from this folder (repeatable)")(
+      "set", po::value(&common.settings)->composing(),
+      "override a train setting: batch, epochs, seed, lr, momentum (repeatable)")(
+      "data-dir", po::value(&common.data_dir),
+      "where data paths in the graph are resolved (default $HOURGLASS_DATA or ./data)")(
+      "threads", po::value(&common.threads), "threads for all math and scheduling (default: all cores)")(
+      "limit", po::value(&common.limit), "use only the first N samples of each dataset");
 }
 
 bool parse_verb(const std::string& verb, const std::string& usage, po::options_description& options,
@@ -48,13 +50,17 @@ std::shared_ptr<void> configure_threads(int threads) {
   return std::make_shared<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(threads));
 }
 
-ModelOptions model_options(const CommonOptions& common) { return ModelOptions{common.plugin_dirs, common.settings}; }
+ModelOptions model_options(const CommonOptions& common) {
+  return ModelOptions{common.plugin_dirs, common.settings};
+}
 
 std::string data_dir(const CommonOptions& common) {
   return common.data_dir.empty() ? default_data_dir() : common.data_dir;
 }
 
-std::string stem(const std::string& path) { return std::filesystem::path(path).stem().string(); }
+std::string stem(const std::string& path) {
+  return std::filesystem::path(path).stem().string();
+}
 
 std::string format_eval(const EvalResult& r) {
   char buffer[64];
@@ -63,7 +69,8 @@ std::string format_eval(const EvalResult& r) {
   if (r.terms.size() > 1 || (r.terms.size() == 1 && r.terms[0].second != r.loss)) {
     out += " (";
     for (size_t i = 0; i < r.terms.size(); ++i) {
-      std::snprintf(buffer, sizeof buffer, "%s%s %.5f", i ? ", " : "", r.terms[i].first.c_str(), r.terms[i].second);
+      std::snprintf(buffer, sizeof buffer, "%s%s %.5f", i ? ", " : "", r.terms[i].first.c_str(),
+                    r.terms[i].second);
       out += buffer;
     }
     out += ")";

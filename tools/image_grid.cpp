@@ -32,7 +32,8 @@ void ImageGrid::set_tile(int64_t row, int64_t col, const float* pixels, bool nor
   for (int64_t y = 0; y < tile_height_ * zoom_; ++y)
     for (int64_t x = 0; x < tile_width_ * zoom_; ++x) {
       const float v = (pixels[(y / zoom_) * tile_width_ + x / zoom_] - lo) / (hi - lo);
-      const int64_t py = row * (tile_height_ * zoom_ + 1) + 1 + y, px = col * (tile_width_ * zoom_ + 1) + 1 + x;
+      const int64_t py = row * (tile_height_ * zoom_ + 1) + 1 + y,
+                    px = col * (tile_width_ * zoom_ + 1) + 1 + x;
       pixels_[size_t(py * width_ + px)] = uint8_t(std::lround(255 * std::clamp(v, 0.0f, 1.0f)));
     }
 }
@@ -50,13 +51,14 @@ void ImageGrid::write_png(const std::string& path) const {
     throw Error({path, 0, 0}, "libpng failed to write the image");
   }
   png_init_io(png, file);
-  png_set_IHDR(png, info, png_uint_32(width_), png_uint_32(height_), 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
-               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_IHDR(png, info, png_uint_32(width_), png_uint_32(height_), 8, PNG_COLOR_TYPE_GRAY,
+               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
   for (int64_t y = 0; y < height_; ++y) png_write_row(png, pixels_.data() + y * width_);
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
-  if (std::fclose(file) != 0) throw Error({path, 0, 0}, "cannot write image: " + std::string(std::strerror(errno)));
+  if (std::fclose(file) != 0)
+    throw Error({path, 0, 0}, "cannot write image: " + std::string(std::strerror(errno)));
 }
 
 bool parse_tile_shape(const std::string& text, int64_t count, int64_t* height, int64_t* width) {
@@ -68,7 +70,8 @@ bool parse_tile_shape(const std::string& text, int64_t count, int64_t* height, i
   }
   long long h = 0, w = 0;
   char tail = 0;
-  if (std::sscanf(text.c_str(), "%lldx%lld%c", &h, &w, &tail) != 2 || h < 1 || w < 1 || h * w != count) return false;
+  if (std::sscanf(text.c_str(), "%lldx%lld%c", &h, &w, &tail) != 2 || h < 1 || w < 1 || h * w != count)
+    return false;
   *height = h;
   *width = w;
   return true;

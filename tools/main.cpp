@@ -33,7 +33,8 @@ void default_to_passive_openmp(char** argv) {
 int main(int argc, char** argv) {
   using namespace hg::tools;
   default_to_passive_openmp(argv);
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
   }
@@ -45,8 +46,9 @@ int main(int argc, char** argv) {
     if (verb == "eval") return verb_eval(args);
     if (verb == "plugins") return verb_plugins(args);
     if (verb == "show") return verb_show(args);
-    std::cerr << "hourglass: unknown verb '" << verb << "'" << hg::did_you_mean(verb, {"check", "train", "eval", "plugins", "show"})
-              << "\n\n" << kUsage;
+    std::cerr << "hourglass: unknown verb '" << verb << "'"
+              << hg::did_you_mean(verb, {"check", "train", "eval", "plugins", "show"}) << "\n\n"
+              << kUsage;
     return 2;
   } catch (const hg::Error& e) {
     for (const hg::Diagnostic& d : e.diagnostics()) std::cerr << d.str();

@@ -13,12 +13,15 @@ static std::string node_summary(const Graph& g, const Node& n) {
     if (in.op != OpKind::Parameter) inputs += (inputs.empty() ? "" : ", ") + in.name;
   }
   std::string what = op_name(n.op);
-  if (n.op == OpKind::Dense) what += "(" + std::to_string(n.units) + (n.transposed_weights ? ", tied" : "") + ")";
+  if (n.op == OpKind::Dense)
+    what += "(" + std::to_string(n.units) + (n.transposed_weights ? ", tied" : "") + ")";
   if (n.op == OpKind::Activation) what = activation_name(n.activation);
   if (n.op == OpKind::Conv)
     what = std::string(n.transposed_weights ? "deconv2d(" : "conv2d(") + std::to_string(n.units) + ", k" +
            std::to_string(n.kernel) + " s" + std::to_string(n.stride) + " p" + std::to_string(n.pad) + ")";
-  if (n.op == OpKind::Pool) what = std::string(n.max_pool ? "maxpool(k" : "avgpool(k") + std::to_string(n.kernel) + " s" + std::to_string(n.stride) + ")";
+  if (n.op == OpKind::Pool)
+    what = std::string(n.max_pool ? "maxpool(k" : "avgpool(k") + std::to_string(n.kernel) + " s" +
+           std::to_string(n.stride) + ")";
   if (n.op == OpKind::Term || n.op == OpKind::Corrupt) what = n.term->full_name;
   if (n.op == OpKind::Input) inputs = "<- " + n.source;
   return what + (inputs.empty() ? "" : " " + (n.op == OpKind::Input ? inputs : "(" + inputs + ")"));
@@ -41,7 +44,9 @@ int verb_check(const std::vector<std::string>& args) {
   std::printf("\nparameters:\n");
   for (const ParameterSlot& s : model.parameters.slots())
     std::printf("  %-28s %-16s %10lld%s\n", s.name.c_str(), shape_string(s.dims).c_str(), (long long)s.count,
-                !s.trainable ? "  frozen" : s.lr_mult != 1 ? ("  lr x" + std::to_string(s.lr_mult)).c_str() : "");
+                !s.trainable     ? "  frozen"
+                : s.lr_mult != 1 ? ("  lr x" + std::to_string(s.lr_mult)).c_str()
+                                 : "");
   int64_t total = 0;
   for (const ParameterSlot& s : model.parameters.slots()) total += s.count;
   std::printf("  %-28s %-16s %10lld\n", "total", "", (long long)total);
@@ -50,7 +55,8 @@ int verb_check(const std::vector<std::string>& args) {
   for (size_t i = 0; i < objective.inputs.size(); ++i) {
     const TermRef& t = *g.node(objective.inputs[i]).term;
     std::printf("  %-28s weight %-10g %s %s (%s)\n", t.full_name.c_str(), objective.weights[i],
-                t.term->kind == HG_TERM_LOSS ? "loss" : "regularizer", t.plugin_version.c_str(), t.plugin_path.c_str());
+                t.term->kind == HG_TERM_LOSS ? "loss" : "regularizer", t.plugin_version.c_str(),
+                t.plugin_path.c_str());
   }
   for (const Node& n : g.nodes)
     if (n.op == OpKind::Corrupt)
@@ -58,14 +64,16 @@ int verb_check(const std::vector<std::string>& args) {
                   n.term->plugin_path.c_str());
   std::printf("\ndata:\n");
   for (const DataBinding& d : g.data)
-    std::printf("  %-8s images \"%s\"%s%s, scale %g\n", d.name.c_str(), d.images.c_str(), d.labels.empty() ? "" : ", labels \"",
-                d.labels.empty() ? "" : (d.labels + "\"").c_str(), d.scale);
+    std::printf("  %-8s images \"%s\"%s%s, scale %g\n", d.name.c_str(), d.images.c_str(),
+                d.labels.empty() ? "" : ", labels \"", d.labels.empty() ? "" : (d.labels + "\"").c_str(),
+                d.scale);
   const TrainSettings& t = g.train;
-  std::printf("\ntrain: %s(lr=%g%s) batch %lld, epochs %lld, seed %llu; %zu backward nodes\n", t.optimizer.kind.c_str(),
-              t.optimizer.learning_rate,
+  std::printf("\ntrain: %s(lr=%g%s) batch %lld, epochs %lld, seed %llu; %zu backward nodes\n",
+              t.optimizer.kind.c_str(), t.optimizer.learning_rate,
               t.optimizer.kind == "sgd" ? (", momentum=" + std::to_string(t.optimizer.momentum)).c_str() : "",
               (long long)t.batch, (long long)t.epochs, (unsigned long long)t.seed,
-              size_t(std::count_if(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.forward != kNoNode; })));
+              size_t(std::count_if(g.nodes.begin(), g.nodes.end(),
+                                   [](const Node& n) { return n.forward != kNoNode; })));
   return 0;
 }
 

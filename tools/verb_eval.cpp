@@ -29,11 +29,12 @@ int verb_eval(const std::vector<std::string>& args) {
   std::string checkpoint, data = "test";
   int64_t noise = 0;
   po::options_description options("eval options");
-  options.add_options()
-      ("ckpt", po::value(&checkpoint)->required(), "checkpoint with the parameters (from train --out)")
-      ("data", po::value(&data), "which data binding of the graph to evaluate on (default test)")
-      ("noise", po::value(&noise), "evaluate on N images of uniform noise shaped like the data instead: a model "
-                                    "that reconstructs noise well has learned (near) identity");
+  options.add_options()("ckpt", po::value(&checkpoint)->required(),
+                        "checkpoint with the parameters (from train --out)")(
+      "data", po::value(&data), "which data binding of the graph to evaluate on (default test)")(
+      "noise", po::value(&noise),
+      "evaluate on N images of uniform noise shaped like the data instead: a model "
+      "that reconstructs noise well has learned (near) identity");
   add_common_options(options, common);
   std::string path;
   if (!parse_verb("eval", "GRAPH --ckpt CKPT [options]", options, args, path)) return 0;
@@ -44,8 +45,8 @@ int verb_eval(const std::vector<std::string>& args) {
   if (noise < 0 || noise > 10000000) throw po::error("--noise must be between 1 and 10000000");
   if (noise > 0) dataset = uniform_noise(dataset, noise, model.graph.train.seed);
   const EvalResult result = evaluate(model, dataset, model.graph.train.batch);
-  std::printf("%s on %s (%lld samples): %s\n", path.c_str(), noise > 0 ? "uniform noise" : data.c_str(), (long long)result.samples,
-              format_eval(result).c_str());
+  std::printf("%s on %s (%lld samples): %s\n", path.c_str(), noise > 0 ? "uniform noise" : data.c_str(),
+              (long long)result.samples, format_eval(result).c_str());
   return 0;
 }
 

@@ -9,9 +9,12 @@ namespace hg::tools {
 
 static const char* kind_name(hg_term_kind kind) {
   switch (kind) {
-    case HG_TERM_LOSS: return "loss";
-    case HG_TERM_REGULARIZER: return "regularizer";
-    case HG_TERM_CORRUPTION: return "corruption";
+    case HG_TERM_LOSS:
+      return "loss";
+    case HG_TERM_REGULARIZER:
+      return "regularizer";
+    case HG_TERM_CORRUPTION:
+      return "corruption";
   }
   return "?";
 }
@@ -19,8 +22,8 @@ static const char* kind_name(hg_term_kind kind) {
 int verb_plugins(const std::vector<std::string>& args) {
   std::vector<std::string> plugin_dirs;
   po::options_description options("plugins options");
-  options.add_options()("plugin-dir", po::value(&plugin_dirs)->composing(), "also load plugins from this folder")(
-      "help,h", "show this help");
+  options.add_options()("plugin-dir", po::value(&plugin_dirs)->composing(),
+                        "also load plugins from this folder")("help,h", "show this help");
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(options).run(), vm);
   if (vm.count("help")) {
@@ -44,8 +47,9 @@ int verb_plugins(const std::vector<std::string>& args) {
     if (t.help && *t.help) std::printf("      %s\n", t.help);
     for (int32_t p = 0; p < t.num_params; ++p) {
       const hg_param_spec& s = t.params[p];
-      std::printf("      %-10s %-5s default %g, in [%g, %g]%s%s\n", s.name, s.type == HG_PARAM_INT ? "int" : "float",
-                  s.default_value, s.min_value, s.max_value, s.help && *s.help ? "  " : "", s.help ? s.help : "");
+      std::printf("      %-10s %-5s default %g, in [%g, %g]%s%s\n", s.name,
+                  s.type == HG_PARAM_INT ? "int" : "float", s.default_value, s.min_value, s.max_value,
+                  s.help && *s.help ? "  " : "", s.help ? s.help : "");
     }
   }
   if (!registry.load_errors().empty()) {

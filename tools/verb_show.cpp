@@ -38,18 +38,21 @@ int show_filters(Model& model, const ShowOptions& o) {
   } else {
     for (const ParameterSlot& s : model.parameters.slots())  // dense weights on the pixels, or the first conv
       if (!slot && ((s.dims.size() == 2 && s.dims[1] == features) || s.dims.size() == 4)) slot = &s;
-    if (!slot) throw Error({g.file, 0, 0}, "no weights read the image input directly; name them with --param");
+    if (!slot)
+      throw Error({g.file, 0, 0}, "no weights read the image input directly; name them with --param");
   }
   // A dense layer's (units, pixels) rows, or a convolution's (OC, C, K, K) kernels, each one tile.
   const bool conv = slot->dims.size() == 4;
   if (slot->dims.size() != 2 && !conv)
-    throw Error({g.file, 0, 0}, "'" + slot->name + "' is " + shape_string(slot->dims) + ", not dense or conv weights");
+    throw Error({g.file, 0, 0},
+                "'" + slot->name + "' is " + shape_string(slot->dims) + ", not dense or conv weights");
   const int64_t tile_size = conv ? slot->dims[2] * slot->dims[3] : slot->dims[1];
   const int64_t tiles = conv ? slot->dims[0] * slot->dims[1] : slot->dims[0];
   int64_t height = conv ? slot->dims[2] : 0, width = conv ? slot->dims[3] : 0;
   if (!conv && !parse_tile_shape(o.tile, tile_size, &height, &width))
     throw po::error("--tile must be HxW with H*W = " + std::to_string(tile_size));
-  const int64_t units = std::min(tiles, o.count), cols = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(units)))));
+  const int64_t units = std::min(tiles, o.count),
+                cols = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(units)))));
   ImageGrid grid((units + cols - 1) / cols, cols, height, width, conv ? std::max(o.zoom, 8) : o.zoom);
   const float* weights = model.parameters.values() + slot->offset;
   for (int64_t u = 0; u < units; ++u) grid.set_tile(u / cols, u % cols, weights + u * tile_size, true);
@@ -65,9 +68,11 @@ int show_recon(Model& model, const ShowOptions& o) {
   NodeId output = o.name.empty() ? kNoNode : g.find(o.name);
   if (o.name.empty())  // the prediction of the first loss that reconstructs the image input
     for (NodeId t : g.node(g.objective).inputs)
-      if (output == kNoNode && g.node(t).inputs.size() == 2 && g.node(t).inputs[1] == input) output = g.node(t).inputs[0];
+      if (output == kNoNode && g.node(t).inputs.size() == 2 && g.node(t).inputs[1] == input)
+        output = g.node(t).inputs[0];
   if (output == kNoNode || g.node(output).elements_per_sample() != g.node(input).elements_per_sample())
-    throw Error({g.file, 0, 0}, "no node with the input's shape to show" + (o.name.empty() ? "" : ": '" + o.name + "'"));
+    throw Error({g.file, 0, 0},
+                "no node with the input's shape to show" + (o.name.empty() ? "" : ": '" + o.name + "'"));
   NodeId corrupted = kNoNode;
   for (NodeId id = 0; id < NodeId(g.nodes.size()); ++id)
     if (g.node(id).op == OpKind::Corrupt && g.node(id).inputs[0] == input) corrupted = id;
@@ -96,7 +101,8 @@ int show_recon(Model& model, const ShowOptions& o) {
   }
   grid.write_png(o.out);
   std::printf("wrote %s: %lld test images, columns: input%s, '%s'\n", o.out.c_str(), (long long)count,
-              corrupted == kNoNode ? "" : (", '" + g.node(corrupted).name + "'").c_str(), g.node(output).name.c_str());
+              corrupted == kNoNode ? "" : (", '" + g.node(corrupted).name + "'").c_str(),
+              g.node(output).name.c_str());
   return 0;
 }
 
@@ -105,15 +111,13 @@ int show_recon(Model& model, const ShowOptions& o) {
 int verb_show(const std::vector<std::string>& args) {
   ShowOptions o;
   po::options_description options("show options");
-  options.add_options()
-      ("ckpt", po::value(&o.checkpoint)->required(), "checkpoint with the parameters")
-      ("out", po::value(&o.out), "PNG to write (default out/<graph>.<filters|recon>.png)")
-      ("param", po::value(&o.name), "filters: the weights to draw (default: the first layer's)")
-      ("node", po::value(&o.name), "recon: the node to show (default: the first loss's prediction)")
-      ("tile", po::value(&o.tile), "tile shape HxW (default: square)")
-      ("count", po::value(&o.count), "filters or test images to draw (default 100; recon: 10)")
-      ("zoom", po::value(&o.zoom), "pixels per weight or pixel (default 2)")
-      ("help,h", "show this help");
+  options.add_options()("ckpt", po::value(&o.checkpoint)->required(), "checkpoint with the parameters")(
+      "out", po::value(&o.out), "PNG to write (default out/<graph>.<filters|recon>.png)")(
+      "param", po::value(&o.name), "filters: the weights to draw (default: the first layer's)")(
+      "node", po::value(&o.name), "recon: the node to show (default: the first loss's prediction)")(
+      "tile", po::value(&o.tile), "tile shape HxW (default: square)")(
+      "count", po::value(&o.count), "filters or test images to draw (default 100; recon: 10)")(
+      "zoom", po::value(&o.zoom), "pixels per weight or pixel (default 2)")("help,h", "show this help");
   add_common_options(options, o.common);
   po::options_description hidden;
   hidden.add_options()("what", po::value(&o.what))("graph", po::value(&o.graph));
@@ -129,7 +133,8 @@ int verb_show(const std::vector<std::string>& args) {
   }
   po::notify(vm);
   if (o.what != "filters" && o.what != "recon")
-    throw po::error("show draws 'filters' or 'recon', not '" + o.what + "'" + did_you_mean(o.what, {"filters", "recon"}));
+    throw po::error("show draws 'filters' or 'recon', not '" + o.what + "'" +
+                    did_you_mean(o.what, {"filters", "recon"}));
   if (o.graph.empty()) throw po::error("missing the GRAPH file; see 'hourglass show --help'");
   if (o.zoom < 1 || o.zoom > 16) throw po::error("--zoom must be between 1 and 16");
   if (o.what == "recon" && !vm.count("count")) o.count = 10;

@@ -80,7 +80,8 @@ class Differentiator {
 
   NodeId sum_of(NodeId value, const std::vector<NodeId>& gradients) {
     if (gradients.size() == 1) return gradients[0];
-    return add_backward(OpKind::GradientSum, value, gradients, graph_.node(value), "d" + graph_.node(value).name);
+    return add_backward(OpKind::GradientSum, value, gradients, graph_.node(value),
+                        "d" + graph_.node(value).name);
   }
 
   void differentiate(NodeId id, NodeId gradient) {
@@ -99,8 +100,9 @@ class Differentiator {
           contribute(weights, add_backward(OpKind::DenseBackwardWeights, id, {gradient, src},
                                            graph_.node(weights), d + "/d" + graph_.node(weights).name));
         if (n.inputs.size() > 2 && needs_[n.inputs[2]])
-          contribute(n.inputs[2], add_backward(OpKind::DenseBackwardBias, id, {gradient},
-                                               graph_.node(n.inputs[2]), d + "/d" + graph_.node(n.inputs[2]).name));
+          contribute(n.inputs[2],
+                     add_backward(OpKind::DenseBackwardBias, id, {gradient}, graph_.node(n.inputs[2]),
+                                  d + "/d" + graph_.node(n.inputs[2]).name));
         return;
       }
       case OpKind::Conv: {
@@ -112,32 +114,39 @@ class Differentiator {
           contribute(weights, add_backward(OpKind::ConvBackwardWeights, id, {gradient, src},
                                            graph_.node(weights), d + "/d" + graph_.node(weights).name));
         if (n.inputs.size() > 2 && needs_[n.inputs[2]])
-          contribute(n.inputs[2], add_backward(OpKind::ConvBackwardBias, id, {gradient}, graph_.node(n.inputs[2]),
-                                               d + "/d" + graph_.node(n.inputs[2]).name));
+          contribute(n.inputs[2],
+                     add_backward(OpKind::ConvBackwardBias, id, {gradient}, graph_.node(n.inputs[2]),
+                                  d + "/d" + graph_.node(n.inputs[2]).name));
         return;
       }
       case OpKind::Pool:
         if (needs_[n.inputs[0]])
-          contribute(n.inputs[0], add_backward(OpKind::PoolBackward, id, {gradient, n.inputs[0]},
-                                               graph_.node(n.inputs[0]), d + "/d" + graph_.node(n.inputs[0]).name));
+          contribute(n.inputs[0],
+                     add_backward(OpKind::PoolBackward, id, {gradient, n.inputs[0]}, graph_.node(n.inputs[0]),
+                                  d + "/d" + graph_.node(n.inputs[0]).name));
         return;
       case OpKind::Reshape:
         if (needs_[n.inputs[0]])
-          contribute(n.inputs[0], add_backward(OpKind::ReshapeBackward, id, {gradient}, graph_.node(n.inputs[0]),
-                                               d + "/d" + graph_.node(n.inputs[0]).name));
+          contribute(n.inputs[0],
+                     add_backward(OpKind::ReshapeBackward, id, {gradient}, graph_.node(n.inputs[0]),
+                                  d + "/d" + graph_.node(n.inputs[0]).name));
         return;
       case OpKind::Activation:
         if (needs_[n.inputs[0]])
-          contribute(n.inputs[0], add_backward(OpKind::ActivationBackward, id, {gradient, id},
-                                               graph_.node(n.inputs[0]), d + "/d" + graph_.node(n.inputs[0]).name));
+          contribute(n.inputs[0],
+                     add_backward(OpKind::ActivationBackward, id, {gradient, id}, graph_.node(n.inputs[0]),
+                                  d + "/d" + graph_.node(n.inputs[0]).name));
         return;
       case OpKind::Corrupt:
         if (needs_[n.inputs[0]])
-          contribute(n.inputs[0], add_backward(OpKind::CorruptBackward, id, {gradient, n.inputs[0]},
-                                               graph_.node(n.inputs[0]), d + "/d" + graph_.node(n.inputs[0]).name));
+          contribute(n.inputs[0],
+                     add_backward(OpKind::CorruptBackward, id, {gradient, n.inputs[0]},
+                                  graph_.node(n.inputs[0]), d + "/d" + graph_.node(n.inputs[0]).name));
         return;
-      case OpKind::Input: return;
-      default: HG_ASSERT(false, std::string("no gradient rule for ") + op_name(n.op));
+      case OpKind::Input:
+        return;
+      default:
+        HG_ASSERT(false, std::string("no gradient rule for ") + op_name(n.op));
     }
   }
 
@@ -160,6 +169,8 @@ class Differentiator {
 
 }  // namespace
 
-void append_backward(Graph& graph) { Differentiator(graph).run(); }
+void append_backward(Graph& graph) {
+  Differentiator(graph).run();
+}
 
 }  // namespace hg

@@ -7,29 +7,52 @@ namespace hg {
 
 const char* op_name(OpKind op) {
   switch (op) {
-    case OpKind::Input: return "input";
-    case OpKind::Parameter: return "parameter";
-    case OpKind::Dense: return "dense";
-    case OpKind::Conv: return "conv";
-    case OpKind::Pool: return "pool";
-    case OpKind::Reshape: return "reshape";
-    case OpKind::ConvBackwardData: return "conv_backward_data";
-    case OpKind::ConvBackwardWeights: return "conv_backward_weights";
-    case OpKind::ConvBackwardBias: return "conv_backward_bias";
-    case OpKind::PoolBackward: return "pool_backward";
-    case OpKind::ReshapeBackward: return "reshape_backward";
-    case OpKind::Activation: return "activation";
-    case OpKind::Corrupt: return "corrupt";
-    case OpKind::Term: return "term";
-    case OpKind::Objective: return "objective";
-    case OpKind::DenseBackwardData: return "dense_backward_data";
-    case OpKind::DenseBackwardWeights: return "dense_backward_weights";
-    case OpKind::DenseBackwardBias: return "dense_backward_bias";
-    case OpKind::ActivationBackward: return "activation_backward";
-    case OpKind::CorruptBackward: return "corrupt_backward";
-    case OpKind::TermBackward: return "term_backward";
-    case OpKind::GradientSum: return "gradient_sum";
-    case OpKind::OptimizerStep: return "optimizer_step";
+    case OpKind::Input:
+      return "input";
+    case OpKind::Parameter:
+      return "parameter";
+    case OpKind::Dense:
+      return "dense";
+    case OpKind::Conv:
+      return "conv";
+    case OpKind::Pool:
+      return "pool";
+    case OpKind::Reshape:
+      return "reshape";
+    case OpKind::ConvBackwardData:
+      return "conv_backward_data";
+    case OpKind::ConvBackwardWeights:
+      return "conv_backward_weights";
+    case OpKind::ConvBackwardBias:
+      return "conv_backward_bias";
+    case OpKind::PoolBackward:
+      return "pool_backward";
+    case OpKind::ReshapeBackward:
+      return "reshape_backward";
+    case OpKind::Activation:
+      return "activation";
+    case OpKind::Corrupt:
+      return "corrupt";
+    case OpKind::Term:
+      return "term";
+    case OpKind::Objective:
+      return "objective";
+    case OpKind::DenseBackwardData:
+      return "dense_backward_data";
+    case OpKind::DenseBackwardWeights:
+      return "dense_backward_weights";
+    case OpKind::DenseBackwardBias:
+      return "dense_backward_bias";
+    case OpKind::ActivationBackward:
+      return "activation_backward";
+    case OpKind::CorruptBackward:
+      return "corrupt_backward";
+    case OpKind::TermBackward:
+      return "term_backward";
+    case OpKind::GradientSum:
+      return "gradient_sum";
+    case OpKind::OptimizerStep:
+      return "optimizer_step";
   }
   return "?";
 }
@@ -68,22 +91,26 @@ std::string shape_string(const std::vector<int64_t>& dims, bool batched) {
 static size_t expected_arity(const Node& n) {
   switch (n.op) {
     case OpKind::Input:
-    case OpKind::Parameter: return 0;
+    case OpKind::Parameter:
+      return 0;
     case OpKind::Activation:
     case OpKind::Corrupt:
     case OpKind::Pool:
     case OpKind::Reshape:
     case OpKind::DenseBackwardBias:
     case OpKind::ConvBackwardBias:
-    case OpKind::ReshapeBackward: return 1;
+    case OpKind::ReshapeBackward:
+      return 1;
     case OpKind::DenseBackwardData:
     case OpKind::DenseBackwardWeights:
     case OpKind::ConvBackwardData:
     case OpKind::ConvBackwardWeights:
     case OpKind::PoolBackward:
     case OpKind::ActivationBackward:
-    case OpKind::CorruptBackward: return 2;
-    default: return n.inputs.size();  // variadic
+    case OpKind::CorruptBackward:
+      return 2;
+    default:
+      return n.inputs.size();  // variadic
   }
 }
 
@@ -92,7 +119,8 @@ void verify(const Graph& graph) {
     const Node& n = graph.nodes[i];
     const std::string where = "node " + std::to_string(i) + " '" + n.name + "' (" + op_name(n.op) + ")";
     HG_ASSERT(n.inputs.size() == expected_arity(n), where + ": wrong number of inputs");
-    for (NodeId input : n.inputs) HG_ASSERT(input >= 0 && size_t(input) < i, where + ": input does not precede it");
+    for (NodeId input : n.inputs)
+      HG_ASSERT(input >= 0 && size_t(input) < i, where + ": input does not precede it");
     for (int64_t d : n.dims) HG_ASSERT(d > 0, where + ": non-positive dimension");
     if (n.op == OpKind::Dense) {
       HG_ASSERT(n.inputs.size() == 2 || n.inputs.size() == 3, where);
@@ -104,7 +132,8 @@ void verify(const Graph& graph) {
       HG_ASSERT(weights.dims == expect, where + ": weights " + shape_string(weights.dims) + " do not fit");
     }
     if (n.op == OpKind::Reshape)
-      HG_ASSERT(graph.node(n.inputs[0]).elements_per_sample() == n.elements_per_sample(), where + ": reshape size");
+      HG_ASSERT(graph.node(n.inputs[0]).elements_per_sample() == n.elements_per_sample(),
+                where + ": reshape size");
     if (n.op == OpKind::Objective) HG_ASSERT(n.weights.size() == n.inputs.size(), where);
     if (n.op == OpKind::Term || n.op == OpKind::Corrupt) HG_ASSERT(n.term != nullptr, where);
   }

@@ -62,16 +62,16 @@ struct Node {
   int64_t kernel = 0, stride = 1, pad = 0;  // Conv, Pool (square windows)
   bool max_pool = true;                     // Pool: max, else average
   Activation activation = Activation::Linear;  // Activation(Backward)
-  const TermRef* term = nullptr;            // Term, Corrupt and their backward
-  std::vector<double> term_params;          // in the term's parameter order
-  std::vector<double> weights;              // Objective: one weight per input
-  double scale = 1;                         // TermBackward: d objective / d term
-  int input_index = 0;                      // TermBackward
-  bool trainable = true;                    // Parameter: false when frozen
-  double lr_mult = 1;                       // Parameter: multiplies the optimizer's learning rate
-  NodeId forward = kNoNode;                 // backward nodes: the forward node they differentiate
+  const TermRef* term = nullptr;               // Term, Corrupt and their backward
+  std::vector<double> term_params;             // in the term's parameter order
+  std::vector<double> weights;                 // Objective: one weight per input
+  double scale = 1;                            // TermBackward: d objective / d term
+  int input_index = 0;                         // TermBackward
+  bool trainable = true;                       // Parameter: false when frozen
+  double lr_mult = 1;                          // Parameter: multiplies the optimizer's learning rate
+  NodeId forward = kNoNode;                    // backward nodes: the forward node they differentiate
 
-  int64_t elements_per_sample() const;      // product of dims (1 for a scalar)
+  int64_t elements_per_sample() const;  // product of dims (1 for a scalar)
 };
 
 struct DataBinding {
@@ -101,7 +101,7 @@ struct Graph {
   std::vector<DataBinding> data;
   TrainSettings train;
   NodeId objective = kNoNode;
-  std::vector<NodeId> parameters;             // in definition order
+  std::vector<NodeId> parameters;               // in definition order
   std::map<NodeId, NodeId> parameter_gradient;  // parameter -> its final gradient node (after autodiff)
 
   NodeId add(Node node);  // appends, returns its id

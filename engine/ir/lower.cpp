@@ -14,8 +14,8 @@
 
 #include "frontend/parser.h"
 #include "ir/lower_util.h"
-#include "ir/templates.h"
 #include "ir/lowering.h"
+#include "ir/templates.h"
 
 namespace hg {
 namespace detail {
@@ -42,10 +42,13 @@ bool Lowering::claim_parameters(const ast::Expr& call, const char* op) {
         std::make_pair(first->location.line, first->location.column))
       std::swap(first, second);
     sink_
-        .error(second->location, std::string("a second parametric op (") + second->text + ") in '" + current_->name +
+        .error(second->location, std::string("a second parametric op (") + second->text + ") in '" +
+                                     current_->name +
                                      "'; give each its own line so that its parameters get a stable name")
-        .notes.push_back({Severity::Note, first->location,
-                          "the first (" + first->text + ") in '" + current_->name + "' is here", {}});
+        .notes.push_back({Severity::Note,
+                          first->location,
+                          "the first (" + first->text + ") in '" + current_->name + "' is here",
+                          {}});
     return false;
   }
   parametric_ = &call;

@@ -1,5 +1,6 @@
 // Lowering of the ops on [C, H, W] samples: conv2d (parameters NAME.weights [OC, C, K, K], NAME.bias [OC]),
-// deconv2d (NAME.weights [C, OC, K, K] as PyTorch's ConvTranspose2d), maxpool/avgpool, and reshape. Shapes follow oneDNN's rules:
+// deconv2d (NAME.weights [C, OC, K, K] as PyTorch's ConvTranspose2d), maxpool/avgpool, and reshape. Shapes
+// follow oneDNN's rules:
 //   conv:   out = (in + 2 pad - kernel) / stride + 1        deconv: out = (in - 1) stride - 2 pad + kernel
 //   pool:   out = (in + 2 pad - kernel) / stride + 1
 #include <cmath>
@@ -20,8 +21,9 @@ bool window_attributes(const ast::Expr& call, int64_t default_kernel, int64_t& k
     if (!v) {
       ok = false;
     } else if (*v != std::floor(*v) || *v < double(minimum) || *v > 4096) {
-      sink.error(arg->value->location, std::string("'") + name + "' of " + call.text + " must be an integer >= " +
-                                           std::to_string(minimum) + ", got " + ast::to_string(*arg->value));
+      sink.error(arg->value->location, std::string("'") + name + "' of " + call.text +
+                                           " must be an integer >= " + std::to_string(minimum) + ", got " +
+                                           ast::to_string(*arg->value));
       ok = false;
     } else {
       out = int64_t(*v);
@@ -40,9 +42,10 @@ bool window_attributes(const ast::Expr& call, int64_t default_kernel, int64_t& k
 
 static bool spatial_input(const Node& src, const ast::Expr& call, DiagnosticSink& sink) {
   if (src.batched && src.dims.size() == 3) return true;
-  sink.error(call.args.front().location, call.text + " expects samples shaped [channels, height, width], but '" +
-                                             src.name + "' is " + shape_string(src.dims) +
-                                             (src.dims.size() == 1 ? "; reshape it first, e.g. reshape(x, 1, 28, 28)" : ""));
+  sink.error(call.args.front().location,
+             call.text + " expects samples shaped [channels, height, width], but '" + src.name + "' is " +
+                 shape_string(src.dims) +
+                 (src.dims.size() == 1 ? "; reshape it first, e.g. reshape(x, 1, 28, 28)" : ""));
   return false;
 }
 
@@ -52,8 +55,11 @@ NodeId Lowering::lower_conv(const ast::Expr& call, bool transposed) {
   if (!claim_parameters(call, call.text.c_str())) return kNoNode;
   const std::vector<NodeId> inputs = lower_inputs(call, 1, "op");
   std::optional<int64_t> channels;
-  if (const ast::Arg* arg = positional(call, 1)) channels = positive_integer(*arg->value, call.text + " channels", sink_);
-  else sink_.error(call.location, call.text + " needs a number of output channels: " + call.text + "(x, 16, kernel=3)");
+  if (const ast::Arg* arg = positional(call, 1))
+    channels = positive_integer(*arg->value, call.text + " channels", sink_);
+  else
+    sink_.error(call.location,
+                call.text + " needs a number of output channels: " + call.text + "(x, 16, kernel=3)");
   int64_t kernel, stride, pad;
   bool ok = window_attributes(call, 3, kernel, stride, pad, false, sink_) && channels.has_value();
   bool has_bias = true;
@@ -72,7 +78,8 @@ NodeId Lowering::lower_conv(const ast::Expr& call, bool transposed) {
   if ((!transposed && (h + 2 * pad < kernel || w + 2 * pad < kernel)) || out_size(h) < 1 || out_size(w) < 1) {
     sink_.error(call.location, call.text + " '" + current_->name + "': kernel " + std::to_string(kernel) +
                                    ", stride " + std::to_string(stride) + ", pad " + std::to_string(pad) +
-                                   " leaves no output from input '" + src.name + "' " + shape_string(src.dims));
+                                   " leaves no output from input '" + src.name + "' " +
+                                   shape_string(src.dims));
     return kNoNode;
   }
   Node n;
@@ -104,9 +111,9 @@ NodeId Lowering::lower_pool(const ast::Expr& call, bool max) {
   const Node src = graph_.node(inputs[0]);
   if (!spatial_input(src, call, sink_)) return kNoNode;
   if (pad >= kernel || src.dims[1] + 2 * pad < kernel || src.dims[2] + 2 * pad < kernel) {
-    sink_.error(call.location, call.text + ": kernel " + std::to_string(kernel) + " with pad " + std::to_string(pad) +
-                                   " does not fit input '" + src.name + "' " + shape_string(src.dims) +
-                                   " (pad must also be smaller than the kernel)");
+    sink_.error(call.location, call.text + ": kernel " + std::to_string(kernel) + " with pad " +
+                                   std::to_string(pad) + " does not fit input '" + src.name + "' " +
+                                   shape_string(src.dims) + " (pad must also be smaller than the kernel)");
     return kNoNode;
   }
   Node n;
@@ -114,7 +121,8 @@ NodeId Lowering::lower_pool(const ast::Expr& call, bool max) {
   n.name = current_->name + "." + call.text;
   n.location = call.location;
   n.inputs = inputs;
-  n.dims = {src.dims[0], (src.dims[1] + 2 * pad - kernel) / stride + 1, (src.dims[2] + 2 * pad - kernel) / stride + 1};
+  n.dims = {src.dims[0], (src.dims[1] + 2 * pad - kernel) / stride + 1,
+            (src.dims[2] + 2 * pad - kernel) / stride + 1};
   n.batched = true;
   n.kernel = kernel;
   n.stride = stride;
@@ -143,9 +151,9 @@ NodeId Lowering::lower_reshape(const ast::Expr& call) {
   int64_t count = 1;
   for (int64_t d : dims) count *= d;
   if (!src.batched || count != src.elements_per_sample()) {
-    sink_.error(call.location, "reshape to " + shape_string(dims) + " (" + std::to_string(count) + " elements), but '" +
-                                   src.name + "' has " + std::to_string(src.elements_per_sample()) +
-                                   " elements per sample");
+    sink_.error(call.location, "reshape to " + shape_string(dims) + " (" + std::to_string(count) +
+                                   " elements), but '" + src.name + "' has " +
+                                   std::to_string(src.elements_per_sample()) + " elements per sample");
     return kNoNode;
   }
   Node n;

@@ -14,8 +14,8 @@
 
 namespace hg::detail {
 
-inline const std::vector<std::string> kOps = {"dense",   "relu",     "sigmoid", "tanh",    "linear", "softmax",
-                                              "conv2d",  "deconv2d", "maxpool", "avgpool", "reshape"};
+inline const std::vector<std::string> kOps = {"dense",  "relu",     "sigmoid", "tanh",    "linear", "softmax",
+                                              "conv2d", "deconv2d", "maxpool", "avgpool", "reshape"};
 
 class Lowering {
  public:
@@ -69,8 +69,10 @@ class Lowering {
         auto [it, inserted] = templates_.emplace(s.name, &s);
         const bool clashes = std::count(kOps.begin(), kOps.end(), s.name) > 0;
         if (!inserted || clashes)
-          sink_.error(s.name_location, clashes ? "'" + s.name + "' is a built-in op; give the template another name"
-                                               : "template '" + s.name + "' is already defined")
+          sink_
+              .error(s.name_location,
+                     clashes ? "'" + s.name + "' is a built-in op; give the template another name"
+                             : "template '" + s.name + "' is already defined")
               .notes.push_back({Severity::Note, it->second->name_location, "first defined here", {}});
         continue;
       }
@@ -272,7 +274,8 @@ class Lowering {
   // Errors inside it get a note pointing at the call.
   NodeId expand_template(const ast::Expr& call, const ast::Statement& def) {
     if (std::count(expanding_.begin(), expanding_.end(), def.name) || expanding_.size() > 32) {
-      sink_.error(call.location, "template '" + def.name + "' uses itself, so it would never finish expanding");
+      sink_.error(call.location,
+                  "template '" + def.name + "' uses itself, so it would never finish expanding");
       return kNoNode;
     }
     std::map<std::string, const ast::Expr*> arguments;
@@ -373,9 +376,9 @@ class Lowering {
   Graph graph_;
   std::map<std::string, const ast::Statement*> definitions_;
   std::map<std::string, const ast::Statement*> templates_;  // def statements by name
-  std::vector<ast::ExprPtr> expansions_;                     // expanded template bodies, alive while lowering
-  std::vector<std::string> expanding_;                       // templates being expanded, innermost last
-  std::set<std::string> duplicated_;  // names with more than one definition
+  std::vector<ast::ExprPtr> expansions_;                    // expanded template bodies, alive while lowering
+  std::vector<std::string> expanding_;                      // templates being expanded, innermost last
+  std::set<std::string> duplicated_;                        // names with more than one definition
   const ast::Statement* train_block_ = nullptr;
   std::map<std::string, NodeId> lowered_;
   std::vector<std::string> stack_;

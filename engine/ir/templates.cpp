@@ -19,7 +19,8 @@ ast::ExprPtr substitute(const ast::Expr& body, const std::map<std::string, const
   copy->number = body.number;
   copy->text = body.text;
   copy->op = body.op;
-  for (const ast::Arg& arg : body.args) copy->args.push_back({arg.keyword, arg.location, substitute(*arg.value, arguments)});
+  for (const ast::Arg& arg : body.args)
+    copy->args.push_back({arg.keyword, arg.location, substitute(*arg.value, arguments)});
   if (body.lhs) copy->lhs = substitute(*body.lhs, arguments);
   if (body.rhs) copy->rhs = substitute(*body.rhs, arguments);
   return copy;
@@ -40,7 +41,8 @@ bool bind_template_arguments(const ast::Statement& def, const ast::Expr& call, D
     if (name.empty()) {
       if (position >= def.params.size()) {
         sink.error(arg.location, "template '" + def.name + "' takes " + std::to_string(def.params.size()) +
-                                     " argument" + (def.params.size() == 1 ? "" : "s") + " (" + parameter_list(def) + ")")
+                                     " argument" + (def.params.size() == 1 ? "" : "s") + " (" +
+                                     parameter_list(def) + ")")
             .notes.push_back({Severity::Note, def.name_location, "'" + def.name + "' is defined here", {}});
         return false;
       }
@@ -58,7 +60,8 @@ bool bind_template_arguments(const ast::Statement& def, const ast::Expr& call, D
   }
   for (const std::string& p : def.params)
     if (ok && !arguments.count(p)) {
-      sink.error(call.location, "template '" + def.name + "' needs '" + p + "' (it takes " + parameter_list(def) + ")")
+      sink.error(call.location,
+                 "template '" + def.name + "' needs '" + p + "' (it takes " + parameter_list(def) + ")")
           .notes.push_back({Severity::Note, def.name_location, "'" + def.name + "' is defined here", {}});
       ok = false;
     }
@@ -89,7 +92,8 @@ void apply_parameter_rules(const ast::Program& program, Graph& graph, Diagnostic
       n.trainable = multiplier > 0;
     }
     if (matched == 0)
-      sink.error(s.source_location, "'" + s.source + "' matches no parameter" + did_you_mean(s.source, names) +
+      sink.error(s.source_location, "'" + s.source + "' matches no parameter" +
+                                        did_you_mean(s.source, names) +
                                         "; parameters are named like 'code.weights' and 'code.bias'");
   }
 }

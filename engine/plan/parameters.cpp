@@ -11,7 +11,9 @@
 
 namespace hg {
 
-void FloatBuffer::Free::operator()(float* p) const { std::free(p); }
+void FloatBuffer::Free::operator()(float* p) const {
+  std::free(p);
+}
 
 FloatBuffer::FloatBuffer(int64_t count) : size_(count) {
   const size_t bytes = (size_t(std::max<int64_t>(count, 1)) * sizeof(float) + 63) / 64 * 64;
@@ -21,7 +23,9 @@ FloatBuffer::FloatBuffer(int64_t count) : size_(count) {
   data_.reset(static_cast<float*>(p));
 }
 
-static int64_t padded(int64_t count) { return (count + 15) / 16 * 16; }  // keep every slot 64-byte aligned
+static int64_t padded(int64_t count) {
+  return (count + 15) / 16 * 16;
+}  // keep every slot 64-byte aligned
 
 ParameterStore::ParameterStore(const Graph& graph) {
   for (NodeId id : graph.parameters) {

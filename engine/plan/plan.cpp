@@ -47,7 +47,9 @@ Plan::Plan(const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMo
 
 Plan::~Plan() = default;
 
-float* Plan::buffer(NodeId node) const { return buffers_.at(size_t(node)); }
+float* Plan::buffer(NodeId node) const {
+  return buffers_.at(size_t(node));
+}
 
 void Plan::run_serial() {
   for (PlanStep& step : steps_) step.run();
@@ -98,15 +100,17 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep) {
     arena_offset_[id] = offset;
     high_water = std::max(high_water, offset + size);
     // Free what this step read for the last time; values nobody reads stay to the end (scalars, outputs).
-    live.erase(std::remove_if(live.begin(), live.end(), [&](const Block& b) { return last_use[b.node] == id; }),
-               live.end());
+    live.erase(
+        std::remove_if(live.begin(), live.end(), [&](const Block& b) { return last_use[b.node] == id; }),
+        live.end());
   }
   arena_ = FloatBuffer(high_water);
   for (const Block& b : placed) buffers_[b.node] = arena_.data() + b.offset;
   for (NodeId id = 0; id < NodeId(n); ++id) {
     const Node& node = graph_.node(id);
     if (node.op == OpKind::Parameter) buffers_[id] = parameters_.value(id);
-    if (mode_ == PlanMode::Train && gradient_of.count(id)) buffers_[id] = parameters_.gradient(gradient_of[id]);
+    if (mode_ == PlanMode::Train && gradient_of.count(id))
+      buffers_[id] = parameters_.gradient(gradient_of[id]);
   }
 }
 

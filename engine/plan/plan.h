@@ -40,7 +40,8 @@ class Plan {
   const std::vector<PlanStep>& steps() const { return steps_; }
   int64_t arena_floats() const { return arena_.size(); }
 
-  // The buffer behind a node's output: (batch x elements) for batched values. Inputs are filled by the caller.
+  // The buffer behind a node's output: (batch x elements) for batched values. Inputs are filled by the
+  // caller.
   float* buffer(NodeId node) const;
   double value(NodeId term_or_objective) const { return values_.at(size_t(node_index(term_or_objective))); }
 
@@ -59,10 +60,10 @@ class Plan {
   int64_t batch_;
   PlanMode mode_;
   FloatBuffer arena_;
-  std::vector<bool> included_;          // per node: does this plan run it
-  std::vector<float*> buffers_;         // per node
-  std::vector<int64_t> arena_offset_;   // per node, -1 outside the arena
-  std::vector<double> values_;          // per node: Term and Objective values of the last run
+  std::vector<bool> included_;         // per node: does this plan run it
+  std::vector<float*> buffers_;        // per node
+  std::vector<int64_t> arena_offset_;  // per node, -1 outside the arena
+  std::vector<double> values_;         // per node: Term and Objective values of the last run
   std::vector<PlanStep> steps_;
   // Per forward node (and variant), shared with its backward nodes.
   std::map<std::pair<NodeId, int>, std::shared_ptr<void>> kernels_;

@@ -6,8 +6,8 @@
 
 #include "kernels/activation.h"
 #include "kernels/conv.h"
-#include "kernels/pool.h"
 #include "kernels/dense.h"
+#include "kernels/pool.h"
 #include "kernels/threading.h"
 
 namespace hg {
@@ -15,7 +15,8 @@ namespace {
 
 DenseShape dense_shape(const Graph& g, const Node& dense, int64_t batch) {
   const Node& src = g.node(dense.inputs[0]);
-  return DenseShape{batch, src.elements_per_sample(), dense.units, dense.transposed_weights, dense.inputs.size() > 2};
+  return DenseShape{batch, src.elements_per_sample(), dense.units, dense.transposed_weights,
+                    dense.inputs.size() > 2};
 }
 
 // The tensor view a plugin sees: [batch, dims...] for batched values.
@@ -129,8 +130,10 @@ std::function<void()> StepBuilder::build(NodeId id) {
     case OpKind::Pool:
     case OpKind::PoolBackward:
     case OpKind::Reshape:
-    case OpKind::ReshapeBackward: return build_spatial(id);
-    default: return build_term(id);
+    case OpKind::ReshapeBackward:
+      return build_spatial(id);
+    default:
+      return build_term(id);
   }
 }
 
@@ -144,17 +147,38 @@ std::function<void()> StepBuilder::build_spatial(NodeId id) {
   const int64_t batch = plan.batch_;
   float* dst = plan.buffers_[id];
   auto in = [&](size_t i) { return plan.buffers_[n.inputs.at(i)]; };
-  ConvShape conv_shape{batch, src_node.dims[0], src_node.dims[1], src_node.dims[2], f.units, f.kernel, f.kernel,
-                       f.stride, f.stride, f.pad, f.pad, f.transposed_weights, f.inputs.size() > 2};
+  ConvShape conv_shape{batch,
+                       src_node.dims[0],
+                       src_node.dims[1],
+                       src_node.dims[2],
+                       f.units,
+                       f.kernel,
+                       f.kernel,
+                       f.stride,
+                       f.stride,
+                       f.pad,
+                       f.pad,
+                       f.transposed_weights,
+                       f.inputs.size() > 2};
   // The weights gradient runs on a bias-free twin: the bias gradient is its own node (a channel sum below).
   auto conv = [&](bool with_bias) {
     ConvShape shape = conv_shape;
     shape.has_bias = shape.has_bias && with_bias;
-    return shared_kernel<ConvKernels>(forward, [&] { return std::make_shared<ConvKernels>(shape); }, with_bias ? 0 : 1);
+    return shared_kernel<ConvKernels>(
+        forward, [&] { return std::make_shared<ConvKernels>(shape); }, with_bias ? 0 : 1);
   };
   auto pool = [&] {
-    const PoolShape shape{batch, src_node.dims[0], src_node.dims[1], src_node.dims[2], f.kernel, f.kernel,
-                          f.stride, f.stride, f.pad, f.pad, f.max_pool};
+    const PoolShape shape{batch,
+                          src_node.dims[0],
+                          src_node.dims[1],
+                          src_node.dims[2],
+                          f.kernel,
+                          f.kernel,
+                          f.stride,
+                          f.stride,
+                          f.pad,
+                          f.pad,
+                          f.max_pool};
     return shared_kernel<PoolKernels>(forward, [&] { return std::make_shared<PoolKernels>(shape); });
   };
   const size_t bytes = sizeof(float) * size_t(batch * n.elements_per_sample());
@@ -182,7 +206,8 @@ std::function<void()> StepBuilder::build_spatial(NodeId id) {
           for (int64_t c = begin; c < end; ++c) {
             double sum = 0;
             for (int64_t s = 0; s < batch; ++s)
-              for (const float *p = diff_dst + (s * channels + c) * plane, *e = p + plane; p < e; ++p) sum += *p;
+              for (const float *p = diff_dst + (s * channels + c) * plane, *e = p + plane; p < e; ++p)
+                sum += *p;
             dst[c] = float(sum);
           }
         });
@@ -203,7 +228,8 @@ std::function<void()> StepBuilder::build_spatial(NodeId id) {
       float* src = in(0);
       return [=] { std::memcpy(dst, src, bytes); };
     }
-    default: HG_ASSERT(false, std::string("not a spatial op: ") + op_name(n.op));
+    default:
+      HG_ASSERT(false, std::string("not a spatial op: ") + op_name(n.op));
   }
   return {};
 }
@@ -217,7 +243,8 @@ std::function<void()> StepBuilder::build_term(NodeId id) {
   const Node& term_node = n.forward == kNoNode ? n : g.node(n.forward);
   Plan* p = &plan;
   auto views = std::make_shared<std::vector<hg_tensor>>();
-  for (NodeId input : term_node.inputs) views->push_back(tensor_view(g.node(input), plan.buffers_[input], batch));
+  for (NodeId input : term_node.inputs)
+    views->push_back(tensor_view(g.node(input), plan.buffers_[input], batch));
   const TermRef* term = n.term;
   const std::vector<double>* params = &n.term_params;
   const SourceLocation* where = &n.location;
@@ -267,7 +294,8 @@ std::function<void()> StepBuilder::build_term(NodeId id) {
         call_term_apply_gradient(*term, make_call(), &diff_dst, &d, *where);
       };
     }
-    default: HG_ASSERT(false, std::string("no kernel for op ") + op_name(n.op));
+    default:
+      HG_ASSERT(false, std::string("no kernel for op ") + op_name(n.op));
   }
   return {};
 }

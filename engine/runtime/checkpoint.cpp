@@ -12,7 +12,8 @@
 
 namespace hg {
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checkpoints are written as raw little-endian floats");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "checkpoints are written as raw little-endian floats");
 
 static void write_all(int fd, const void* data, size_t size, const std::string& path) {
   const char* p = static_cast<const char*>(data);
@@ -25,10 +26,11 @@ static void write_all(int fd, const void* data, size_t size, const std::string& 
   }
 }
 
-void save_checkpoint(const std::string& path, Model& model, const std::map<std::string, std::string>& metadata) {
+void save_checkpoint(const std::string& path, Model& model,
+                     const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header;
-  nlohmann::ordered_json meta = {{"format", "hourglass"}, {"graph_hash", model.graph.source_hash},
-                                 {"graph_file", model.graph.file}};
+  nlohmann::ordered_json meta = {
+      {"format", "hourglass"}, {"graph_hash", model.graph.source_hash}, {"graph_file", model.graph.file}};
   std::string terms;
   for (NodeId t : model.terms()) {
     const TermRef& ref = *model.graph.node(t).term;
@@ -55,7 +57,8 @@ void save_checkpoint(const std::string& path, Model& model, const std::map<std::
     write_all(fd, text.data(), text.size(), path);
     for (const ParameterSlot& s : model.parameters.slots())
       write_all(fd, model.parameters.values() + s.offset, size_t(s.count) * 4, path);
-    if (::fsync(fd) != 0) throw Error({path, 0, 0}, "cannot sync checkpoint: " + std::string(std::strerror(errno)));
+    if (::fsync(fd) != 0)
+      throw Error({path, 0, 0}, "cannot sync checkpoint: " + std::string(std::strerror(errno)));
   } catch (...) {
     ::close(fd);
     ::unlink(temporary.c_str());
@@ -76,7 +79,8 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Mode
   uint64_t length = 0;
   if (file_size < 8 || !in.read(reinterpret_cast<char*>(&length), 8))
     throw Error(where, "not a safetensors file: shorter than its 8-byte header length");
-  if (length > file_size - 8) throw Error(where, "truncated: header length " + std::to_string(length) + " exceeds the file");
+  if (length > file_size - 8)
+    throw Error(where, "truncated: header length " + std::to_string(length) + " exceeds the file");
   std::string text(length, '\0');
   in.read(text.data(), std::streamsize(length));
   nlohmann::json header;
@@ -89,18 +93,22 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Mode
   const uint64_t data_size = file_size - 8 - length;
   for (const ParameterSlot& s : model.parameters.slots()) {
     auto it = header.find(s.name);
-    if (it == header.end()) throw Error(where, "checkpoint has no tensor '" + s.name + "' that the graph needs");
+    if (it == header.end())
+      throw Error(where, "checkpoint has no tensor '" + s.name + "' that the graph needs");
     try {
       const std::vector<int64_t> shape = (*it).at("shape").get<std::vector<int64_t>>();
       const std::string dtype = (*it).at("dtype").get<std::string>();
       const std::vector<uint64_t> range = (*it).at("data_offsets").get<std::vector<uint64_t>>();
       if (dtype != "F32") throw Error(where, "tensor '" + s.name + "' is " + dtype + ", expected F32");
       if (shape != s.dims)
-        throw Error(where, "tensor '" + s.name + "' is " + shape_string(shape) + ", the graph's is " + shape_string(s.dims));
-      if (range.size() != 2 || range[1] < range[0] || range[1] - range[0] != uint64_t(s.count) * 4 || range[1] > data_size)
+        throw Error(where, "tensor '" + s.name + "' is " + shape_string(shape) + ", the graph's is " +
+                               shape_string(s.dims));
+      if (range.size() != 2 || range[1] < range[0] || range[1] - range[0] != uint64_t(s.count) * 4 ||
+          range[1] > data_size)
         throw Error(where, "tensor '" + s.name + "' has data offsets outside the file or of the wrong size");
       in.seekg(std::streamoff(8 + length + range[0]));
-      if (!in.read(reinterpret_cast<char*>(model.parameters.values() + s.offset), std::streamsize(s.count * 4)))
+      if (!in.read(reinterpret_cast<char*>(model.parameters.values() + s.offset),
+                   std::streamsize(s.count * 4)))
         throw Error(where, "truncated while reading tensor '" + s.name + "'");
     } catch (const nlohmann::json::exception& e) {
       throw Error(where, "corrupt entry for tensor '" + s.name + "': " + e.what());

@@ -11,7 +11,8 @@
 namespace hg {
 
 // `metadata` lands in the header's __metadata__ next to what the model records itself (graph hash, terms).
-void save_checkpoint(const std::string& path, Model& model, const std::map<std::string, std::string>& metadata);
+void save_checkpoint(const std::string& path, Model& model,
+                     const std::map<std::string, std::string>& metadata);
 
 // Loads every parameter of the model from `path`. A missing parameter, a shape or dtype mismatch, or a
 // malformed file is an hg::Error naming the file and the tensor. Returns the header's __metadata__.

@@ -21,8 +21,8 @@ Executor::Executor(Plan& plan) : impl_(std::make_unique<Impl>()) {
     const std::vector<PlanStep>& steps = plan.steps();
     for (const PlanStep& step : steps) {
       const std::function<void()>* run = &step.run;
-      impl_->nodes.push_back(
-          std::make_unique<continue_node<continue_msg>>(*impl_->graph, [run](const continue_msg&) { (*run)(); }));
+      impl_->nodes.push_back(std::make_unique<continue_node<continue_msg>>(
+          *impl_->graph, [run](const continue_msg&) { (*run)(); }));
     }
     for (size_t s = 0; s < steps.size(); ++s) {
       if (steps[s].after.empty()) make_edge(*impl_->start, *impl_->nodes[s]);

@@ -14,11 +14,13 @@ namespace hg {
 
 static PluginRegistry load_plugins(const ModelOptions& options) {
   PluginRegistry registry;
-  for (const std::string& dir : PluginRegistry::default_search_path(options.plugin_dirs)) registry.load_folder(dir);
+  for (const std::string& dir : PluginRegistry::default_search_path(options.plugin_dirs))
+    registry.load_folder(dir);
   return registry;
 }
 
-static Graph load_trainable(const std::string& path, const ModelOptions& options, const PluginRegistry& plugins) {
+static Graph load_trainable(const std::string& path, const ModelOptions& options,
+                            const PluginRegistry& plugins) {
   Graph graph = load_graph(path, plugins);
   for (const std::string& s : options.settings) apply_setting(graph.train, s);
   append_backward(graph);
@@ -30,7 +32,9 @@ Model::Model(const std::string& graph_path, const ModelOptions& options)
   parameters.initialize(graph.train.seed);
 }
 
-std::vector<NodeId> Model::terms() const { return graph.node(graph.objective).inputs; }
+std::vector<NodeId> Model::terms() const {
+  return graph.node(graph.objective).inputs;
+}
 
 std::string default_data_dir() {
   const char* env = std::getenv("HOURGLASS_DATA");
@@ -56,7 +60,8 @@ static std::vector<std::pair<NodeId, NodeId>> accuracy_pairs(const Graph& g) {
     const Node& term = g.node(t);
     if (term.term->term->kind != HG_TERM_LOSS || term.inputs.size() < 2) continue;
     const Node& target = g.node(term.inputs[1]);
-    if (target.op == OpKind::Input && target.source == "label") pairs.emplace_back(term.inputs[0], term.inputs[1]);
+    if (target.op == OpKind::Input && target.source == "label")
+      pairs.emplace_back(term.inputs[0], term.inputs[1]);
   }
   return pairs;
 }
@@ -79,8 +84,10 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch) {
   for (auto [scores, labels] : pairs) keep.insert(keep.end(), {scores, labels});
   DataPipeline pipeline(g, data, batch, false, 0);
   std::unique_ptr<Plan> full, tail;
-  if (pipeline.full_batches() > 0) full = std::make_unique<Plan>(g, model.parameters, batch, PlanMode::Eval, keep);
-  if (pipeline.tail() > 0) tail = std::make_unique<Plan>(g, model.parameters, pipeline.tail(), PlanMode::Eval, keep);
+  if (pipeline.full_batches() > 0)
+    full = std::make_unique<Plan>(g, model.parameters, batch, PlanMode::Eval, keep);
+  if (pipeline.tail() > 0)
+    tail = std::make_unique<Plan>(g, model.parameters, pipeline.tail(), PlanMode::Eval, keep);
   const std::vector<NodeId> terms = model.terms();
   EvalResult result;
   std::vector<double> sums(terms.size(), 0.0);
@@ -91,7 +98,8 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch) {
     const int64_t rows = pipeline.take(b, plan);
     plan.run_serial();
     for (size_t t = 0; t < terms.size(); ++t) sums[t] += plan.value(terms[t]) * double(rows);
-    for (auto [scores, labels] : pairs) correct += count_correct(plan, scores, labels, rows, g.node(labels).elements_per_sample());
+    for (auto [scores, labels] : pairs)
+      correct += count_correct(plan, scores, labels, rows, g.node(labels).elements_per_sample());
     result.samples += rows;
   }
   const Node& objective = g.node(g.objective);

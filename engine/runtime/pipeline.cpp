@@ -18,7 +18,8 @@ struct DataPipeline::Async {
   tbb::task_group group;
 };
 
-DataPipeline::DataPipeline(const Graph& graph, const Dataset& data, int64_t batch, bool shuffle, uint64_t seed)
+DataPipeline::DataPipeline(const Graph& graph, const Dataset& data, int64_t batch, bool shuffle,
+                           uint64_t seed)
     : data_(data),
       batch_(batch),
       shuffle_(shuffle),
@@ -33,12 +34,13 @@ DataPipeline::DataPipeline(const Graph& graph, const Dataset& data, int64_t batc
     if (label && data.labels.empty())
       throw Error(n.location, "input '" + n.name + "' reads labels, but the data has no label file");
     if (label && data.num_classes > width)
-      throw Error(n.location, "input '" + n.name + "' has " + std::to_string(width) + " classes, but the labels go up to " +
+      throw Error(n.location, "input '" + n.name + "' has " + std::to_string(width) +
+                                  " classes, but the labels go up to " +
                                   std::to_string(data.num_classes - 1));
     if (!label && width != data.features())
-      throw Error(n.location, "input '" + n.name + "' is " + shape_string(n.dims) + " (" + std::to_string(width) +
-                                  " features), but the images in " + data.images_path + " have " +
-                                  std::to_string(data.features()));
+      throw Error(n.location, "input '" + n.name + "' is " + shape_string(n.dims) + " (" +
+                                  std::to_string(width) + " features), but the images in " +
+                                  data.images_path + " have " + std::to_string(data.features()));
     feeds_.push_back({id, label, width});
   }
   if (data.count < batch && data.count > 0 && shuffle)
@@ -51,7 +53,8 @@ DataPipeline::DataPipeline(const Graph& graph, const Dataset& data, int64_t batc
 }
 
 // Only a pipeline that prefetches ever enters its TBB arena: an arena once entered asks TBB for a worker,
-// and a worker spinning beside oneDNN's OpenMP team on a full machine made epochs 5x slower (docs/threading.md).
+// and a worker spinning beside oneDNN's OpenMP team on a full machine made epochs 5x slower
+// (docs/threading.md).
 void DataPipeline::wait_for_prefetch() {
   if (prefetch_on_spare_core_) async_->arena.execute([&] { async_->group.wait(); });
 }
@@ -60,7 +63,9 @@ DataPipeline::~DataPipeline() {
   wait_for_prefetch();
 }
 
-int64_t DataPipeline::rows_in(int64_t b) const { return std::min(batch_, data_.count - b * batch_); }
+int64_t DataPipeline::rows_in(int64_t b) const {
+  return std::min(batch_, data_.count - b * batch_);
+}
 
 void DataPipeline::begin_epoch(int64_t epoch) {
   wait_for_prefetch();
@@ -80,8 +85,10 @@ void DataPipeline::gather(int64_t b, int slot) {
     if (feed.label) std::memset(dst, 0, sizeof(float) * size_t(rows * feed.width));
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t sample = order_[size_t(b * batch_ + r)];
-      if (feed.label) dst[r * feed.width + data_.labels[size_t(sample)]] = 1.0f;
-      else std::memcpy(dst + r * feed.width, data_.image(sample), sizeof(float) * size_t(feed.width));
+      if (feed.label)
+        dst[r * feed.width + data_.labels[size_t(sample)]] = 1.0f;
+      else
+        std::memcpy(dst + r * feed.width, data_.image(sample), sizeof(float) * size_t(feed.width));
     }
   }
 }

@@ -11,7 +11,9 @@ namespace hg {
 
 using Clock = std::chrono::steady_clock;
 
-static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+static double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 void train(Model& model, const TrainOptions& options) {
   const Graph& g = model.graph;
@@ -53,7 +55,8 @@ void train(Model& model, const TrainOptions& options) {
     report.train.samples = steps * settings.batch;
     report.train.loss = loss_sum / double(std::max<int64_t>(steps, 1));
     for (size_t t = 0; t < terms.size(); ++t)
-      report.train.terms.emplace_back(g.node(terms[t]).term->full_name, sums[t] / double(std::max<int64_t>(steps, 1)));
+      report.train.terms.emplace_back(g.node(terms[t]).term->full_name,
+                                      sums[t] / double(std::max<int64_t>(steps, 1)));
     if (test) report.test = evaluate(model, *test, settings.batch);
     if (options.on_epoch) options.on_epoch(report);
   }

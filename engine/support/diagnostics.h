@@ -10,9 +10,9 @@
 namespace hg {
 
 struct SourceLocation {
-  std::string file;  // as the user named it
-  int line = 0;      // 1-based; 0 means "the whole file" or unknown
-  int column = 0;    // 1-based
+  std::string file;         // as the user named it
+  int line = 0;             // 1-based; 0 means "the whole file" or unknown
+  int column = 0;           // 1-based
   std::string str() const;  // "file:line:col", or "file" when line is 0
 };
 
@@ -58,11 +58,11 @@ std::vector<std::string> closest_names(const std::string& name, const std::vecto
 std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates);
 
 // An internal invariant; failure is a bug in hourglass, reported with the place in the engine's source.
-#define HG_ASSERT(cond, msg)                                                                              \
-  do {                                                                                                    \
-    if (!(cond))                                                                                          \
-      throw std::logic_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) +                    \
-                             ": internal error: " #cond ": " + (msg));                                    \
+#define HG_ASSERT(cond, msg)                                                          \
+  do {                                                                                \
+    if (!(cond))                                                                      \
+      throw std::logic_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + \
+                             ": internal error: " #cond ": " + (msg));                \
   } while (0)
 
 }  // namespace hg
