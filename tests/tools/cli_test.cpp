@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -132,7 +133,8 @@ TEST_CASE("missing or corrupt checkpoints are clear errors") {
 TEST_CASE("a checkpoint from another graph is refused, naming the tensor") {
   const std::string out = scratch("mlp.safetensors");
   REQUIRE(run("train graphs/mnist_mlp.graph --set epochs=1 --limit 256 --out " + out + " --metrics " +
-              scratch("mlp.jsonl")).status == 0);
+              scratch("mlp.jsonl"))
+              .status == 0);
   Result r = run("eval graphs/mnist_ae32.graph --ckpt " + out);
   CHECK(r.status == 1);
   CHECK(contains(r.output, "checkpoint has no tensor 'code.weights' that the graph needs"));
@@ -166,4 +168,74 @@ TEST_CASE("every example graph checks, trains for a step and evaluates") {
     CHECK(contains(r.output, "(100 samples): loss"));
   }
   CHECK(graphs >= 11);
+}
+
+TEST_CASE("plugins lists every built-in term with its parameters and version") {
+  Result r = run("plugins");
+  CHECK(r.status == 0);
+  for (const char* term :
+       {"loss.mse(prediction, target)", "loss.bce(prediction, target)", "loss.softmax_ce(logits, target)",
+        "reg.l1(activations)", "reg.kl_sparsity(activations)", "reg.l2(parameter)", "reg.contractive(",
+        "corrupt.masking(src)", "corrupt.gaussian(src)", "corrupt.salt_pepper(src)", "corrupt.dropout(src)"})
+    CHECK_MESSAGE(contains(r.output, term), term);
+  CHECK(contains(r.output, "rho        float default 0.05"));
+  CHECK(contains(r.output, "version 1.0.0"));
+}
+
+TEST_CASE("plugins reports a plugin folder's broken libraries without failing") {
+  Result r = run(std::string("plugins --plugin-dir ") + HG_TEST_PLUGIN_DIR + "/abi");
+  CHECK(r.status == 0);
+  CHECK(contains(r.output, "plugins that failed to load:"));
+  CHECK(contains(r.output, "plugin built for ABI version 999"));
+}
+
+namespace {
+// Width and height from a PNG's IHDR chunk, or {0, 0} when the file is not a PNG.
+std::pair<uint32_t, uint32_t> png_size(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char header[24] = {};
+  in.read(reinterpret_cast<char*>(header), sizeof header);
+  const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (!in || std::memcmp(header, signature, 8) != 0) return {0, 0};
+  auto be32 = [&](int at) {
+    return uint32_t(header[at]) << 24 | uint32_t(header[at + 1]) << 16 | uint32_t(header[at + 2]) << 8 |
+           header[at + 3];
+  };
+  return {be32(16), be32(20)};
+}
+}  // namespace
+
+TEST_CASE("show writes filter and reconstruction grids as PNG") {
+  const std::string checkpoint = scratch("dae.safetensors");
+  REQUIRE(run("train graphs/gallery/denoising_masking.graph --set epochs=1 --limit 200 --out " + checkpoint +
+              " --metrics " + scratch("dae.jsonl"))
+              .status == 0);
+  Result r = run("show filters graphs/gallery/denoising_masking.graph --ckpt " + checkpoint +
+                 " --count 16 --zoom 1 --out " + scratch("filters.png"));
+  CHECK(r.status == 0);
+  CHECK(contains(r.output, "16 filters of 'code.weights' as 28x28 tiles"));
+  CHECK(png_size(scratch("filters.png")) == std::make_pair(uint32_t(4 * 29 + 1), uint32_t(4 * 29 + 1)));
+  r = run("show recon graphs/gallery/denoising_masking.graph --ckpt " + checkpoint +
+          " --count 5 --zoom 1 --out " + scratch("recon.png"));
+  CHECK(r.status == 0);
+  CHECK(contains(r.output, "columns: input, 'noisy', 'recon'"));  // the corrupted input sits in the middle
+  CHECK(png_size(scratch("recon.png")) == std::make_pair(uint32_t(3 * 29 + 1), uint32_t(5 * 29 + 1)));
+  r = run("show faces graphs/gallery/denoising_masking.graph --ckpt " + checkpoint);
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "show draws 'filters' or 'recon', not 'faces'"));
+  r = run("show filters graphs/gallery/denoising_masking.graph --ckpt " + checkpoint +
+          " --param code.wieghts");
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "no parameter 'code.wieghts' (did you mean 'code.weights'?)"));
+}
+
+TEST_CASE("eval --noise scores a model on uniform-noise images") {
+  const std::string checkpoint = scratch("ae32_noise.safetensors");
+  REQUIRE(run("train graphs/mnist_ae32.graph --set epochs=1 --limit 512 --out " + checkpoint + " --metrics " +
+              scratch("ae32_noise.jsonl"))
+              .status == 0);
+  Result r = run("eval graphs/mnist_ae32.graph --ckpt " + checkpoint + " --noise 300");
+  CHECK(r.status == 0);
+  CHECK(contains(r.output, "on uniform noise (300 samples): loss"));
+  CHECK(run("eval graphs/mnist_ae32.graph --ckpt " + checkpoint + " --noise -4").status == 2);
 }
