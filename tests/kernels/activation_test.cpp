@@ -5,23 +5,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <stdexcept>
 #include <vector>
 
 #include "kernels/activation.h"
+#include "kernels/kernel_test_util.h"
 
 using namespace hg;
+using namespace hg::test;
 
 namespace {
-
-std::vector<float> random_vector(size_t n, uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = uniform(rng);
-  return v;
-}
 
 // Elementwise relative check; the absolute floor covers values that should be (near) zero.
 bool close(const std::vector<float>& fast, const std::vector<float>& reference) {
@@ -57,7 +50,7 @@ TEST_CASE("activation forward and backward match the reference") {
       CAPTURE(cols);
       const size_t n = rows * cols;
       ActivationKernels kernels(a, rows, cols);
-      const std::vector<float> src = random_vector(n, 1, 4.f), diff_dst = random_vector(n, 2, 1.f);
+      const std::vector<float> src = random_vector(n, 1, -4.f, 4.f), diff_dst = random_vector(n, 2);
 
       std::vector<float> dst(n), expected(n);
       kernels.forward(src.data(), dst.data());
@@ -79,7 +72,7 @@ TEST_CASE("activation kernels work in place") {
     const int64_t rows = 9, cols = 31;
     const size_t n = rows * cols;
     ActivationKernels kernels(a, rows, cols);
-    const std::vector<float> src = random_vector(n, 3, 4.f), diff_dst = random_vector(n, 4, 1.f);
+    const std::vector<float> src = random_vector(n, 3, -4.f, 4.f), diff_dst = random_vector(n, 4);
     std::vector<float> dst(n), data(src);
     kernels.forward(src.data(), dst.data());
     kernels.forward(data.data(), data.data());
@@ -96,7 +89,7 @@ TEST_CASE("activation kernels give bit-identical results on repeated calls") {
   for (Activation a : kAll) {
     CAPTURE(activation_name(a));
     ActivationKernels kernels(a, 128, 784);
-    const std::vector<float> src = random_vector(128 * 784, 5, 4.f);
+    const std::vector<float> src = random_vector(128 * 784, 5, -4.f, 4.f);
     std::vector<float> first(src.size()), second(src.size());
     kernels.forward(src.data(), first.data());
     kernels.forward(src.data(), second.data());
@@ -106,7 +99,7 @@ TEST_CASE("activation kernels give bit-identical results on repeated calls") {
 
 TEST_CASE("softmax normalizes each row") {
   ActivationKernels kernels(Activation::Softmax, 4, 10);
-  const std::vector<float> src = random_vector(40, 6, 10.f);
+  const std::vector<float> src = random_vector(40, 6, -10.f, 10.f);
   std::vector<float> dst(40);
   kernels.forward(src.data(), dst.data());
   for (int r = 0; r < 4; ++r) {

@@ -4,48 +4,17 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
-#include <functional>
-#include <random>
 #include <stdexcept>
 #include <vector>
 
 #include "kernels/conv.h"
+#include "kernels/kernel_test_util.h"
 
 using namespace hg;
+using namespace hg::test;
 
 namespace {
-
-std::vector<float> random_vector(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = uniform(rng);
-  return v;
-}
-
-// An output buffer with a guard zone after it, so a kernel writing past its shape is caught.
-constexpr size_t kGuard = 16;
-constexpr float kGuardValue = 12345.f;
-std::vector<float> output(size_t n, uint32_t seed) {
-  std::vector<float> v = random_vector(n + kGuard, seed);
-  std::fill(v.end() - kGuard, v.end(), kGuardValue);
-  return v;
-}
-bool guard_intact(const std::vector<float>& v) {
-  return std::all_of(v.end() - kGuard, v.end(), [](float x) { return x == kGuardValue; });
-}
-
-// Largest difference over the first n values, relative to the reference's largest magnitude (at least 1).
-double relative_error(const std::vector<float>& fast, const std::vector<float>& reference, size_t n) {
-  double scale = 1.0, diff = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    scale = std::max(scale, double(std::fabs(reference[i])));
-    diff = std::max(diff, double(std::fabs(fast[i] - reference[i])));
-  }
-  return diff / scale;
-}
 
 constexpr double kTolerance = 1e-4;
 
@@ -90,37 +59,36 @@ std::vector<ConvShape> with_and_without_bias(ConvShape s) {
   CAPTURE(shape_name);                        \
   CAPTURE((s).transposed)
 
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double sum = 0;
-  for (size_t i = 0; i < a.size(); ++i) sum += double(a[i]) * b[i];
-  return sum;
-}
+// A hand-computed example: its inputs and diff_dst, and the outputs and gradients it must give.
+struct Example {
+  ConvShape shape;
+  std::vector<float> src, weights, bias, diff_dst;
+  std::vector<float> dst, diff_src, diff_weights, diff_bias;
+};
 
-// Compares analytic[i] with the central difference of loss() in x[i], for every i (see
-// gradient_check_test.cpp for the choice of step and tolerance).
-void check_gradient(const char* what, std::vector<float>& x, const std::vector<float>& analytic,
-                    const std::function<double()>& loss) {
-  CAPTURE(what);
-  REQUIRE(x.size() == analytic.size());
-  const float step = 1e-2f;
-  int failures = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const float saved = x[i];
-    const float plus = saved + step, minus = saved - step;
-    x[i] = plus;
-    const double loss_plus = loss();
-    x[i] = minus;
-    const double loss_minus = loss();
-    x[i] = saved;
-    const double numeric = (loss_plus - loss_minus) / (double(plus) - double(minus));
-    const double tolerance = 1e-2 * std::max(std::fabs(numeric), std::fabs(double(analytic[i]))) + 1e-4;
-    if (std::fabs(numeric - analytic[i]) > tolerance && ++failures <= 3) {
-      CAPTURE(i);
-      CAPTURE(numeric);
-      CHECK(analytic[i] == doctest::Approx(numeric));
-    }
-  }
-  CHECK(failures == 0);
+// Runs the reference loops, then the oneDNN kernels, on `e`, checking each against the expected buffers.
+void check_example(const Example& e) {
+  const ConvShape& s = e.shape;
+  std::vector<float> dst(e.dst.size()), diff_src(e.diff_src.size()), diff_weights(e.diff_weights.size()),
+      diff_bias(e.diff_bias.size());
+  auto check = [&](const char* computed_by) {
+    CAPTURE(computed_by);
+    CHECK(dst == e.dst);
+    CHECK(diff_src == e.diff_src);
+    CHECK(diff_weights == e.diff_weights);
+    CHECK(diff_bias == e.diff_bias);
+  };
+  reference::conv_forward(s, e.src.data(), e.weights.data(), e.bias.data(), dst.data());
+  reference::conv_backward_data(s, e.diff_dst.data(), e.weights.data(), diff_src.data());
+  reference::conv_backward_weights(s, e.diff_dst.data(), e.src.data(), diff_weights.data(), diff_bias.data());
+  check("reference");
+
+  ConvKernels kernels(s);
+  std::fill(dst.begin(), dst.end(), 0.f);
+  kernels.forward(e.src.data(), e.weights.data(), e.bias.data(), dst.data());
+  kernels.backward_data(e.diff_dst.data(), e.weights.data(), diff_src.data());
+  kernels.backward_weights(e.diff_dst.data(), e.src.data(), diff_weights.data(), diff_bias.data());
+  check("oneDNN kernels");
 }
 
 }  // namespace
@@ -147,13 +115,13 @@ TEST_CASE("conv forward and backward data match the reference") {
       const std::vector<float> src = random_vector(n.src, 1), weights = random_vector(n.weights, 2),
                                bias = random_vector(n.bias, 3), diff_dst = random_vector(n.dst, 4);
 
-      std::vector<float> dst = output(n.dst, 5), expected(n.dst);
+      std::vector<float> dst = guarded_output(n.dst, 5), expected(n.dst);
       kernels.forward(src.data(), weights.data(), s.has_bias ? bias.data() : nullptr, dst.data());
       reference::conv_forward(s, src.data(), weights.data(), bias.data(), expected.data());
       CHECK(relative_error(dst, expected, n.dst) < kTolerance);
       CHECK(guard_intact(dst));
 
-      std::vector<float> diff_src = output(n.src, 6), expected_diff_src(n.src);
+      std::vector<float> diff_src = guarded_output(n.src, 6), expected_diff_src(n.src);
       kernels.backward_data(diff_dst.data(), weights.data(), diff_src.data());
       reference::conv_backward_data(s, diff_dst.data(), weights.data(), expected_diff_src.data());
       CHECK(relative_error(diff_src, expected_diff_src, n.src) < kTolerance);
@@ -170,8 +138,8 @@ TEST_CASE("conv backward weights and bias match the reference") {
       const std::vector<float> src = random_vector(n.src, 11), diff_dst = random_vector(n.dst, 12);
 
       // Outputs start from non-zero contents: the kernels overwrite.
-      std::vector<float> diff_weights = output(n.weights, 13), expected_weights(n.weights);
-      std::vector<float> diff_bias = output(n.bias, 14), expected_bias(n.bias);
+      std::vector<float> diff_weights = guarded_output(n.weights, 13), expected_weights(n.weights);
+      std::vector<float> diff_bias = guarded_output(n.bias, 14), expected_bias(n.bias);
       kernels.backward_weights(diff_dst.data(), src.data(), diff_weights.data(),
                                s.has_bias ? diff_bias.data() : nullptr);
       reference::conv_backward_weights(s, diff_dst.data(), src.data(), expected_weights.data(),
@@ -221,24 +189,8 @@ TEST_CASE("conv on a hand-computed example: 3x3 input, 2x2 kernel, stride 2, pad
   // weights[i][j] sums the inputs it touched: [0][0] {5}, [0][1] {4,6}, [1][0] {2,8}, [1][1] {1,3,7,9}.
   const std::vector<float> expected_diff_weights = {5, 10, 10, 20}, expected_diff_bias = {4};
 
-  std::vector<float> dst(4), diff_src(9), diff_weights(4), diff_bias(1);
-  reference::conv_forward(s, src.data(), weights.data(), bias.data(), dst.data());
-  reference::conv_backward_data(s, ones.data(), weights.data(), diff_src.data());
-  reference::conv_backward_weights(s, ones.data(), src.data(), diff_weights.data(), diff_bias.data());
-  CHECK(dst == expected_dst);
-  CHECK(diff_src == expected_diff_src);
-  CHECK(diff_weights == expected_diff_weights);
-  CHECK(diff_bias == expected_diff_bias);
-
-  ConvKernels kernels(s);
-  std::fill(dst.begin(), dst.end(), 0.f);
-  kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
-  kernels.backward_data(ones.data(), weights.data(), diff_src.data());
-  kernels.backward_weights(ones.data(), src.data(), diff_weights.data(), diff_bias.data());
-  CHECK(dst == expected_dst);
-  CHECK(diff_src == expected_diff_src);
-  CHECK(diff_weights == expected_diff_weights);
-  CHECK(diff_bias == expected_diff_bias);
+  check_example({s, src, weights, bias, ones, expected_dst, expected_diff_src, expected_diff_weights,
+                 expected_diff_bias});
 }
 
 TEST_CASE("transposed conv on a hand-computed example with one input channel") {
@@ -256,30 +208,14 @@ TEST_CASE("transposed conv on a hand-computed example with one input channel") {
   // weights[o][0][i][j] sums the inputs whose tap (i, j) survived: [1][1] src[0][0], [1][0] src[0][1], ...
   const std::vector<float> expected_diff_weights = {4, 3, 2, 1, 4, 3, 2, 1}, expected_diff_bias = {4, 4};
 
-  std::vector<float> dst(8), diff_src(4), diff_weights(8), diff_bias(2);
-  reference::conv_forward(s, src.data(), weights.data(), bias.data(), dst.data());
-  reference::conv_backward_data(s, ones.data(), weights.data(), diff_src.data());
-  reference::conv_backward_weights(s, ones.data(), src.data(), diff_weights.data(), diff_bias.data());
-  CHECK(dst == expected_dst);
-  CHECK(diff_src == expected_diff_src);
-  CHECK(diff_weights == expected_diff_weights);
-  CHECK(diff_bias == expected_diff_bias);
-
-  ConvKernels kernels(s);
-  std::fill(dst.begin(), dst.end(), 0.f);
-  kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
-  kernels.backward_data(ones.data(), weights.data(), diff_src.data());
-  kernels.backward_weights(ones.data(), src.data(), diff_weights.data(), diff_bias.data());
-  CHECK(dst == expected_dst);
-  CHECK(diff_src == expected_diff_src);
-  CHECK(diff_weights == expected_diff_weights);
-  CHECK(diff_bias == expected_diff_bias);
+  check_example({s, src, weights, bias, ones, expected_dst, expected_diff_src, expected_diff_weights,
+                 expected_diff_bias});
 }
 
 TEST_CASE("transposed conv forward is the convolution's backward data over the same weights buffer") {
   // Transposed (C=3 -> OC=5) over 4x4 is the gradient of a conv (C=5 -> OC=3) over its 8x8 output. The
-  // transposed weights are stored (C, OC, KH, KW) = (3, 5, 4, 4), which is exactly that conv's (O, I, KH, KW):
-  // the same buffer serves both, as in PyTorch's ConvTranspose2d.
+  // transposed weights are stored (C, OC, KH, KW) = (3, 5, 4, 4), which is exactly that conv's (O, I, KH,
+  // KW): the same buffer serves both, as in PyTorch's ConvTranspose2d.
   const ConvShape transposed{2, 3, 4, 4, 5, 4, 4, 2, 2, 1, 1, true, false};
   const ConvShape conv{2, 5, 8, 8, 3, 4, 4, 2, 2, 1, 1, false, false};
   const std::vector<float> src = random_vector(2 * 3 * 4 * 4, 31), weights = random_vector(3 * 5 * 4 * 4, 32);

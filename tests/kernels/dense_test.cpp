@@ -2,51 +2,20 @@
 // with and without bias and accumulation; plus determinism, error messages and a throughput benchmark.
 #include <doctest/doctest.h>
 
-#include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <stdexcept>
 #include <vector>
 
 #include "kernels/dense.h"
+#include "kernels/kernel_test_util.h"
 #include "kernels/threading.h"
 
 using namespace hg;
+using namespace hg::test;
 
 namespace {
-
-std::vector<float> random_vector(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = uniform(rng);
-  return v;
-}
-
-// An output buffer with a guard zone after it, so a kernel writing past its shape is caught.
-constexpr size_t kGuard = 16;
-constexpr float kGuardValue = 12345.f;
-std::vector<float> output(size_t n, uint32_t seed) {
-  std::vector<float> v = random_vector(n + kGuard, seed);
-  std::fill(v.end() - kGuard, v.end(), kGuardValue);
-  return v;
-}
-bool guard_intact(const std::vector<float>& v) {
-  return std::all_of(v.end() - kGuard, v.end(), [](float x) { return x == kGuardValue; });
-}
-
-// Largest difference over the first n values, relative to the reference's largest magnitude (at least 1).
-double relative_error(const std::vector<float>& fast, const std::vector<float>& reference, size_t n) {
-  double scale = 1.0, diff = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    scale = std::max(scale, double(std::fabs(reference[i])));
-    diff = std::max(diff, double(std::fabs(fast[i] - reference[i])));
-  }
-  return diff / scale;
-}
 
 constexpr double kTolerance = 1e-4;
 
@@ -81,13 +50,13 @@ TEST_CASE("dense forward and backward data match the reference") {
       const std::vector<float> src = random_vector(N * K, 1), weights = random_vector(M * K, 2),
                                bias = random_vector(M, 3), diff_dst = random_vector(N * M, 4);
 
-      std::vector<float> dst = output(N * M, 5), expected(N * M);
+      std::vector<float> dst = guarded_output(N * M, 5), expected(N * M);
       kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
       reference::dense_forward(s, src.data(), weights.data(), bias.data(), expected.data());
       CHECK(relative_error(dst, expected, N * M) < kTolerance);
       CHECK(guard_intact(dst));
 
-      std::vector<float> diff_src = output(N * K, 6), expected_diff_src(N * K);
+      std::vector<float> diff_src = guarded_output(N * K, 6), expected_diff_src(N * K);
       kernels.backward_data(diff_dst.data(), weights.data(), diff_src.data());
       reference::dense_backward_data(s, diff_dst.data(), weights.data(), expected_diff_src.data());
       CHECK(relative_error(diff_src, expected_diff_src, N * K) < kTolerance);
@@ -106,14 +75,14 @@ TEST_CASE("dense backward weights and bias match the reference, overwriting or a
         const std::vector<float> src = random_vector(N * K, 11), diff_dst = random_vector(N * M, 12);
 
         // Both start from the same non-zero contents, so overwrite and accumulate differ.
-        std::vector<float> diff_weights = output(M * K, 13), expected_weights(diff_weights);
+        std::vector<float> diff_weights = guarded_output(M * K, 13), expected_weights(diff_weights);
         kernels.backward_weights(diff_dst.data(), src.data(), diff_weights.data(), accumulate);
         reference::dense_backward_weights(s, diff_dst.data(), src.data(), expected_weights.data(),
                                           accumulate);
         CHECK(relative_error(diff_weights, expected_weights, M * K) < kTolerance);
         CHECK(guard_intact(diff_weights));
 
-        std::vector<float> diff_bias = output(M, 14), expected_bias(diff_bias);
+        std::vector<float> diff_bias = guarded_output(M, 14), expected_bias(diff_bias);
         kernels.backward_bias(diff_dst.data(), diff_bias.data(), accumulate);
         reference::dense_backward_bias(s, diff_dst.data(), expected_bias.data(), accumulate);
         CHECK(relative_error(diff_bias, expected_bias, M) < kTolerance);

@@ -3,69 +3,23 @@
 // differences (L+ - L-) / (x+ - x-), L summed in double.
 #include <doctest/doctest.h>
 
-#include <cmath>
-#include <functional>
-#include <random>
 #include <vector>
 
 #include "kernels/activation.h"
 #include "kernels/dense.h"
+#include "kernels/kernel_test_util.h"
 
 using namespace hg;
-
-namespace {
-
-std::vector<float> random_vector(size_t n, uint32_t seed, float low, float high) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(low, high);
-  std::vector<float> v(n);
-  for (float& x : v) x = uniform(rng);
-  return v;
-}
-
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double sum = 0;
-  for (size_t i = 0; i < a.size(); ++i) sum += double(a[i]) * b[i];
-  return sum;
-}
-
-// Compares analytic[i] with the central difference of loss() in x[i], for every i. The step is large
-// (1e-2) because the loss is computed from float kernels; a wrong gradient is off by far more.
-void check_gradient(const char* what, std::vector<float>& x, const std::vector<float>& analytic,
-                    const std::function<double()>& loss) {
-  CAPTURE(what);
-  REQUIRE(x.size() == analytic.size());
-  const float step = 1e-2f;
-  int failures = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const float saved = x[i];
-    const float plus = saved + step, minus = saved - step;
-    x[i] = plus;
-    const double loss_plus = loss();
-    x[i] = minus;
-    const double loss_minus = loss();
-    x[i] = saved;
-    const double numeric = (loss_plus - loss_minus) / (double(plus) - double(minus));
-    const double tolerance = 1e-2 * std::max(std::fabs(numeric), std::fabs(double(analytic[i]))) + 1e-4;
-    if (std::fabs(numeric - analytic[i]) > tolerance && ++failures <= 3) {
-      CAPTURE(i);
-      CAPTURE(numeric);
-      CHECK(analytic[i] == doctest::Approx(numeric));
-    }
-  }
-  CHECK(failures == 0);
-}
-
-}  // namespace
+using namespace hg::test;
 
 TEST_CASE("dense reference gradients match finite differences") {
   for (bool transposed : {false, true}) {
     CAPTURE(transposed);
     const DenseShape s{3, 4, 5, transposed, true};
     const size_t N = s.batch, K = s.in, M = s.out;
-    std::vector<float> src = random_vector(N * K, 1, -1, 1), weights = random_vector(M * K, 2, -1, 1),
-                       bias = random_vector(M, 3, -1, 1);
-    const std::vector<float> g = random_vector(N * M, 4, -1, 1);
+    std::vector<float> src = random_vector(N * K, 1), weights = random_vector(M * K, 2),
+                       bias = random_vector(M, 3);
+    const std::vector<float> g = random_vector(N * M, 4);
     std::vector<float> dst(N * M);
     auto loss = [&] {
       reference::dense_forward(s, src.data(), weights.data(), bias.data(), dst.data());
@@ -84,8 +38,8 @@ TEST_CASE("dense reference gradients match finite differences") {
 
 TEST_CASE("dense reference accumulation adds the gradient to what was there") {
   const DenseShape s{3, 4, 5, true, true};
-  const std::vector<float> src = random_vector(12, 5, -1, 1), g = random_vector(15, 6, -1, 1);
-  const std::vector<float> before_w = random_vector(20, 7, -1, 1), before_b = random_vector(5, 8, -1, 1);
+  const std::vector<float> src = random_vector(12, 5), g = random_vector(15, 6);
+  const std::vector<float> before_w = random_vector(20, 7), before_b = random_vector(5, 8);
   std::vector<float> fresh_w(20), fresh_b(5), acc_w(before_w), acc_b(before_b);
   reference::dense_backward_weights(s, g.data(), src.data(), fresh_w.data(), false);
   reference::dense_backward_weights(s, g.data(), src.data(), acc_w.data(), true);
@@ -102,9 +56,9 @@ TEST_CASE("activation reference gradients match finite differences") {
     const int64_t rows = 3, cols = 6;
     std::vector<float> src = random_vector(rows * cols, 9, 0.1f, 2.5f);
     // Random signs, but keep |x| >= 0.1 so relu's kink is never within a step.
-    const std::vector<float> signs = random_vector(rows * cols, 10, -1, 1);
+    const std::vector<float> signs = random_vector(rows * cols, 10);
     for (size_t i = 0; i < src.size(); ++i) src[i] = signs[i] < 0 ? -src[i] : src[i];
-    const std::vector<float> g = random_vector(rows * cols, 11, -1, 1);
+    const std::vector<float> g = random_vector(rows * cols, 11);
     std::vector<float> dst(src.size());
     auto loss = [&] {
       reference::activation_forward(a, rows, cols, src.data(), dst.data());

@@ -4,27 +4,19 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
-#include <functional>
 #include <numeric>
 #include <random>
 #include <stdexcept>
 #include <vector>
 
+#include "kernels/kernel_test_util.h"
 #include "kernels/pool.h"
 
 using namespace hg;
+using namespace hg::test;
 
 namespace {
-
-std::vector<float> random_vector(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = uniform(rng);
-  return v;
-}
 
 // Distinct values spaced by `gap`, shuffled, so every window has a unique maximum even after a nudge
 // smaller than gap / 2.
@@ -33,26 +25,6 @@ std::vector<float> distinct_values(size_t n, uint32_t seed, float gap) {
   for (size_t i = 0; i < n; ++i) v[i] = (float(i) - float(n) / 2) * gap;
   std::shuffle(v.begin(), v.end(), std::mt19937(seed));
   return v;
-}
-
-constexpr size_t kGuard = 16;
-constexpr float kGuardValue = 12345.f;
-std::vector<float> output(size_t n, uint32_t seed) {
-  std::vector<float> v = random_vector(n + kGuard, seed);
-  std::fill(v.end() - kGuard, v.end(), kGuardValue);
-  return v;
-}
-bool guard_intact(const std::vector<float>& v) {
-  return std::all_of(v.end() - kGuard, v.end(), [](float x) { return x == kGuardValue; });
-}
-
-double relative_error(const std::vector<float>& fast, const std::vector<float>& reference, size_t n) {
-  double scale = 1.0, diff = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    scale = std::max(scale, double(std::fabs(reference[i])));
-    diff = std::max(diff, double(std::fabs(fast[i] - reference[i])));
-  }
-  return diff / scale;
 }
 
 constexpr double kTolerance = 1e-5;
@@ -89,39 +61,6 @@ std::vector<PoolShape> max_and_average(PoolShape s) {
   CAPTURE(shape_name);                        \
   CAPTURE((s).max)
 
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double sum = 0;
-  for (size_t i = 0; i < a.size(); ++i) sum += double(a[i]) * b[i];
-  return sum;
-}
-
-// Compares analytic[i] with the central difference of loss() in x[i], for every i (see
-// gradient_check_test.cpp for the choice of step and tolerance).
-void check_gradient(const char* what, std::vector<float>& x, const std::vector<float>& analytic,
-                    const std::function<double()>& loss) {
-  CAPTURE(what);
-  REQUIRE(x.size() == analytic.size());
-  const float step = 1e-2f;
-  int failures = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const float saved = x[i];
-    const float plus = saved + step, minus = saved - step;
-    x[i] = plus;
-    const double loss_plus = loss();
-    x[i] = minus;
-    const double loss_minus = loss();
-    x[i] = saved;
-    const double numeric = (loss_plus - loss_minus) / (double(plus) - double(minus));
-    const double tolerance = 1e-2 * std::max(std::fabs(numeric), std::fabs(double(analytic[i]))) + 1e-4;
-    if (std::fabs(numeric - analytic[i]) > tolerance && ++failures <= 3) {
-      CAPTURE(i);
-      CAPTURE(numeric);
-      CHECK(analytic[i] == doctest::Approx(numeric));
-    }
-  }
-  CHECK(failures == 0);
-}
-
 }  // namespace
 
 TEST_CASE("pool output sizes follow the pooling formula, rounded down") {
@@ -140,14 +79,14 @@ TEST_CASE("pool forward and backward match the reference") {
       PoolKernels kernels(s);
       const std::vector<float> src = distinct_values(n_src, 1, 0.01f), diff_dst = random_vector(n_dst, 2);
 
-      std::vector<float> dst = output(n_dst, 3), expected(n_dst);
+      std::vector<float> dst = guarded_output(n_dst, 3), expected(n_dst);
       kernels.forward(src.data(), dst.data());
       reference::pool_forward(s, src.data(), expected.data());
       CHECK(relative_error(dst, expected, n_dst) < kTolerance);
       CHECK(guard_intact(dst));
 
       // Outputs start non-zero: backward overwrites, also the inputs no window reaches.
-      std::vector<float> diff_src = output(n_src, 4), expected_diff_src(n_src);
+      std::vector<float> diff_src = guarded_output(n_src, 4), expected_diff_src(n_src);
       kernels.backward(diff_dst.data(), diff_src.data());
       reference::pool_backward(s, diff_dst.data(), src.data(), expected_diff_src.data());
       CHECK(relative_error(diff_src, expected_diff_src, n_src) < kTolerance);

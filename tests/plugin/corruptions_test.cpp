@@ -4,10 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <random>
 
-#include "plugin/registry.h"
-#include "plugin/test_host.h"
+#include "plugin/term_test_util.h"
 
 using namespace hg;
 using namespace hg::test;
@@ -16,17 +14,6 @@ namespace {
 
 const SourceLocation kNode{"dae.graph", 4, 10};
 const char* const kAll[] = {"corrupt.masking", "corrupt.gaussian", "corrupt.salt_pepper", "corrupt.dropout"};
-
-const TermRef& corruption(const char* name) {
-  static PluginRegistry registry = [] {
-    PluginRegistry r;
-    r.load_folder(HG_PLUGIN_DIR);
-    return r;
-  }();
-  const TermRef* term = registry.find(name);
-  REQUIRE(term);
-  return *term;
-}
 
 // A corruption with its parameter, applied to `src` viewed as (N, 7) (or flat when not a multiple of 7).
 struct Case {
@@ -52,7 +39,7 @@ struct Case {
     const std::vector<hg_tensor> inputs = {tensor(src)};
     const std::vector<double> params = {param};
     hg_tensor out = tensor(dst);
-    call_term_apply(corruption(name), call(inputs, params, host), &out, kNode);
+    call_term_apply(builtin_term(name), call(inputs, params, host), &out, kNode);
     return dst;
   }
   // diff_input = d corrupt / d src * diff_dst, into a zeroed buffer as the engine does.
@@ -62,18 +49,10 @@ struct Case {
     const std::vector<double> params = {param};
     const hg_tensor diff = tensor(diff_dst);
     hg_tensor out = tensor(diff_input);
-    call_term_apply_gradient(corruption(name), call(inputs, params, host), &diff, &out, kNode);
+    call_term_apply_gradient(builtin_term(name), call(inputs, params, host), &diff, &out, kNode);
     return diff_input;
   }
 };
-
-std::vector<float> uniform(size_t n, float low, float high, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(low, high);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
 
 // Default parameters, on non-zero inputs that are never 0 or 1.
 Case default_case(const char* name, size_t n, unsigned seed) {
@@ -264,7 +243,7 @@ TEST_CASE("a gradient buffer of the wrong size is reported at the node") {
   const std::string expected = "dae.graph:4:10: error: term 'corrupt.masking' (plugin " +
                                std::string(HG_PLUGIN_DIR) +
                                "/hg_corruptions.so) failed: diff_input has 9 elements, the input has 10";
-  CHECK_THROWS_WITH_AS(
-      call_term_apply_gradient(corruption("corrupt.masking"), make_call(inputs, params), &diff, &out, kNode),
-      expected.c_str(), Error);
+  CHECK_THROWS_WITH_AS(call_term_apply_gradient(builtin_term("corrupt.masking"), make_call(inputs, params),
+                                                &diff, &out, kNode),
+                       expected.c_str(), Error);
 }

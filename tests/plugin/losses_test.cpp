@@ -3,10 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <random>
 
-#include "plugin/registry.h"
-#include "plugin/test_host.h"
+#include "plugin/term_test_util.h"
 
 using namespace hg;
 using namespace hg::test;
@@ -15,17 +13,6 @@ namespace {
 
 const SourceLocation kNode{"loss.graph", 3, 1};
 
-const TermRef& loss(const char* name) {
-  static PluginRegistry registry = [] {
-    PluginRegistry r;
-    r.load_folder(HG_PLUGIN_DIR);
-    return r;
-  }();
-  const TermRef* term = registry.find(name);
-  REQUIRE(term);
-  return *term;
-}
-
 // A loss over prediction and target of shape dims, with its parameter values.
 struct Case {
   const char* name;
@@ -33,14 +20,10 @@ struct Case {
   std::vector<double> params;
   std::vector<float> prediction, target;
 
-  hg_tensor tensor(std::vector<float>& data) const {
-    hg_tensor t{data.data(), static_cast<int32_t>(dims.size()), {}};
-    std::copy(dims.begin(), dims.end(), t.dims);
-    return t;
-  }
+  hg_tensor tensor(std::vector<float>& data) const { return view(data, dims); }
   double value(const hg_host* host = serial_host()) {
     const std::vector<hg_tensor> inputs = {tensor(prediction), tensor(target)};
-    return call_term_value(loss(name), make_call(inputs, params, host), kNode);
+    return call_term_value(builtin_term(name), make_call(inputs, params, host), kNode);
   }
   // scale * d value / d (prediction, target), added into zeroed buffers.
   std::pair<std::vector<float>, std::vector<float>> gradient(float scale,
@@ -48,56 +31,18 @@ struct Case {
     std::vector<float> diff_prediction(prediction.size()), diff_target(target.size());
     const std::vector<hg_tensor> inputs = {tensor(prediction), tensor(target)};
     hg_tensor diffs[2] = {tensor(diff_prediction), tensor(diff_target)};
-    call_term_gradient(loss(name), make_call(inputs, params, host), scale, diffs, kNode);
+    call_term_gradient(builtin_term(name), make_call(inputs, params, host), scale, diffs, kNode);
     return {diff_prediction, diff_target};
   }
 };
-
-// Central differences of the value in each element of `data`, using the perturbed floats actually stored.
-std::vector<double> numeric_gradient(Case& c, std::vector<float>& data) {
-  std::vector<double> gradient(data.size());
-  for (size_t i = 0; i < data.size(); ++i) {
-    const float saved = data[i];
-    const float plus = saved + 1e-3f, minus = saved - 1e-3f;
-    data[i] = plus;
-    const double up = c.value();
-    data[i] = minus;
-    const double down = c.value();
-    data[i] = saved;
-    gradient[i] = (up - down) / (static_cast<double>(plus) - minus);
-  }
-  return gradient;
-}
-
-// Tight enough that a gradient off by 1% (or a wrong sign, or a missing factor) fails.
-bool gradients_match(const std::vector<float>& analytic, const std::vector<double>& numeric, double scale) {
-  for (size_t i = 0; i < analytic.size(); ++i) {
-    const double expected = scale * numeric[i];
-    if (std::fabs(analytic[i] - expected) > 1e-3 * std::fabs(expected) + 1e-6) return false;
-  }
-  return true;
-}
 
 void check_gradient(Case c) {
   CAPTURE(c.name);
   const float scale = 0.75f;
   const auto [diff_prediction, diff_target] = c.gradient(scale);
-  const std::vector<double> numeric_prediction = numeric_gradient(c, c.prediction);
-  const std::vector<double> numeric_target = numeric_gradient(c, c.target);
-  CHECK(gradients_match(diff_prediction, numeric_prediction, scale));
-  CHECK(gradients_match(diff_target, numeric_target, scale));
-  // The checker itself must reject a slightly wrong gradient.
-  std::vector<float> wrong = diff_prediction;
-  for (float& g : wrong) g *= 1.01f;
-  CHECK_FALSE(gradients_match(wrong, numeric_prediction, scale));
-}
-
-std::vector<float> uniform(size_t n, float low, float high, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(low, high);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+  const auto value = [&c] { return c.value(); };
+  check_gradient_matches(diff_prediction, numeric_gradient(c.prediction, value), scale);
+  CHECK(gradients_match(diff_target, numeric_gradient(c.target, value), scale));
 }
 
 // Rows of a random distribution over `classes`.
@@ -162,7 +107,7 @@ TEST_CASE("mismatched shapes are reported at the node with both sizes") {
   const std::vector<hg_tensor> inputs = {view(prediction, {2, 784}), view(target, {2, 10})};
   const std::vector<double> params = {0};
   try {
-    call_term_value(loss("loss.mse"), make_call(inputs, params), kNode);
+    call_term_value(builtin_term("loss.mse"), make_call(inputs, params), kNode);
     FAIL("expected hg::Error");
   } catch (const Error& e) {
     CHECK(std::string(e.what()) == "loss.graph:3:1: error: term 'loss.mse' (plugin " + builtin_losses() +
@@ -170,7 +115,7 @@ TEST_CASE("mismatched shapes are reported at the node with both sizes") {
   }
   std::vector<float> logits(2 * 2 * 5), labels(2 * 2 * 5);
   const std::vector<hg_tensor> ranked = {view(logits, {2, 2, 5}), view(labels, {2, 2, 5})};
-  CHECK_THROWS_WITH_AS(call_term_value(loss("loss.softmax_ce"), make_call(ranked, {}), kNode),
+  CHECK_THROWS_WITH_AS(call_term_value(builtin_term("loss.softmax_ce"), make_call(ranked, {}), kNode),
                        doctest::Contains("logits must have shape (N,C), got rank 3"), Error);
 }
 

@@ -4,10 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <random>
 
-#include "plugin/registry.h"
-#include "plugin/test_host.h"
+#include "plugin/term_test_util.h"
 
 using namespace hg;
 using namespace hg::test;
@@ -16,26 +14,11 @@ namespace {
 
 const SourceLocation kNode{"reg.graph", 7, 9};
 
-const TermRef& regularizer(const char* name) {
-  static PluginRegistry registry = [] {
-    PluginRegistry r;
-    r.load_folder(HG_PLUGIN_DIR);
-    return r;
-  }();
-  const TermRef* term = registry.find(name);
-  REQUIRE(term);
-  return *term;
-}
-
 struct Input {
   std::vector<int64_t> dims;
   std::vector<float> data;
 
-  hg_tensor tensor(std::vector<float>& values) {
-    hg_tensor t{values.data(), static_cast<int32_t>(dims.size()), {}};
-    std::copy(dims.begin(), dims.end(), t.dims);
-    return t;
-  }
+  hg_tensor tensor(std::vector<float>& values) const { return view(values, dims); }
 };
 
 // A regularizer over its inputs, with its parameter values.
@@ -51,7 +34,7 @@ struct Case {
   }
   double value(const hg_host* host = serial_host()) {
     const std::vector<hg_tensor> views = this->views();
-    return call_term_value(regularizer(name), make_call(views, params, host), kNode);
+    return call_term_value(builtin_term(name), make_call(views, params, host), kNode);
   }
   // scale * d value / d input[i], added into zeroed buffers; inputs not in `wanted` get a NULL buffer.
   std::vector<std::vector<float>> gradient(float scale, const hg_host* host = serial_host(),
@@ -64,35 +47,10 @@ struct Case {
       if (!wanted.empty() && !wanted[i]) diff_views.back().data = nullptr;
     }
     const std::vector<hg_tensor> views = this->views();
-    call_term_gradient(regularizer(name), make_call(views, params, host), scale, diff_views.data(), kNode);
+    call_term_gradient(builtin_term(name), make_call(views, params, host), scale, diff_views.data(), kNode);
     return diffs;
   }
 };
-
-// Central differences of the value in each element of `data`, using the perturbed floats actually stored.
-std::vector<double> numeric_gradient(Case& c, std::vector<float>& data) {
-  std::vector<double> gradient(data.size());
-  for (size_t i = 0; i < data.size(); ++i) {
-    const float saved = data[i];
-    const float plus = saved + 1e-3f, minus = saved - 1e-3f;
-    data[i] = plus;
-    const double up = c.value();
-    data[i] = minus;
-    const double down = c.value();
-    data[i] = saved;
-    gradient[i] = (up - down) / (static_cast<double>(plus) - minus);
-  }
-  return gradient;
-}
-
-// Tight enough that a gradient off by 1% (or a wrong sign, or a missing factor) fails.
-bool gradients_match(const std::vector<float>& analytic, const std::vector<double>& numeric, double scale) {
-  for (size_t i = 0; i < analytic.size(); ++i) {
-    const double expected = scale * numeric[i];
-    if (std::fabs(analytic[i] - expected) > 1e-3 * std::fabs(expected) + 1e-6) return false;
-  }
-  return true;
-}
 
 void check_gradient(Case c) {
   CAPTURE(c.name);
@@ -100,21 +58,9 @@ void check_gradient(Case c) {
   const std::vector<std::vector<float>> analytic = c.gradient(scale);
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     CAPTURE(i);
-    const std::vector<double> numeric = numeric_gradient(c, c.inputs[i].data);
-    CHECK(gradients_match(analytic[i], numeric, scale));
-    // The checker itself must reject a slightly wrong gradient.
-    std::vector<float> wrong = analytic[i];
-    for (float& g : wrong) g *= 1.01f;
-    CHECK_FALSE(gradients_match(wrong, numeric, scale));
+    check_gradient_matches(analytic[i], numeric_gradient(c.inputs[i].data, [&c] { return c.value(); }),
+                           scale);
   }
-}
-
-std::vector<float> uniform(size_t n, float low, float high, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(low, high);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
 }
 
 // Uniform in +-[0.05, 1]: away from 0, where |h| has no derivative.
@@ -204,7 +150,7 @@ TEST_CASE("contractive reports code and weights that disagree on the number of u
   std::vector<float> code(2 * 500), weights(400 * 784);
   const std::vector<hg_tensor> inputs = {view(code, {2, 500}), view(weights, {400, 784})};
   try {
-    call_term_value(regularizer("reg.contractive"), make_call(inputs, {}), kNode);
+    call_term_value(builtin_term("reg.contractive"), make_call(inputs, {}), kNode);
     FAIL("expected hg::Error");
   } catch (const Error& e) {
     CHECK(
@@ -215,7 +161,7 @@ TEST_CASE("contractive reports code and weights that disagree on the number of u
   }
   std::vector<float> flat(500);
   const std::vector<hg_tensor> unbatched = {view(flat, {500}), view(weights, {400, 784})};
-  CHECK_THROWS_WITH_AS(call_term_value(regularizer("reg.contractive"), make_call(unbatched, {}), kNode),
+  CHECK_THROWS_WITH_AS(call_term_value(builtin_term("reg.contractive"), make_call(unbatched, {}), kNode),
                        doctest::Contains("code must have shape (N,H), got rank 1"), Error);
 }
 

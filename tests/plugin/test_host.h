@@ -5,7 +5,6 @@
 #include <hourglass/plugin.h>
 
 #include <algorithm>
-#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,7 +37,7 @@ inline const hg_host* threaded_host() {
   return &host;
 }
 
-inline hg_tensor view(std::vector<float>& data, std::initializer_list<int64_t> dims) {
+inline hg_tensor view(std::vector<float>& data, const std::vector<int64_t>& dims) {
   hg_tensor t{data.data(), static_cast<int32_t>(dims.size()), {}};
   std::copy(dims.begin(), dims.end(), t.dims);
   return t;
