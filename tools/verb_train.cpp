@@ -1,5 +1,6 @@
-// `hourglass train GRAPH`: train with a live progress line, write per-epoch metrics as JSON lines and the
-// final parameters as a safetensors checkpoint.
+// `hourglass train GRAPH`: train with a live progress line, write per-epoch metrics as JSON lines and, after
+// every epoch, a safetensors checkpoint that --resume continues. --init/--map/--freeze start from another
+// graph's weights (the pretraining -> fine-tuning step).
 #include <unistd.h>
 
 #include <chrono>
@@ -10,6 +11,7 @@
 
 #include "common.h"
 #include "runtime/checkpoint.h"
+#include "runtime/transfer.h"
 
 namespace hg::tools {
 
@@ -42,26 +44,89 @@ static std::string json_line(const EpochReport& e) {
   return out + "}\n";
 }
 
+static void print_transfer(const std::string& checkpoint, const TransferPlan& plan, const Model& model) {
+  std::printf("initialized from %s:\n", checkpoint.c_str());
+  for (const TransferPlan::Load& l : plan.loads)
+    std::printf("  loaded    %s -> %s %s\n", l.source.c_str(), l.target.c_str(),
+                shape_string(l.shape).c_str());
+  for (const std::string& name : plan.untouched)
+    std::printf("  left at initialization  %s %s\n", name.c_str(),
+                shape_string(model.parameters.slot(name)->dims).c_str());
+}
+
+static void print_frozen(const Model& model) {
+  std::string frozen;
+  for (const ParameterSlot& s : model.parameters.slots())
+    if (!s.trainable) frozen += (frozen.empty() ? "" : ", ") + s.name;
+  if (!frozen.empty()) std::printf("  frozen    %s\n", frozen.c_str());
+}
+
+// --init, --map, --freeze and --resume, checked together before any work.
+struct StartOptions {
+  std::string init, resume;
+  std::vector<std::string> maps, freeze;
+  std::vector<MapRule> rules;
+  void check() {
+    if (!init.empty() && !resume.empty())
+      throw po::error("--init and --resume exclude each other: --resume restores all parameters");
+    if (!maps.empty() && init.empty()) throw po::error("--map needs --init CKPT to map names from");
+    for (const std::string& text : maps) try {
+        rules.push_back(parse_map_rule(text));
+      } catch (const Error& e) {
+        throw po::error(e.diagnostics()[0].where.str() + ": " + e.diagnostics()[0].message);
+      }
+  }
+};
+
 int verb_train(const std::vector<std::string>& args) {
   CommonOptions common;
-  std::string out, metrics;
+  StartOptions start;
+  std::string out, metrics, seed;
   po::options_description options("train options");
-  options.add_options()("out", po::value(&out), "checkpoint to write (default out/<graph>.safetensors)")(
-      "metrics", po::value(&metrics), "per-epoch metrics, JSON lines (default out/<graph>.metrics.jsonl)")(
-      "seed", po::value<uint64_t>()->notifier([&](uint64_t s) {
-        common.settings.push_back("seed=" + std::to_string(s));
-      }),
-      "same as --set seed=N");
+  options.add_options()("out", po::value(&out)->value_name("CKPT"),
+                        "checkpoint written atomically after every epoch (default out/<graph>.safetensors); "
+                        "it holds the optimizer state, so an interrupted run continues with --resume")(
+      "metrics", po::value(&metrics),
+      "per-epoch metrics, JSON lines (default out/<graph>.metrics.jsonl; appended to on --resume)")(
+      "seed", po::value<uint64_t>()->notifier([&](uint64_t s) { seed = "seed=" + std::to_string(s); }),
+      "same as --set seed=N")(
+      "resume", po::value(&start.resume)->value_name("CKPT"),
+      "continue the run that wrote this checkpoint from its last epoch, bit-identically "
+      "given the same --threads; the graph file (hash), seed, batch, optimizer and "
+      "frozen parameters must match, so repeat its --set and --freeze flags; raise "
+      "--set epochs=N to train longer")(
+      "init", po::value(&start.init)->value_name("CKPT"),
+      "start from another graph's checkpoint: each tensor initializes the parameter of "
+      "the same name, or as --map says; the rest keep their seeded initialization")(
+      "map", po::value(&start.maps)->value_name("SOURCE->TARGET")->composing(),
+      "with --init: load tensors matching SOURCE into TARGET, e.g. "
+      "'enc1.*->fc1.*' (one '*' per side, or none; repeatable)")(
+      "freeze", po::value(&start.freeze)->value_name("GLOB")->composing(),
+      "do not train parameters matching this glob, like the graph's "
+      "`freeze` (repeatable)");
   add_common_options(options, common);
   std::string path;
   if (!parse_verb("train", "GRAPH [options]", options, args, path)) return 0;
+  start.check();
+  if (!seed.empty())
+    common.settings.push_back(seed);  // after --set: storing --set's values replaces the vector
   if (out.empty()) out = "out/" + stem(path) + ".safetensors";
   if (metrics.empty()) metrics = "out/" + stem(path) + ".metrics.jsonl";
   auto threads = configure_threads(common.threads);
-  Model model(path, model_options(common));
+  ModelOptions model_settings = model_options(common);
+  model_settings.freeze = start.freeze;
+  Model model(path, model_settings);
+  if (!start.resume.empty()) {
+    for (const std::string& note : resume_checkpoint(start.resume, model))
+      std::printf("%s: note: %s\n", start.resume.c_str(), note.c_str());
+    std::printf("resuming %s after epoch %lld (step %lld)\n", start.resume.c_str(), (long long)model.epoch,
+                (long long)model.parameters.step);
+  }
+  if (!start.init.empty()) print_transfer(start.init, initialize_from(start.init, model, start.rules), model);
+  print_frozen(model);
   std::filesystem::path metrics_path(metrics);
   if (metrics_path.has_parent_path()) std::filesystem::create_directories(metrics_path.parent_path());
-  std::ofstream log(metrics);
+  std::ofstream log(metrics, start.resume.empty() ? std::ios::trunc : std::ios::app);
   if (!log) throw Error({metrics, 0, 0}, "cannot write the metrics log");
   const bool live = isatty(STDERR_FILENO);
   TrainOptions train_options;
@@ -81,11 +146,15 @@ int verb_train(const std::vector<std::string>& args) {
     std::printf("\n");
     std::fflush(stdout);
     log << json_line(e) << std::flush;
+    save_checkpoint(out, model);
   };
+  const int64_t first_epoch = model.epoch + 1;
   train(model, train_options);
-  save_checkpoint(out, model,
-                  {{"epochs", std::to_string(model.graph.train.epochs)},
-                   {"step", std::to_string(model.parameters.step)}});
+  if (model.epoch < first_epoch) {  // no epoch ran (epochs already reached, or epochs = 0): still write --out
+    std::printf("nothing to train: %lld of %lld epochs done (raise --set epochs=N to train longer)\n",
+                (long long)model.epoch, (long long)model.graph.train.epochs);
+    save_checkpoint(out, model);
+  }
   std::printf("wrote %s and %s\n", out.c_str(), metrics.c_str());
   return 0;
 }

@@ -1,6 +1,8 @@
 // Model loading, data binding and evaluation.
 #include "runtime/model.h"
 
+#include <fnmatch.h>
+
 #include <cstdlib>
 
 #include "autodiff/autodiff.h"
@@ -19,10 +21,30 @@ static PluginRegistry load_plugins(const ModelOptions& options) {
   return registry;
 }
 
+// `--freeze GLOB` works like the graph's `freeze "GLOB"`: before autodiff, so no gradient is computed.
+static void freeze_parameters(Graph& graph, const std::string& glob) {
+  std::vector<std::string> names;
+  bool matched = false;
+  for (NodeId p : graph.parameters) {
+    Node& n = graph.nodes[p];
+    names.push_back(n.name);
+    names.push_back(n.name.substr(0, n.name.rfind('.') + 1) + "*");  // "code.*" for hints
+    if (fnmatch(glob.c_str(), n.name.c_str(), 0) != 0) continue;
+    n.trainable = false;
+    n.lr_mult = 0;
+    matched = true;
+  }
+  if (!matched)
+    throw Error({"--freeze '" + glob + "'", 0, 0},
+                "'" + glob + "' matches no parameter of " + graph.file + did_you_mean(glob, names) +
+                    "; parameters are named like 'code.weights' and 'code.bias'");
+}
+
 static Graph load_trainable(const std::string& path, const ModelOptions& options,
                             const PluginRegistry& plugins) {
   Graph graph = load_graph(path, plugins);
   for (const std::string& s : options.settings) apply_setting(graph.train, s);
+  for (const std::string& glob : options.freeze) freeze_parameters(graph, glob);
   append_backward(graph);
   return graph;
 }
@@ -111,6 +133,24 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch) {
   if (!pairs.empty() && result.samples)
     result.accuracy = double(correct) / double(result.samples * int64_t(pairs.size()));
   return result;
+}
+
+void for_each_activation(Model& model, const Dataset& data, NodeId node, int64_t batch,
+                         const ActivationSink& sink) {
+  const Graph& g = model.graph;
+  DataPipeline pipeline(g, data, batch, false, 0);
+  std::unique_ptr<Plan> full, tail;
+  if (pipeline.full_batches() > 0)
+    full = std::make_unique<Plan>(g, model.parameters, batch, PlanMode::Eval, std::vector{node});
+  if (pipeline.tail() > 0)
+    tail = std::make_unique<Plan>(g, model.parameters, pipeline.tail(), PlanMode::Eval, std::vector{node});
+  pipeline.begin_epoch(0);
+  for (int64_t b = 0; b * batch < data.count; ++b) {
+    Plan& plan = b < pipeline.full_batches() ? *full : *tail;
+    const int64_t rows = pipeline.take(b, plan);
+    plan.run_serial();
+    sink(plan.buffer(node), b * batch, rows);
+  }
 }
 
 }  // namespace hg

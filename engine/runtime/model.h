@@ -17,6 +17,8 @@ namespace hg {
 struct ModelOptions {
   std::vector<std::string> plugin_dirs;  // searched after the built-in folder, before $HOURGLASS_PLUGIN_PATH
   std::vector<std::string> settings;     // `--set key=value` overrides of the train block
+  std::vector<std::string> freeze =
+      {};  // `--freeze GLOB`: like the graph's `freeze`, applied before autodiff
 };
 
 class Model {
@@ -25,6 +27,7 @@ class Model {
   PluginRegistry plugins;  // declared first: the graph points at its terms
   Graph graph;
   ParameterStore parameters;
+  int64_t epoch = 0;  // epochs completed: train() continues after it, checkpoints record and restore it
   std::vector<NodeId> terms() const;  // the objective's terms, in order
 };
 
@@ -41,6 +44,12 @@ struct EvalResult {
 };
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch);
 
+// Runs the evaluation plan over `data` in order (no shuffle) and hands `node`'s outputs to `sink`, a batch
+// at a time: `rows` x elements_per_sample floats for samples [first, first + rows).
+using ActivationSink = std::function<void(const float* values, int64_t first, int64_t rows)>;
+void for_each_activation(Model& model, const Dataset& data, NodeId node, int64_t batch,
+                         const ActivationSink& sink);
+
 struct Progress {
   int64_t epoch = 0, epochs = 0, step = 0, steps_per_epoch = 0;
   double loss = 0;  // running mean over the epoch so far
@@ -56,8 +65,12 @@ struct TrainOptions {
   std::string data_dir = default_data_dir();
   int64_t limit = 0;
   std::function<void(const Progress&)> on_progress;  // called at most ~5 times a second
-  std::function<void(const EpochReport&)> on_epoch;
+  std::function<void(const EpochReport&)> on_epoch;  // after model.epoch has advanced: a checkpoint point
 };
+// Trains epochs model.epoch + 1 .. the graph's `epochs`. Shuffles derive from (seed, epoch) and corruption
+// seeds from (seed, step), so a model restored to an epoch boundary continues exactly as if never stopped.
 void train(Model& model, const TrainOptions& options);
+// Names how train() derives its random streams; checkpoints record it and --resume refuses another.
+extern const char* const kRandomStreams;
 
 }  // namespace hg

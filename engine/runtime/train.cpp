@@ -1,5 +1,7 @@
 // The training loop: one plan and one flow graph built before the first step, then per batch a data hand-off,
 // a seeded step and a run. Progress and per-epoch reports go to callbacks; tools/ decides how to show them.
+// Every random stream is a pure function of (seed, epoch) or (seed, step), so no generator state needs
+// saving.
 #include <chrono>
 
 #include "plan/plan.h"
@@ -10,6 +12,10 @@
 namespace hg {
 
 using Clock = std::chrono::steady_clock;
+
+// Bump the version whenever the shuffle (pipeline.cpp) or the step seed below changes.
+const char* const kRandomStreams =
+    "v1: shuffle mt19937_64(seed*1000003+epoch), step seed seed*0x9E3779B97F4A7C15+step";
 
 static double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -27,7 +33,8 @@ void train(Model& model, const TrainOptions& options) {
   const std::vector<NodeId> terms = model.terms();
   const int64_t steps = pipeline.full_batches();
   const Clock::time_point start = Clock::now();
-  for (int64_t epoch = 1; epoch <= settings.epochs; ++epoch) {
+  const int64_t first_epoch = model.epoch + 1;
+  for (int64_t epoch = first_epoch; epoch <= settings.epochs; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
     Clock::time_point last_report = epoch_start;
     std::vector<double> sums(terms.size(), 0.0);
@@ -41,7 +48,8 @@ void train(Model& model, const TrainOptions& options) {
       for (size_t t = 0; t < terms.size(); ++t) sums[t] += plan.value(terms[t]);
       if (options.on_progress && (seconds_since(last_report) > 0.2 || b + 1 == steps)) {
         last_report = Clock::now();
-        const double done = double((epoch - 1) * steps + b + 1), total = double(settings.epochs * steps);
+        const double done = double((epoch - first_epoch) * steps + b + 1);
+        const double total = double((settings.epochs - first_epoch + 1) * steps);
         const double elapsed = seconds_since(start);
         options.on_progress(Progress{epoch, settings.epochs, b + 1, steps, loss_sum / double(b + 1),
                                      double(b + 1) * double(settings.batch) / seconds_since(epoch_start),
@@ -58,6 +66,7 @@ void train(Model& model, const TrainOptions& options) {
       report.train.terms.emplace_back(g.node(terms[t]).term->full_name,
                                       sums[t] / double(std::max<int64_t>(steps, 1)));
     if (test) report.test = evaluate(model, *test, settings.batch);
+    model.epoch = epoch;
     if (options.on_epoch) options.on_epoch(report);
   }
 }
