@@ -54,11 +54,11 @@ static void print_transfer(const std::string& checkpoint, const TransferPlan& pl
                 shape_string(model.parameters.slot(name)->dims).c_str());
 }
 
-static void print_frozen(const Model& model) {
+static void print_frozen(const Model& model, const char* indent) {
   std::string frozen;
   for (const ParameterSlot& s : model.parameters.slots())
     if (!s.trainable) frozen += (frozen.empty() ? "" : ", ") + s.name;
-  if (!frozen.empty()) std::printf("  frozen    %s\n", frozen.c_str());
+  if (!frozen.empty()) std::printf("%sfrozen    %s\n", indent, frozen.c_str());
 }
 
 // --init, --map, --freeze and --resume, checked together before any work.
@@ -83,27 +83,28 @@ int verb_train(const std::vector<std::string>& args) {
   StartOptions start;
   std::string out, metrics, seed;
   po::options_description options("train options");
-  options.add_options()("out", po::value(&out)->value_name("CKPT"),
-                        "checkpoint written atomically after every epoch (default out/<graph>.safetensors); "
-                        "it holds the optimizer state, so an interrupted run continues with --resume")(
-      "metrics", po::value(&metrics),
-      "per-epoch metrics, JSON lines (default out/<graph>.metrics.jsonl; appended to on --resume)")(
-      "seed", po::value<uint64_t>()->notifier([&](uint64_t s) { seed = "seed=" + std::to_string(s); }),
-      "same as --set seed=N")(
-      "resume", po::value(&start.resume)->value_name("CKPT"),
-      "continue the run that wrote this checkpoint from its last epoch, bit-identically "
-      "given the same --threads; the graph file (hash), seed, batch, optimizer and "
-      "frozen parameters must match, so repeat its --set and --freeze flags; raise "
-      "--set epochs=N to train longer")(
-      "init", po::value(&start.init)->value_name("CKPT"),
-      "start from another graph's checkpoint: each tensor initializes the parameter of "
-      "the same name, or as --map says; the rest keep their seeded initialization")(
-      "map", po::value(&start.maps)->value_name("SOURCE->TARGET")->composing(),
-      "with --init: load tensors matching SOURCE into TARGET, e.g. "
-      "'enc1.*->fc1.*' (one '*' per side, or none; repeatable)")(
-      "freeze", po::value(&start.freeze)->value_name("GLOB")->composing(),
-      "do not train parameters matching this glob, like the graph's "
-      "`freeze` (repeatable)");
+  // clang-format off
+  options.add_options()
+      ("out", po::value(&out)->value_name("CKPT"),
+       "checkpoint written atomically after every epoch (default out/<graph>.safetensors); it holds the "
+       "optimizer state, so an interrupted run continues with --resume")
+      ("metrics", po::value(&metrics)->value_name("FILE"),
+       "per-epoch metrics, JSON lines (default out/<graph>.metrics.jsonl; appended to on --resume)")
+      ("seed", po::value<uint64_t>()->value_name("N")->notifier([&](uint64_t s) { seed = "seed=" + std::to_string(s); }),
+       "same as --set seed=N")
+      ("resume", po::value(&start.resume)->value_name("CKPT"),
+       "continue the run that wrote this checkpoint after its last epoch, bit-identically given the same "
+       "--threads; the graph file (hash), seed, batch, optimizer and frozen parameters must match, so repeat "
+       "its --set and --freeze flags; raise --set epochs=N to train longer")
+      ("init", po::value(&start.init)->value_name("CKPT"),
+       "start from another graph's checkpoint: each tensor initializes the parameter of the same name, or as "
+       "--map says; the rest keep their seeded initialization")
+      ("map", po::value(&start.maps)->value_name("SOURCE->TARGET")->composing(),
+       "with --init: load tensors matching SOURCE into TARGET, e.g. 'enc1.*->fc1.*' (one '*' per side, or "
+       "none; repeatable)")
+      ("freeze", po::value(&start.freeze)->value_name("GLOB")->composing(),
+       "do not train parameters matching this glob, like the graph's `freeze` (repeatable)");
+  // clang-format on
   add_common_options(options, common);
   std::string path;
   if (!parse_verb("train", "GRAPH [options]", options, args, path)) return 0;
@@ -123,7 +124,7 @@ int verb_train(const std::vector<std::string>& args) {
                 (long long)model.parameters.step);
   }
   if (!start.init.empty()) print_transfer(start.init, initialize_from(start.init, model, start.rules), model);
-  print_frozen(model);
+  print_frozen(model, start.init.empty() ? "" : "  ");
   std::filesystem::path metrics_path(metrics);
   if (metrics_path.has_parent_path()) std::filesystem::create_directories(metrics_path.parent_path());
   std::ofstream log(metrics, start.resume.empty() ? std::ios::trunc : std::ios::app);

@@ -197,6 +197,61 @@ void save_checkpoint(const std::string& path, Model& model,
   write_atomically(path, text, tensors);
 }
 
+// One header entry, checked on its own: known dtype, non-negative shape, offsets spanning exactly its bytes
+// inside the data section.
+static StoredTensor parse_entry(const std::string& name, const nlohmann::ordered_json& entry,
+                                const SourceLocation& where, uint64_t data_size) {
+  StoredTensor t;
+  t.name = name;
+  try {
+    t.dtype = entry.at("dtype").get<std::string>();
+    t.shape = entry.at("shape").get<std::vector<int64_t>>();
+    const std::vector<uint64_t> range = entry.at("data_offsets").get<std::vector<uint64_t>>();
+    if (range.size() != 2) throw Error(where, "tensor '" + name + "': data_offsets must be [begin, end]");
+    t.begin = range[0];
+    t.end = range[1];
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(where, "corrupt entry for tensor '" + name + "': " + e.what());
+  }
+  const int64_t element = dtype_size(t.dtype);
+  if (element == 0) throw Error(where, "tensor '" + name + "' has the unknown dtype '" + t.dtype + "'");
+  uint64_t bytes = uint64_t(element);
+  for (int64_t d : t.shape) {
+    if (d < 0)
+      throw Error(where, "tensor '" + name + "' has a negative dimension in " + shape_string(t.shape));
+    if (__builtin_mul_overflow(bytes, uint64_t(d), &bytes)) bytes = UINT64_MAX;  // saturate; a 0 still zeroes
+  }
+  const std::string range = "[" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]";
+  if (t.end < t.begin || t.end - t.begin != bytes)
+    throw Error(where, "tensor '" + name + "' is " + t.dtype + " " + shape_string(t.shape) + " (" +
+                           std::to_string(bytes) + " bytes), but its data_offsets " + range +
+                           " do not span that");
+  if (t.end > data_size)
+    throw Error(where, "tensor '" + name + "' has data_offsets " + range + " past the end of the data (" +
+                           std::to_string(data_size) + " bytes): the file is truncated or corrupt");
+  return t;
+}
+
+// The spec demands the data section be entirely indexed, without holes or overlaps.
+static void check_tiling(const std::vector<StoredTensor>& tensors, const SourceLocation& where,
+                         uint64_t data_size) {
+  std::vector<const StoredTensor*> by_offset;
+  for (const StoredTensor& t : tensors) by_offset.push_back(&t);
+  std::stable_sort(by_offset.begin(), by_offset.end(),
+                   [](const StoredTensor* a, const StoredTensor* b) { return a->begin < b->begin; });
+  uint64_t covered = 0;
+  for (const StoredTensor* t : by_offset) {
+    if (t->begin != covered)
+      throw Error(where, "tensor '" + t->name + "' starts at byte " + std::to_string(t->begin) +
+                             " of the data, but the tensors before it end at " + std::to_string(covered) +
+                             " (safetensors allows no gaps or overlaps)");
+    covered = t->end;
+  }
+  if (covered != data_size)
+    throw Error(where, "the tensors cover " + std::to_string(covered) + " bytes, but the data section has " +
+                           std::to_string(data_size) + " (safetensors allows no trailing bytes)");
+}
+
 CheckpointFile::CheckpointFile(const std::string& path) : path_(path), in_(path, std::ios::binary) {
   const SourceLocation where{path, 0, 0};
   if (!in_) throw Error(where, "cannot read checkpoint: " + std::string(std::strerror(errno)));
@@ -212,7 +267,6 @@ CheckpointFile::CheckpointFile(const std::string& path) : path_(path), in_(path,
   std::string text(length, '\0');
   in_.read(text.data(), std::streamsize(length));
   data_start_ = 8 + length;
-  const uint64_t data_size = file_size - data_start_;
   nlohmann::ordered_json header;
   try {
     header = nlohmann::ordered_json::parse(text);
@@ -221,61 +275,18 @@ CheckpointFile::CheckpointFile(const std::string& path) : path_(path), in_(path,
   }
   if (!header.is_object()) throw Error(where, "corrupt safetensors header: not a JSON object");
   for (auto& [name, entry] : header.items()) {
-    if (name == "__metadata__") {
-      if (!entry.is_object()) throw Error(where, "corrupt safetensors header: __metadata__ is not an object");
-      for (auto& [k, v] : entry.items()) {
-        if (!v.is_string())
-          throw Error(where, "corrupt safetensors header: __metadata__ value '" + k + "' is not a string");
-        metadata_[k] = v.get<std::string>();
-      }
+    if (name != "__metadata__") {
+      tensors_.push_back(parse_entry(name, entry, where, file_size - data_start_));
       continue;
     }
-    StoredTensor t;
-    t.name = name;
-    try {
-      t.dtype = entry.at("dtype").get<std::string>();
-      t.shape = entry.at("shape").get<std::vector<int64_t>>();
-      const std::vector<uint64_t> range = entry.at("data_offsets").get<std::vector<uint64_t>>();
-      if (range.size() != 2) throw Error(where, "tensor '" + name + "': data_offsets must be [begin, end]");
-      t.begin = range[0];
-      t.end = range[1];
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(where, "corrupt entry for tensor '" + name + "': " + e.what());
+    if (!entry.is_object()) throw Error(where, "corrupt safetensors header: __metadata__ is not an object");
+    for (auto& [k, v] : entry.items()) {
+      if (!v.is_string())
+        throw Error(where, "corrupt safetensors header: __metadata__ value '" + k + "' is not a string");
+      metadata_[k] = v.get<std::string>();
     }
-    const int64_t element = dtype_size(t.dtype);
-    if (element == 0) throw Error(where, "tensor '" + name + "' has the unknown dtype '" + t.dtype + "'");
-    uint64_t bytes = uint64_t(element);
-    for (int64_t d : t.shape) {
-      if (d < 0)
-        throw Error(where, "tensor '" + name + "' has a negative dimension in " + shape_string(t.shape));
-      bytes *= uint64_t(d);
-    }
-    const std::string range = "[" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]";
-    if (t.end < t.begin || t.end - t.begin != bytes)
-      throw Error(where, "tensor '" + name + "' is " + t.dtype + " " + shape_string(t.shape) + " (" +
-                             std::to_string(bytes) + " bytes), but its data_offsets " + range +
-                             " do not span that");
-    if (t.end > data_size)
-      throw Error(where, "tensor '" + name + "' has data_offsets " + range + " past the end of the data (" +
-                             std::to_string(data_size) + " bytes): the file is truncated or corrupt");
-    tensors_.push_back(std::move(t));
   }
-  // The spec demands the buffer be entirely indexed, without holes or overlaps.
-  std::vector<const StoredTensor*> by_offset;
-  for (const StoredTensor& t : tensors_) by_offset.push_back(&t);
-  std::stable_sort(by_offset.begin(), by_offset.end(),
-                   [](const StoredTensor* a, const StoredTensor* b) { return a->begin < b->begin; });
-  uint64_t covered = 0;
-  for (const StoredTensor* t : by_offset) {
-    if (t->begin != covered)
-      throw Error(where, "tensor '" + t->name + "' starts at byte " + std::to_string(t->begin) +
-                             " of the data, but the tensors before it end at " + std::to_string(covered) +
-                             " (safetensors allows no gaps or overlaps)");
-    covered = t->end;
-  }
-  if (covered != data_size)
-    throw Error(where, "the tensors cover " + std::to_string(covered) + " bytes, but the data section has " +
-                           std::to_string(data_size) + " (safetensors allows no trailing bytes)");
+  check_tiling(tensors_, where, file_size - data_start_);
 }
 
 std::string CheckpointFile::metadata(const std::string& key) const {

@@ -1,0 +1,148 @@
+// --resume continues bit-identically: 3 epochs straight and 1 epoch + checkpoint + a fresh model resumed for
+// 2 more end with the same bytes in every parameter and optimizer state, for Adam, SGD with momentum and a
+// masking corruption (whose seeds follow the step). Resuming a different run is refused, naming both sides.
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "mnist_fixture.h"
+#include "runtime/checkpoint.h"
+
+using namespace hg;
+using hg::test::kMnistData;
+
+namespace {
+
+const int64_t kSamples = 600;
+
+std::string graph_with(const std::string& body, const std::string& train) {
+  return std::string(kMnistData) + "input x : [784] <- image\n" + body + "train { " + train +
+         " batch = 50 epochs = 3 seed = 5 }\n";
+}
+
+const char* kPlainAutoencoder =
+    "code = dense(x, 24) |> sigmoid\nrecon = dense(code, 784) |> sigmoid\nloss = loss.bce(recon, x)\n";
+
+bool same_arena(ParameterStore& a, ParameterStore& b, float* (ParameterStore::*arena)()) {
+  return std::memcmp((a.*arena)(), (b.*arena)(), sizeof(float) * size_t(a.total())) == 0;
+}
+
+bool same_state(ParameterStore& a, ParameterStore& b, int which) {
+  return std::memcmp(a.state(which), b.state(which), sizeof(float) * size_t(a.total())) == 0;
+}
+
+// Trains `text` for 3 epochs straight, and for 1 epoch, checkpointed, resumed in a new model for 2 more.
+void check_resume_is_exact(const std::string& name, const std::string& text) {
+  REQUIRE_MESSAGE(test::have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  const std::string path = test::write_graph(name + ".graph", text);
+  const std::string checkpoint = test::scratch_path(name + ".safetensors");
+  Model straight(path, {});
+  REQUIRE(test::train_slice(straight, kSamples).size() == 3);
+
+  Model interrupted(path, ModelOptions{{}, {"epochs=1"}});
+  REQUIRE(test::train_slice(interrupted, kSamples).size() == 1);
+  save_checkpoint(checkpoint, interrupted);
+
+  Model resumed(path, {});
+  CHECK(resume_checkpoint(checkpoint, resumed).empty());
+  CHECK(resumed.epoch == 1);
+  CHECK(resumed.parameters.step == kSamples / 50);
+  const std::vector<EpochReport> reports = test::train_slice(resumed, kSamples);
+  REQUIRE(reports.size() == 2);
+  CHECK(reports[0].epoch == 2);
+  CHECK(resumed.parameters.step == straight.parameters.step);
+  CHECK(same_arena(straight.parameters, resumed.parameters, &ParameterStore::values));
+  CHECK(same_state(straight.parameters, resumed.parameters, 0));
+  CHECK(same_state(straight.parameters, resumed.parameters, 1));
+}
+
+}  // namespace
+
+TEST_CASE("an Adam run interrupted after epoch 1 and resumed ends bit-identical to an uninterrupted one") {
+  check_resume_is_exact("resume_adam", graph_with(kPlainAutoencoder, "optimizer = adam(lr=0.003)"));
+}
+
+TEST_CASE("an SGD-with-momentum run resumes bit-identically") {
+  check_resume_is_exact("resume_sgd", graph_with(kPlainAutoencoder, "optimizer = sgd(lr=0.5, momentum=0.9)"));
+}
+
+TEST_CASE("a denoising run resumes bit-identically: the corruption seeds follow the restored step") {
+  check_resume_is_exact(
+      "resume_masking",
+      graph_with("noisy = corrupt.masking(x, rate=0.3)\ncode = dense(noisy, 24) |> sigmoid\n"
+                 "recon = dense(code, 784) |> sigmoid\nloss = loss.bce(recon, x)\n",
+                 "optimizer = sgd(lr=0.5, momentum=0.5)"));
+}
+
+TEST_CASE("the exactness needs the restored optimizer state: weights alone drift") {
+  REQUIRE_MESSAGE(test::have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  const std::string path = test::write_graph("resume_weights_only.graph",
+                                             graph_with(kPlainAutoencoder, "optimizer = adam(lr=0.003)"));
+  const std::string checkpoint = test::scratch_path("resume_weights_only.safetensors");
+  Model straight(path, {}), interrupted(path, ModelOptions{{}, {"epochs=1"}}), weights_only(path, {});
+  test::train_slice(straight, kSamples);
+  test::train_slice(interrupted, kSamples);
+  save_checkpoint(checkpoint, interrupted);
+  load_checkpoint(checkpoint, weights_only);  // parameters only, as eval does
+  weights_only.epoch = 1;
+  test::train_slice(weights_only, kSamples);
+  CHECK_FALSE(same_arena(straight.parameters, weights_only.parameters, &ParameterStore::values));
+}
+
+TEST_CASE("a resumed run must be the same graph file, seed, batch, optimizer and frozen set") {
+  const std::string text = graph_with(kPlainAutoencoder, "optimizer = adam(lr=0.003)");
+  const std::string path = test::write_graph("resume_same.graph", text);
+  const std::string checkpoint = test::scratch_path("resume_same.safetensors");
+  Model original(path, {});
+  save_checkpoint(checkpoint, original);
+  auto error_of = [&](Model& model) {
+    try {
+      resume_checkpoint(checkpoint, model);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+
+  const std::string other_path = test::write_graph("resume_other.graph", text + "# an edit\n");
+  Model other(other_path, {});
+  std::string message = error_of(other);
+  CHECK(message.find(checkpoint + ": error: was written by graph '" + path + "' with hash " +
+                     original.graph.source_hash + ", but '" + other_path + "' has hash " +
+                     other.graph.source_hash) == 0);
+
+  Model reseeded(path, ModelOptions{{}, {"seed=6"}});
+  CHECK(error_of(reseeded).find(
+            "the checkpoint's run used seed '5', this one '6': a resumed run must keep it") !=
+        std::string::npos);
+  Model rebatched(path, ModelOptions{{}, {"batch=20"}});
+  CHECK(error_of(rebatched).find("used batch '50', this one '20'") != std::string::npos);
+  Model frozen(path, ModelOptions{{}, {}, {"code.*"}});
+  CHECK(error_of(frozen).find("used frozen parameters '', this one 'code.weights,code.bias'") !=
+        std::string::npos);
+
+  Model faster(path, ModelOptions{{}, {"lr=0.01"}});
+  const std::vector<std::string> notes = resume_checkpoint(checkpoint, faster);
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0] ==
+        "optimizer.learning_rate was 0.003 and is now 0.01: the run will not match an uninterrupted one");
+}
+
+TEST_CASE("--freeze globs freeze like the graph's freeze, and one that matches nothing is an error") {
+  const std::string path =
+      test::write_graph("freeze_option.graph", graph_with(kPlainAutoencoder, "optimizer = adam(lr=0.003)"));
+  Model model(path, ModelOptions{{}, {}, {"code.*"}});
+  CHECK_FALSE(model.parameters.slot("code.weights")->trainable);
+  CHECK_FALSE(model.parameters.slot("code.bias")->trainable);
+  CHECK(model.parameters.slot("recon.weights")->trainable);
+  CHECK(model.graph.parameter_gradient.count(model.graph.find("code.weights")) == 0);  // no gradient computed
+  try {
+    Model bad(path, ModelOptions{{}, {}, {"cod.*"}});
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) ==
+          "--freeze 'cod.*': error: 'cod.*' matches no parameter of " + path +
+              " (did you mean 'code.*'?); parameters are named like 'code.weights' and "
+              "'code.bias'");
+  }
+}
