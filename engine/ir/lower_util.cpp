@@ -121,8 +121,23 @@ bool check_arguments(const ast::Expr& call, size_t max_positional, const std::ve
   return ok;
 }
 
+static std::optional<std::vector<double>> checked_term_parameters(const ast::Expr& call, const TermRef& term,
+                                                                  DiagnosticSink& sink);
+
+// Errors in a term's arguments also name the plugin that defines the term, since that is where its
+// parameters are documented.
 std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const TermRef& term,
                                                    DiagnosticSink& sink) {
+  const size_t first = sink.count();
+  auto values = checked_term_parameters(call, term, sink);
+  sink.note_since(first, SourceLocation{term.plugin_path},
+                  "'" + term.full_name + "' is defined by this plugin (version " + term.plugin_version +
+                      "); 'hourglass plugins' lists its parameters");
+  return values;
+}
+
+static std::optional<std::vector<double>> checked_term_parameters(const ast::Expr& call, const TermRef& term,
+                                                                  DiagnosticSink& sink) {
   const hg_term& t = *term.term;
   std::vector<std::string> names;
   for (int32_t i = 0; i < t.num_params; ++i) names.push_back(t.params[i].name);
