@@ -37,5 +37,6 @@ int verb_eval(const std::vector<std::string>& args);
 int verb_encode(const std::vector<std::string>& args);
 int verb_plugins(const std::vector<std::string>& args);
 int verb_show(const std::vector<std::string>& args);
+int verb_run(const std::vector<std::string>& args);
 
 }  // namespace hg::tools

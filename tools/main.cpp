@@ -18,7 +18,9 @@ const char* kUsage =
     "  eval GRAPH --ckpt F    loss terms (and accuracy where the graph has labels) on the `test` data\n"
     "  encode GRAPH --ckpt F --node N --out FILE   export a node's activations as CSV, .npy or LibSVM\n"
     "  plugins                list the terms the plugin folders provide, with parameters and versions\n"
-    "  show filters|recon GRAPH --ckpt F   write PNG grids of first-layer filters or reconstructions\n\n"
+    "  show filters|recon GRAPH --ckpt F   write PNG grids of first-layer filters or reconstructions\n"
+    "  run PIPELINE           run a pipeline's train, eval and encode stages in order, skipping those whose\n"
+    "                         outputs are up to date (graphs/pipelines/*.pipeline)\n\n"
     "'hourglass <verb> --help' describes a verb's options.\n";
 
 // OpenMP threads that spin after each oneDNN call make an epoch several times slower as soon as another
@@ -49,8 +51,10 @@ int main(int argc, char** argv) {
     if (verb == "encode") return verb_encode(args);
     if (verb == "plugins") return verb_plugins(args);
     if (verb == "show") return verb_show(args);
+    if (verb == "run") return verb_run(args);
     std::cerr << "hourglass: unknown verb '" << verb << "'"
-              << hg::did_you_mean(verb, {"check", "train", "eval", "encode", "plugins", "show"}) << "\n\n"
+              << hg::did_you_mean(verb, {"check", "train", "eval", "encode", "plugins", "show", "run"})
+              << "\n\n"
               << kUsage;
     return 2;
   } catch (const hg::Error& e) {
