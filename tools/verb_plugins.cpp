@@ -4,20 +4,9 @@
 #include <iostream>
 
 #include "common.h"
+#include "ir/lower_util.h"
 
 namespace hg::tools {
-
-static const char* kind_name(hg_term_kind kind) {
-  switch (kind) {
-    case HG_TERM_LOSS:
-      return "loss";
-    case HG_TERM_REGULARIZER:
-      return "regularizer";
-    case HG_TERM_CORRUPTION:
-      return "corruption";
-  }
-  return "?";
-}
 
 int verb_plugins(const std::vector<std::string>& args) {
   std::vector<std::string> plugin_dirs;
@@ -42,7 +31,7 @@ int verb_plugins(const std::vector<std::string>& args) {
     const hg_term& t = *ref.term;
     std::string inputs;
     for (int32_t i = 0; i < t.num_inputs; ++i) inputs += std::string(i ? ", " : "") + t.input_names[i];
-    std::printf("  %s(%s)  %s, version %s, %s\n", ref.full_name.c_str(), inputs.c_str(), kind_name(t.kind),
+    std::printf("  %s(%s)  %s, version %s, %s\n", ref.full_name.c_str(), inputs.c_str(), term_kind_name(t.kind),
                 ref.plugin_version.c_str(), ref.plugin_path.c_str());
     if (t.help && *t.help) std::printf("      %s\n", t.help);
     for (int32_t p = 0; p < t.num_params; ++p) {

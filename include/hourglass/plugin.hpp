@@ -21,6 +21,11 @@ inline int64_t num_elements(const hg_tensor& t) {
 
 // Rows = dims[0] (the batch), features = the product of the rest.
 inline int64_t batch_size(const hg_tensor& t) { return t.rank == 0 ? 1 : t.dims[0]; }
+inline int64_t elements_per_sample(const hg_tensor& t) {
+  int64_t n = 1;
+  for (int32_t i = 1; i < t.rank; ++i) n *= t.dims[i];
+  return n;
+}
 
 // Runs f() and converts an exception into a non-zero return with its message in call->error.
 template <class F>

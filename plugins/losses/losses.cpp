@@ -16,12 +16,6 @@ using namespace hourglass::plugin;
 // Elements per chunk: big enough to amortize scheduling, small enough to split one MNIST batch across cores.
 constexpr int64_t kGrain = 16384;
 
-int64_t elements_per_sample(const hg_tensor& t) {
-  int64_t n = 1;
-  for (int32_t i = 1; i < t.rank; ++i) n *= t.dims[i];
-  return n;
-}
-
 // The engine checks shapes at plan time; this guards against a caller that did not.
 void check_inputs(const hg_term_call* call, const char* prediction_name) {
   if (!call->host) throw std::runtime_error("no host services were passed to the term");

@@ -17,12 +17,6 @@ using namespace hourglass::plugin;
 // Elements per chunk, as in the losses: amortizes scheduling yet splits one MNIST batch across cores.
 constexpr int64_t kGrain = 16384;
 
-int64_t elements_per_sample(const hg_tensor& t) {
-  int64_t n = 1;
-  for (int32_t i = 1; i < t.rank; ++i) n *= t.dims[i];
-  return n;
-}
-
 // Rows (or columns) per chunk so that a chunk holds about kGrain elements.
 int64_t lines_per_chunk(int64_t line_length) {
   return std::max<int64_t>(1, kGrain / std::max<int64_t>(line_length, 1));

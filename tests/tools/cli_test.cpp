@@ -2,6 +2,8 @@
 // every verb, clear messages for bad flags, graphs, data and checkpoints, and every example graph in
 // graphs/ checking, training for a step and evaluating.
 #include <doctest/doctest.h>
+
+#include "tools/tool_runner.h"
 #include <sys/wait.h>
 
 #include <array>
@@ -12,32 +14,11 @@
 
 namespace {
 
-struct Result {
-  int status;
-  std::string output;  // stdout and stderr together
-};
+using Result = hg::test::ToolResult;
+using hg::test::contains;
 
-Result run(const std::string& arguments) {
-  const std::string command = std::string("cd " HG_SOURCE_DIR " && " HG_TOOL " ") + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-std::string scratch(const std::string& name) {
-  const std::string dir = std::string(HG_BINARY_DIR) + "/test-cli";
-  std::filesystem::create_directories(dir);
-  return dir + "/" + name;
-}
+Result run(const std::string& arguments) { return hg::test::run_tool(arguments); }
+std::string scratch(const std::string& name) { return hg::test::tool_scratch("cli-" + name); }
 
 }  // namespace
 
