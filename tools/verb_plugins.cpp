@@ -31,8 +31,8 @@ int verb_plugins(const std::vector<std::string>& args) {
     const hg_term& t = *ref.term;
     std::string inputs;
     for (int32_t i = 0; i < t.num_inputs; ++i) inputs += std::string(i ? ", " : "") + t.input_names[i];
-    std::printf("  %s(%s)  %s, version %s, %s\n", ref.full_name.c_str(), inputs.c_str(), term_kind_name(t.kind),
-                ref.plugin_version.c_str(), ref.plugin_path.c_str());
+    std::printf("  %s(%s)  %s, version %s, %s\n", ref.full_name.c_str(), inputs.c_str(),
+                term_kind_name(t.kind), ref.plugin_version.c_str(), ref.plugin_path.c_str());
     if (t.help && *t.help) std::printf("      %s\n", t.help);
     for (int32_t p = 0; p < t.num_params; ++p) {
       const hg_param_spec& s = t.params[p];

@@ -4,12 +4,12 @@
 //   file        := { statement NEWLINE }            comments run from '#' to the end of the line
 //   statement   := 'data' NAME '=' expr                       data binding: idx(images="...", ...)
 //                | 'input' NAME ':' shape '<-' NAME           shape := '[' INT { ',' INT } ']'
-//                | NAME '=' expr                              a named value (the name 'loss' is the objective)
-//                | 'train' '{' { NAME '=' expr [','] } '}'    may span lines
-//                | 'include' STRING                           another graph file's statements, in place
-//                | 'def' NAME '(' [ NAME { ',' NAME } ] ')' '=' expr      a template, expanded where called
-//                | 'freeze' STRING                            parameters matching the glob are not trained
-//                | 'lr_mult' STRING '=' expr                  their learning rate is multiplied
+//                | NAME '=' expr                              a named value (the name 'loss' is the
+//                objective) | 'train' '{' { NAME '=' expr [','] } '}'    may span lines | 'include' STRING
+//                another graph file's statements, in place | 'def' NAME '(' [ NAME { ',' NAME } ] ')' '='
+//                expr      a template, expanded where called | 'freeze' STRING parameters matching the glob
+//                are not trained | 'lr_mult' STRING '=' expr                  their learning rate is
+//                multiplied
 //   expr        := sum { '|>' callee [ '(' args ')' ] }       a |> f(b) means f(a, b)
 //   sum         := product { ('+' | '-') product }
 //   product     := unary { ('*' | '/') unary }
@@ -50,17 +50,17 @@ struct Expr {
 struct Statement {
   enum class Kind { Data, Input, Assign, Train, Include, Def, Freeze, LrMult };
   Kind kind = Kind::Assign;
-  SourceLocation location;       // the statement's first token
-  std::string name;              // Data, Input, Assign, Def
+  SourceLocation location;  // the statement's first token
+  std::string name;         // Data, Input, Assign, Def
   SourceLocation name_location;
-  ExprPtr value;                 // Data, Assign, Def (the body), LrMult
-  std::vector<int64_t> shape;    // Input
+  ExprPtr value;               // Data, Assign, Def (the body), LrMult
+  std::vector<int64_t> shape;  // Input
   SourceLocation shape_location;
-  std::string source;            // Input: the data field ("image" or "label"); Include: the path;
-                                 // Freeze, LrMult: the parameter-name glob
+  std::string source;  // Input: the data field ("image" or "label"); Include: the path;
+                       // Freeze, LrMult: the parameter-name glob
   SourceLocation source_location;
-  std::vector<Arg> settings;     // Train
-  std::vector<std::string> params;             // Def
+  std::vector<Arg> settings;                    // Train
+  std::vector<std::string> params;              // Def
   std::vector<SourceLocation> param_locations;  // Def
 };
 

@@ -41,7 +41,8 @@ class DenseKernels {
 
 namespace reference {
 // Plain loops with the same contracts, for tests.
-void dense_forward(const DenseShape& s, const float* src, const float* weights, const float* bias, float* dst);
+void dense_forward(const DenseShape& s, const float* src, const float* weights, const float* bias,
+                   float* dst);
 void dense_backward_data(const DenseShape& s, const float* diff_dst, const float* weights, float* diff_src);
 void dense_backward_weights(const DenseShape& s, const float* diff_dst, const float* src, float* diff_weights,
                             bool accumulate);

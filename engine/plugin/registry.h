@@ -17,9 +17,9 @@ class PluginLibrary;  // a loaded shared library; opaque outside registry.cpp
 
 // One term a plugin provides, e.g. "loss.bce".
 struct TermRef {
-  std::string full_name;                 // name_space.term
-  const hg_term* term = nullptr;         // points into the library, valid while `library` lives
-  std::string plugin_path;               // the file it came from
+  std::string full_name;          // name_space.term
+  const hg_term* term = nullptr;  // points into the library, valid while `library` lives
+  std::string plugin_path;        // the file it came from
   std::string plugin_version;
   std::shared_ptr<const PluginLibrary> library;
 };

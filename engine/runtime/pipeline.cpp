@@ -10,10 +10,7 @@ namespace hg {
 
 DataPipeline::DataPipeline(const Graph& graph, const Dataset& data, int64_t batch, bool shuffle,
                            uint64_t seed)
-    : data_(data),
-      batch_(batch),
-      shuffle_(shuffle),
-      seed_(seed) {
+    : data_(data), batch_(batch), shuffle_(shuffle), seed_(seed) {
   for (NodeId id = 0; id < NodeId(graph.nodes.size()); ++id) {
     const Node& n = graph.node(id);
     if (n.op != OpKind::Input) continue;
@@ -38,7 +35,9 @@ DataPipeline::DataPipeline(const Graph& graph, const Dataset& data, int64_t batc
   std::iota(order_.begin(), order_.end(), 0);
 }
 
-int64_t DataPipeline::rows_in(int64_t b) const { return std::min(batch_, data_.count - b * batch_); }
+int64_t DataPipeline::rows_in(int64_t b) const {
+  return std::min(batch_, data_.count - b * batch_);
+}
 
 void DataPipeline::begin_epoch(int64_t epoch) {
   if (!shuffle_) return;
@@ -57,8 +56,10 @@ int64_t DataPipeline::take(int64_t b, Plan& plan) {
     if (feed.label) std::memset(dst, 0, sizeof(float) * size_t(rows * feed.width));
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t sample = order_[size_t(b * batch_ + r)];
-      if (feed.label) dst[r * feed.width + data_.labels[size_t(sample)]] = 1.0f;
-      else std::memcpy(dst + r * feed.width, data_.image(sample), sizeof(float) * size_t(feed.width));
+      if (feed.label)
+        dst[r * feed.width + data_.labels[size_t(sample)]] = 1.0f;
+      else
+        std::memcpy(dst + r * feed.width, data_.image(sample), sizeof(float) * size_t(feed.width));
     }
   }
   return rows;

@@ -43,7 +43,8 @@ typedef struct hg_param_spec {
 /* Services the engine lends to plugins, so their loops run on whichever threading the engine chose. */
 typedef void (*hg_range_fn)(void* context, int64_t begin, int64_t end);
 typedef struct hg_host {
-  /* Calls body over [begin, end) in chunks of at least `grain`; chunking is deterministic for a thread count. */
+  /* Calls body over [begin, end) in chunks of at least `grain`; chunking is deterministic for a thread count.
+   */
   void (*parallel_for)(int64_t begin, int64_t end, int64_t grain, void* context, hg_range_fn body);
   int32_t num_threads;
 } hg_host;
@@ -79,7 +80,8 @@ typedef struct hg_term {
 } hg_term;
 
 typedef struct hg_plugin {
-  uint32_t abi_version; /* always HG_PLUGIN_ABI_VERSION of the headers the plugin was built with; first field */
+  uint32_t
+      abi_version; /* always HG_PLUGIN_ABI_VERSION of the headers the plugin was built with; first field */
   const char* name_space; /* terms are named name_space.term in graph files, e.g. "loss" */
   const char* version;
   int32_t num_terms;

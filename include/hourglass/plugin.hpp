@@ -20,7 +20,9 @@ inline int64_t num_elements(const hg_tensor& t) {
 }
 
 // Rows = dims[0] (the batch), features = the product of the rest.
-inline int64_t batch_size(const hg_tensor& t) { return t.rank == 0 ? 1 : t.dims[0]; }
+inline int64_t batch_size(const hg_tensor& t) {
+  return t.rank == 0 ? 1 : t.dims[0];
+}
 inline int64_t elements_per_sample(const hg_tensor& t) {
   int64_t n = 1;
   for (int32_t i = 1; i < t.rank; ++i) n *= t.dims[i];
@@ -36,7 +38,8 @@ int guarded(const hg_term_call* call, F&& f) noexcept {
   } catch (const std::exception& e) {
     if (call && call->error && call->error_size) std::snprintf(call->error, call->error_size, "%s", e.what());
   } catch (...) {
-    if (call && call->error && call->error_size) std::snprintf(call->error, call->error_size, "unknown exception");
+    if (call && call->error && call->error_size)
+      std::snprintf(call->error, call->error_size, "unknown exception");
   }
   return 1;
 }

@@ -54,7 +54,8 @@ std::vector<std::string> actual_diagnostics(const std::string& path) {
     for (const Diagnostic& d : error.diagnostics()) text += d.str();
     // Plugin files are named by where this build put them; the expectations say <plugins>.
     const std::string plugins = HG_PLUGIN_DIR;
-    for (size_t at; (at = text.find(plugins)) != std::string::npos;) text.replace(at, plugins.size(), "<plugins>");
+    for (size_t at; (at = text.find(plugins)) != std::string::npos;)
+      text.replace(at, plugins.size(), "<plugins>");
     return lines_of(text);
   }
   return {"(the graph loaded without errors)"};

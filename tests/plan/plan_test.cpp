@@ -13,7 +13,8 @@ namespace {
 const char* kStack =
     "input x : [64] <- image\n"
     "a = dense(x, 48) |> sigmoid\nb = dense(a, 32) |> sigmoid\nc = dense(b, 48) |> sigmoid\n"
-    "r = dense(c, 64) |> sigmoid\nloss = loss.bce(r, x)\ntrain { optimizer = sgd(lr=0.1, momentum=0.9) batch = 8 }\n";
+    "r = dense(c, 64) |> sigmoid\nloss = loss.bce(r, x)\ntrain { optimizer = sgd(lr=0.1, momentum=0.9) batch "
+    "= 8 }\n";
 
 int64_t sum_of_value_sizes(const Graph& g, int64_t batch) {
   int64_t total = 0;

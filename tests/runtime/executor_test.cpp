@@ -14,7 +14,8 @@ namespace {
 const char* kStack =
     "input x : [64] <- image\n"
     "a = dense(x, 48) |> sigmoid\nb = dense(a, 32) |> sigmoid\nc = dense(b, 48) |> sigmoid\n"
-    "r = dense(c, 64) |> sigmoid\nloss = loss.bce(r, x)\ntrain { optimizer = sgd(lr=0.1, momentum=0.9) batch = 8 }\n";
+    "r = dense(c, 64) |> sigmoid\nloss = loss.bce(r, x)\ntrain { optimizer = sgd(lr=0.1, momentum=0.9) batch "
+    "= 8 }\n";
 }  // namespace
 
 TEST_CASE("the TBB flow graph computes exactly what the serial order computes") {
@@ -33,4 +34,3 @@ TEST_CASE("the TBB flow graph computes exactly what the serial order computes") 
   CHECK(std::memcmp(serial_model.parameters->values(), graph_model.parameters->values(),
                     sizeof(float) * size_t(serial_model.parameters->total())) == 0);
 }
-

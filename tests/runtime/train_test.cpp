@@ -30,8 +30,10 @@ std::string write_graph(const std::string& name, const std::string& text) {
 }
 
 const char* kDataLines =
-    "data train = idx(\"mnist/train-images-idx3-ubyte\", labels=\"mnist/train-labels-idx1-ubyte\", scale=1/255)\n"
-    "data test  = idx(\"mnist/t10k-images-idx3-ubyte\", labels=\"mnist/t10k-labels-idx1-ubyte\", scale=1/255)\n";
+    "data train = idx(\"mnist/train-images-idx3-ubyte\", labels=\"mnist/train-labels-idx1-ubyte\", "
+    "scale=1/255)\n"
+    "data test  = idx(\"mnist/t10k-images-idx3-ubyte\", labels=\"mnist/t10k-labels-idx1-ubyte\", "
+    "scale=1/255)\n";
 
 std::string autoencoder() {
   return std::string(kDataLines) +
@@ -80,12 +82,13 @@ TEST_CASE("the same seed and thread count give bit-identical weights") {
 
 TEST_CASE("a classifier reports accuracy, and evaluation covers a partial last batch") {
   REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
-  Model model(write_graph("mlp.graph", std::string(kDataLines) +
-                                           "input x : [784] <- image\ninput y : [10] <- label\n"
-                                           "h = dense(x, 64) |> relu\nlogits = dense(h, 10)\n"
-                                           "loss = loss.softmax_ce(logits, y)\n"
-                                           "train { optimizer = adam(lr=0.003) batch = 32 epochs = 3 seed = 1 }\n"),
-              {});
+  Model model(
+      write_graph("mlp.graph", std::string(kDataLines) +
+                                   "input x : [784] <- image\ninput y : [10] <- label\n"
+                                   "h = dense(x, 64) |> relu\nlogits = dense(h, 10)\n"
+                                   "loss = loss.softmax_ce(logits, y)\n"
+                                   "train { optimizer = adam(lr=0.003) batch = 32 epochs = 3 seed = 1 }\n"),
+      {});
   run(model, 3000);
   const Dataset test = load_data(model.graph, "test", kData, 1010);
   const EvalResult result = evaluate(model, test, 32);  // 31 full batches and a tail of 18
@@ -111,24 +114,25 @@ TEST_CASE("a checkpoint round-trips every parameter, and eval on it reproduces t
 
 TEST_CASE("an input that does not fit the data is an error at the input's line") {
   REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
-  Model model(write_graph("wrong_width.graph",
-                          std::string(kDataLines) + "input x : [100] <- image\nr = dense(x, 100) |> sigmoid\n"
-                                                    "loss = loss.mse(r, x)\n"),
+  Model model(write_graph("wrong_width.graph", std::string(kDataLines) +
+                                                   "input x : [100] <- image\nr = dense(x, 100) |> sigmoid\n"
+                                                   "loss = loss.mse(r, x)\n"),
               {});
   try {
     run(model, 100);
     FAIL("expected an error");
   } catch (const Error& e) {
     CHECK(e.diagnostics()[0].where.line == 3);
-    CHECK(std::string(e.what()).find("input 'x' is [100] (100 features), but the images in") != std::string::npos);
+    CHECK(std::string(e.what()).find("input 'x' is [100] (100 features), but the images in") !=
+          std::string::npos);
   }
 }
 
 TEST_CASE("a plugin term that throws is reported at the graph line that uses it") {
-  const std::string path = write_graph(
-      "throwing.graph",
-      "input x : [8] <- image\nh = dense(x, 4) |> sigmoid\nr = dense(h, 8) |> sigmoid\n"
-      "loss = loss.mse(r, x) + 0.1 * throwing.guarded(h)\ntrain { batch = 2 }\n");
+  const std::string path =
+      write_graph("throwing.graph",
+                  "input x : [8] <- image\nh = dense(x, 4) |> sigmoid\nr = dense(h, 8) |> sigmoid\n"
+                  "loss = loss.mse(r, x) + 0.1 * throwing.guarded(h)\ntrain { batch = 2 }\n");
   Model model(path, ModelOptions{{std::string(HG_TEST_PLUGIN_DIR) + "/throwing"}, {}});
   Plan plan(model.graph, model.parameters, 2, PlanMode::Train);
   Executor executor(plan);

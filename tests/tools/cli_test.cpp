@@ -3,8 +3,8 @@
 // graphs/ checking, training for a step and evaluating.
 #include <doctest/doctest.h>
 
-#include "tools/tool_runner.h"
 #include <sys/wait.h>
+#include "tools/tool_runner.h"
 
 #include <array>
 #include <cstdio>
@@ -17,8 +17,12 @@ namespace {
 using Result = hg::test::ToolResult;
 using hg::test::contains;
 
-Result run(const std::string& arguments) { return hg::test::run_tool(arguments); }
-std::string scratch(const std::string& name) { return hg::test::tool_scratch("cli-" + name); }
+Result run(const std::string& arguments) {
+  return hg::test::run_tool(arguments);
+}
+std::string scratch(const std::string& name) {
+  return hg::test::tool_scratch("cli-" + name);
+}
 
 }  // namespace
 

@@ -30,21 +30,26 @@ int gradient(const hg_term_call* call, float scale, hg_tensor* diff) {
   return guarded(call, [&] {
     if (!diff[0].data) return;
     const hg_tensor& h = call->inputs[0];
-    if (num_elements(diff[0]) != num_elements(h)) throw std::invalid_argument("gradient buffer has the wrong size");
+    if (num_elements(diff[0]) != num_elements(h))
+      throw std::invalid_argument("gradient buffer has the wrong size");
     const float eps = float(call->params[0]), factor = scale / float(batch_size(h));
     parallel_for(call, 0, num_elements(h), 1 << 14, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) diff[0].data[i] += factor * 2 * h.data[i] / (eps + h.data[i] * h.data[i]);
+      for (int64_t i = b; i < e; ++i)
+        diff[0].data[i] += factor * 2 * h.data[i] / (eps + h.data[i] * h.data[i]);
     });
   });
 }
 
 const char* const kInputs[] = {"activations"};
-const hg_param_spec kParams[] = {{"eps", HG_PARAM_FLOAT, 0.1, 1e-6, 1e6, "scale below which activations count as zero"}};
+const hg_param_spec kParams[] = {
+    {"eps", HG_PARAM_FLOAT, 0.1, 1e-6, 1e6, "scale below which activations count as zero"}};
 const hg_term kTerms[] = {{"log_sparsity", HG_TERM_REGULARIZER, 1, kInputs, 1, kParams,
-                           "log sparsity sum_i log(1 + h_i^2/eps), mean over the batch", value, gradient, nullptr,
-                           nullptr}};
+                           "log sparsity sum_i log(1 + h_i^2/eps), mean over the batch", value, gradient,
+                           nullptr, nullptr}};
 const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION, "example", "0.1.0", 1, kTerms};
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const hg_plugin* hourglass_plugin() { return &kPlugin; }
+extern "C" __attribute__((visibility("default"))) const hg_plugin* hourglass_plugin() {
+  return &kPlugin;
+}
