@@ -8,20 +8,19 @@
 
 #include "autodiff/autodiff.h"
 #include "frontend/parser.h"
+#include "ir/builtin_plugins.h"
 #include "ir/lower.h"
 #include "ir/lower_util.h"
 #include "plan/parameters.h"
 
 namespace hg::test {
 
-inline const PluginRegistry& builtin_plugins() {
-  static const PluginRegistry registry = [] {
-    PluginRegistry r;
-    r.load_folder(HG_PLUGIN_DIR);
-    return r;
-  }();
-  return registry;
-}
+// A four-layer sigmoid autoencoder on 64 features: enough nodes that the planner reuses arena memory.
+inline const char* const kStackedAutoencoder =
+    "input x : [64] <- image\n"
+    "a = dense(x, 48) |> sigmoid\nb = dense(a, 32) |> sigmoid\nc = dense(b, 48) |> sigmoid\n"
+    "r = dense(c, 64) |> sigmoid\nloss = loss.bce(r, x)\ntrain { optimizer = sgd(lr=0.1, momentum=0.9) batch "
+    "= 8 }\n";
 
 struct TestModel {
   Graph graph;

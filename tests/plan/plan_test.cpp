@@ -10,11 +10,6 @@
 using namespace hg;
 
 namespace {
-const char* kStack =
-    "input x : [64] <- image\n"
-    "a = dense(x, 48) |> sigmoid\nb = dense(a, 32) |> sigmoid\nc = dense(b, 48) |> sigmoid\n"
-    "r = dense(c, 64) |> sigmoid\nloss = loss.bce(r, x)\ntrain { optimizer = sgd(lr=0.1, momentum=0.9) batch "
-    "= 8 }\n";
 
 int64_t sum_of_value_sizes(const Graph& g, int64_t batch) {
   int64_t total = 0;
@@ -26,14 +21,14 @@ int64_t sum_of_value_sizes(const Graph& g, int64_t batch) {
 }  // namespace
 
 TEST_CASE("the arena reuses memory of values that are no longer read") {
-  test::TestModel m = test::model_from_text(kStack);
+  test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
   Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
   CHECK(plan.arena_floats() > 0);
   CHECK(plan.arena_floats() < sum_of_value_sizes(m.graph, 8) * 3 / 4);
 }
 
 TEST_CASE("parameters and their final gradients live in the parameter store") {
-  test::TestModel m = test::model_from_text(kStack);
+  test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
   Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
   for (auto [parameter, gradient] : m.graph.parameter_gradient) {
     CHECK(plan.buffer(parameter) == m.parameters->value(parameter));
@@ -42,7 +37,7 @@ TEST_CASE("parameters and their final gradients live in the parameter store") {
 }
 
 TEST_CASE("an evaluation plan has no backward or optimizer steps") {
-  test::TestModel m = test::model_from_text(kStack);
+  test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
   Plan eval(m.graph, *m.parameters, 8, PlanMode::Eval);
   for (const PlanStep& step : eval.steps()) {
     CHECK(m.graph.node(step.node).forward == kNoNode);
@@ -65,7 +60,7 @@ TEST_CASE("forward nodes nothing consumes are left out of a training plan") {
 }
 
 TEST_CASE("every step's edges point backwards and include its data dependencies") {
-  test::TestModel m = test::model_from_text(kStack);
+  test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
   Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
   std::map<NodeId, size_t> index;
   for (size_t s = 0; s < plan.steps().size(); ++s) index[plan.steps()[s].node] = s;

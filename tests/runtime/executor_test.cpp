@@ -10,17 +10,9 @@
 
 using namespace hg;
 
-namespace {
-const char* kStack =
-    "input x : [64] <- image\n"
-    "a = dense(x, 48) |> sigmoid\nb = dense(a, 32) |> sigmoid\nc = dense(b, 48) |> sigmoid\n"
-    "r = dense(c, 64) |> sigmoid\nloss = loss.bce(r, x)\ntrain { optimizer = sgd(lr=0.1, momentum=0.9) batch "
-    "= 8 }\n";
-}  // namespace
-
 TEST_CASE("the TBB flow graph computes exactly what the serial order computes") {
-  test::TestModel serial_model = test::model_from_text(kStack, true, 3);
-  test::TestModel graph_model = test::model_from_text(kStack, true, 3);
+  test::TestModel serial_model = test::model_from_text(test::kStackedAutoencoder, true, 3);
+  test::TestModel graph_model = test::model_from_text(test::kStackedAutoencoder, true, 3);
   Plan serial(serial_model.graph, *serial_model.parameters, 8, PlanMode::Train);
   Plan flow(graph_model.graph, *graph_model.parameters, 8, PlanMode::Train);
   Executor executor(flow);
