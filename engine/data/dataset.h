@@ -25,7 +25,8 @@ struct IdxOptions {
   std::string images_path;
   std::string labels_path;  // optional
   float scale = 1.0f;       // each byte is multiplied by this
-  int64_t limit = 0;        // read only the first `limit` samples when > 0
+  int64_t limit = 0;        // read only the first `limit` samples (after `skip`) when > 0
+  int64_t skip = 0;         // samples at the start of the file to pass over (a train/valid split, say)
 };
 
 // Reads an IDX file pair; a path ending in ".gz" is decompressed with zlib.

@@ -57,14 +57,22 @@ Dataset read_idx(const IdxOptions& options) {
   Dataset dataset;
   dataset.images_path = options.images_path;
   dataset.labels_path = options.labels_path;
-  const int64_t available = images.header().count();
+  const int64_t in_file = images.header().count();
+  if (options.skip < 0 || options.skip >= in_file)
+    images.fail("cannot skip " + std::to_string(options.skip) + " samples: the file holds " +
+                std::to_string(in_file));
+  const int64_t available = in_file - options.skip;
   dataset.count = options.limit > 0 ? std::min(options.limit, available) : available;
   const std::vector<int64_t>& dims = images.header().dims;
   dataset.item_dims.assign(dims.begin() + 1, dims.end());
-  dataset.images = scaled_pixels(images.read_samples(dataset.count), options.scale);
+  // Skipped samples are read and dropped: files are read front to back (gzip cannot seek).
+  const int64_t item_bytes = images.header().item_bytes();
+  std::vector<uint8_t> pixels = images.read_samples(options.skip + dataset.count);
+  pixels.erase(pixels.begin(), pixels.begin() + options.skip * item_bytes);
+  dataset.images = scaled_pixels(pixels, options.scale);
   if (labels) {
-    const std::vector<uint8_t> bytes = labels->read_samples(dataset.count);
-    dataset.labels.assign(bytes.begin(), bytes.end());
+    const std::vector<uint8_t> bytes = labels->read_samples(options.skip + dataset.count);
+    dataset.labels.assign(bytes.begin() + options.skip, bytes.end());
     dataset.num_classes = 1 + *std::max_element(dataset.labels.begin(), dataset.labels.end());
   }
   return dataset;

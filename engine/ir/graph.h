@@ -79,6 +79,7 @@ struct DataBinding {
   SourceLocation location;
   std::string images, labels;  // paths as written (resolved against the data directory at run time)
   double scale = 1;
+  int64_t skip = 0, count = 0;  // a slice of the files: pass over `skip` samples, then take `count` (0: all)
 };
 
 struct OptimizerSettings {

@@ -180,7 +180,8 @@ static std::optional<std::string> string_argument(const ast::Arg& arg, Diagnosti
 
 std::optional<DataBinding> lower_data_binding(const ast::Statement& s, DiagnosticSink& sink) {
   const ast::Expr& call = *s.value;
-  const std::string usage = "data is read with idx(images=\"...\", labels=\"...\", scale=1/255)";
+  const std::string usage =
+      "data is read with idx(images=\"...\", labels=\"...\", scale=1/255, skip=0, count=0)";
   if (call.kind != ast::Expr::Kind::Call) {
     sink.error(call.location, usage + ", found '" + ast::to_string(call) + "'");
     return std::nullopt;
@@ -190,7 +191,7 @@ std::optional<DataBinding> lower_data_binding(const ast::Statement& s, Diagnosti
                "unknown data reader '" + call.text + "'" + did_you_mean(call.text, {"idx"}) + "; " + usage);
     return std::nullopt;
   }
-  if (!check_arguments(call, 1, {"images", "labels", "scale"}, sink)) return std::nullopt;
+  if (!check_arguments(call, 1, {"images", "labels", "scale", "skip", "count"}, sink)) return std::nullopt;
   DataBinding b;
   b.name = s.name;
   b.location = s.name_location;
@@ -211,6 +212,18 @@ std::optional<DataBinding> lower_data_binding(const ast::Statement& s, Diagnosti
     auto v = constant_value(*scale->value, sink);
     if (!v) return std::nullopt;
     b.scale = *v;
+  }
+  for (const char* field : {"skip", "count"}) {
+    const ast::Arg* arg = keyword(call, field);
+    if (!arg) continue;
+    auto v = constant_value(*arg->value, sink);
+    if (!v) return std::nullopt;
+    if (*v < 0 || *v != std::floor(*v) || *v > 1e12) {
+      sink.error(arg->value->location, std::string(field) + " must be a whole number >= 0, found '" +
+                                           ast::to_string(*arg->value) + "'");
+      return std::nullopt;
+    }
+    (std::string(field) == "skip" ? b.skip : b.count) = int64_t(*v);
   }
   return b;
 }
@@ -279,6 +292,39 @@ void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& s
   }
 }
 
+std::optional<DataSetting> data_setting(const std::string& assignment) {
+  if (assignment.rfind("data.", 0) != 0) return std::nullopt;
+  const SourceLocation where{"--set " + assignment, 0, 0};
+  const size_t eq = assignment.find('='), dot = assignment.rfind('.', eq);
+  if (eq == std::string::npos) throw Error(where, "expected data.NAME.count=N or data.NAME.skip=N");
+  DataSetting d;
+  d.binding = dot > 5 ? assignment.substr(5, dot - 5) : "";
+  d.field = assignment.substr(dot + 1, eq - dot - 1);
+  if (d.binding.empty() || (d.field != "skip" && d.field != "count"))
+    throw Error(where, "expected data.NAME.count=N or data.NAME.skip=N, like data.train.count=100");
+  const std::string text = assignment.substr(eq + 1);
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(v >= 0 && v <= 1e12) || v != std::floor(v))
+    throw Error(where, d.field + " must be a whole number >= 0, found '" + text + "'");
+  d.value = int64_t(v);
+  return d;
+}
+
+void apply_setting(Graph& graph, const std::string& assignment) {
+  const std::optional<DataSetting> d = data_setting(assignment);
+  if (!d) return apply_setting(graph.train, assignment);
+  std::vector<std::string> names;
+  for (DataBinding& b : graph.data) {
+    names.push_back(b.name);
+    if (b.name != d->binding) continue;
+    (d->field == "skip" ? b.skip : b.count) = d->value;
+    return;
+  }
+  throw Error({"--set " + assignment, 0, 0},
+              "the graph has no data '" + d->binding + "'" + did_you_mean(d->binding, names));
+}
+
 void apply_setting(TrainSettings& settings, const std::string& assignment) {
   const SourceLocation where{"--set " + assignment, 0, 0};
   const size_t eq = assignment.find('=');
@@ -286,7 +332,13 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   const std::vector<std::string> keys = {"batch", "epochs", "seed", "lr", "momentum"};
   if (std::find(keys.begin(), keys.end(), key) == keys.end())
-    throw Error(where, "unknown setting '" + key + "'" + did_you_mean(key, keys));
+  {
+    const std::string hint = did_you_mean(key, keys);
+    throw Error(where, "unknown setting '" + key + "'" +
+                           (hint.empty() ? "; the settings are batch, epochs, seed, lr, momentum, "
+                                           "data.NAME.count and data.NAME.skip"
+                                         : hint));
+  }
   if (key == "momentum" && settings.optimizer.kind != "sgd")
     throw Error(where, "momentum applies to sgd, but the graph trains with " + settings.optimizer.kind);
   char* end = nullptr;

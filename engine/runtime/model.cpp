@@ -43,7 +43,7 @@ static void freeze_parameters(Graph& graph, const std::string& glob) {
 static Graph load_trainable(const std::string& path, const ModelOptions& options,
                             const PluginRegistry& plugins) {
   Graph graph = load_graph(path, plugins);
-  for (const std::string& s : options.settings) apply_setting(graph.train, s);
+  for (const std::string& s : options.settings) apply_setting(graph, s);
   for (const std::string& glob : options.freeze) freeze_parameters(graph, glob);
   append_backward(graph);
   return graph;
@@ -72,7 +72,9 @@ Dataset load_data(const Graph& graph, const std::string& name, const std::string
                                         " = idx(\"...\")`" + did_you_mean(name, names));
   }
   auto resolve = [&](const std::string& p) { return p.empty() || p[0] == '/' ? p : data_dir + "/" + p; };
-  return read_idx(IdxOptions{resolve(b->images), resolve(b->labels), float(b->scale), limit});
+  // --limit trims whatever slice the binding (or --set data.NAME.count) asked for.
+  const int64_t count = b->count > 0 && limit > 0 ? std::min(b->count, limit) : std::max(b->count, limit);
+  return read_idx(IdxOptions{resolve(b->images), resolve(b->labels), float(b->scale), count, b->skip});
 }
 
 // Loss terms whose second input is a one-hot label input: their first input is scored by argmax.

@@ -192,7 +192,7 @@ class StageParser {
       try {
         TrainSettings
             probe;  // sgd, so that momentum is accepted; the graph's optimizer is checked when it runs
-        apply_setting(probe, setting);
+        if (!data_setting(setting)) apply_setting(probe, setting);
       } catch (const Error& e) {
         fail(where, e.diagnostics()[0].message);
       }

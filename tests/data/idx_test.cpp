@@ -114,6 +114,19 @@ TEST_CASE("limit reads only the first samples, and a limit past the end reads th
   CHECK(read_idx({pair.images, pair.labels, 1.0f, 99}).count == 3);
 }
 
+TEST_CASE("skip passes over the first samples and limit counts from there; skipping everything is an error") {
+  GoodPair pair;
+  const Dataset tail = read_idx({pair.images, pair.labels, 1.0f, 0, 1});
+  CHECK(tail.count == 2);
+  CHECK(tail.images == std::vector<float>{4, 5, 6, 7, 8, 9, 10, 11});
+  CHECK(tail.labels == std::vector<int32_t>{0, 1});
+  const Dataset middle = read_idx({pair.images, pair.labels, 1.0f, 1, 1});
+  CHECK(middle.images == std::vector<float>{4, 5, 6, 7});
+  CHECK(middle.labels == std::vector<int32_t>{0});
+  CHECK(error_of(IdxOptions{pair.images, pair.labels, 1.0f, 0, 3}) ==
+        pair.images + ": error: cannot skip 3 samples: the file holds 3\n");
+}
+
 TEST_CASE("gzipped files load the same, with or without a limit") {
   TempDir dir;
   const std::string images = write_gz(dir.file("images.gz"), idx_bytes({3, 2, 2}, iota_bytes(12)));
@@ -123,6 +136,7 @@ TEST_CASE("gzipped files load the same, with or without a limit") {
   CHECK(data.image(2)[3] == 22.0f);
   CHECK(data.labels == std::vector<int32_t>{4, 0, 1});
   CHECK(read_idx({images, labels, 1.0f, 1}).images == std::vector<float>{0, 1, 2, 3});
+  CHECK(read_idx({images, labels, 1.0f, 1, 2}).images == std::vector<float>{8, 9, 10, 11});
 }
 
 TEST_CASE("a missing file or a directory cannot be opened") {
