@@ -91,6 +91,7 @@ struct OptimizerSettings {
 struct TrainSettings {
   OptimizerSettings optimizer;
   int64_t batch = 64, epochs = 1;
+  int64_t test_every = 1;  // evaluate the test data after every Nth epoch, and after the last
   uint64_t seed = 1;
   SourceLocation location;
 };

@@ -268,16 +268,17 @@ static void lower_optimizer(const ast::Expr& e, DiagnosticSink& sink, OptimizerS
 
 void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& settings) {
   settings.location = s.location;
-  const std::vector<std::string> known = {"optimizer", "batch", "epochs", "seed"};
+  const std::vector<std::string> known = {"optimizer", "batch", "epochs", "seed", "test_every"};
   std::set<std::string> seen;
   for (const ast::Arg& arg : s.settings) {
     if (!seen.insert(arg.keyword).second) {
       sink.error(arg.location, "setting '" + arg.keyword + "' is given twice");
     } else if (arg.keyword == "optimizer") {
       lower_optimizer(*arg.value, sink, settings.optimizer);
-    } else if (arg.keyword == "batch" || arg.keyword == "epochs") {
+    } else if (arg.keyword == "batch" || arg.keyword == "epochs" || arg.keyword == "test_every") {
       if (auto v = positive_integer(*arg.value, "'" + arg.keyword + "'", sink))
-        (arg.keyword == "batch" ? settings.batch : settings.epochs) = *v;
+        (arg.keyword == "batch" ? settings.batch : arg.keyword == "epochs" ? settings.epochs : settings.test_every) =
+            *v;
     } else if (arg.keyword == "seed") {
       if (auto v = constant_value(*arg.value, sink)) {
         if (*v < 0 || *v != std::floor(*v))
@@ -330,13 +331,13 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos) throw Error(where, "expected key=value");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  const std::vector<std::string> keys = {"batch", "epochs", "seed", "lr", "momentum"};
+  const std::vector<std::string> keys = {"batch", "epochs", "seed", "lr", "momentum", "test_every"};
   if (std::find(keys.begin(), keys.end(), key) == keys.end())
   {
     const std::string hint = did_you_mean(key, keys);
     throw Error(where, "unknown setting '" + key + "'" +
                            (hint.empty() ? "; the settings are batch, epochs, seed, lr, momentum, "
-                                           "data.NAME.count and data.NAME.skip"
+                                           "test_every, data.NAME.count and data.NAME.skip"
                                          : hint));
   }
   if (key == "momentum" && settings.optimizer.kind != "sgd")
@@ -345,7 +346,7 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
   const double v = std::strtod(text.c_str(), &end);
   if (text.empty() || *end != '\0' || !std::isfinite(v)) throw Error(where, "'" + text + "' is not a number");
   const bool whole = v == std::floor(v);
-  if ((key == "batch" || key == "epochs") && (!whole || v < 1 || v > 1e9))
+  if ((key == "batch" || key == "epochs" || key == "test_every") && (!whole || v < 1 || v > 1e9))
     throw Error(where, key + " must be a positive integer");
   if (key == "seed" && (!whole || v < 0)) throw Error(where, "seed must be a whole number >= 0");
   if (key == "lr" && !(v > 0)) throw Error(where, "lr must be positive");
@@ -354,6 +355,8 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
     settings.batch = int64_t(v);
   else if (key == "epochs")
     settings.epochs = int64_t(v);
+  else if (key == "test_every")
+    settings.test_every = int64_t(v);
   else if (key == "seed")
     settings.seed = uint64_t(v);
   else if (key == "lr")

@@ -65,7 +65,8 @@ void train(Model& model, const TrainOptions& options) {
     for (size_t t = 0; t < terms.size(); ++t)
       report.train.terms.emplace_back(g.node(terms[t]).term->full_name,
                                       sums[t] / double(std::max<int64_t>(steps, 1)));
-    if (test) report.test = evaluate(model, *test, settings.batch);
+    if (test && (epoch % settings.test_every == 0 || epoch == settings.epochs))
+      report.test = evaluate(model, *test, settings.batch);
     model.epoch = epoch;
     if (options.on_epoch) options.on_epoch(report);
   }

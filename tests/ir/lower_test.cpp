@@ -332,7 +332,7 @@ TEST_CASE("apply_setting: a bad --set names the flag and leaves the settings unc
       {"lr=inf", "--set lr=inf: error: 'inf' is not a number\n"},
       {"momentum=1", "--set momentum=1: error: momentum must be in [0, 1)\n"},
       {"epoch=3", "--set epoch=3: error: unknown setting 'epoch' (did you mean 'epochs'?)\n"},
-      {"optimizer=adam", "--set optimizer=adam: error: unknown setting 'optimizer'; the settings are batch, epochs, seed, lr, momentum, data.NAME.count and data.NAME.skip\n"},
+      {"optimizer=adam", "--set optimizer=adam: error: unknown setting 'optimizer'; the settings are batch, epochs, seed, lr, momentum, test_every, data.NAME.count and data.NAME.skip\n"},
   };
   for (const auto& [assignment, message] : cases) {
     CAPTURE(assignment);

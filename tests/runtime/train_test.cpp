@@ -147,3 +147,32 @@ TEST_CASE("a plugin term that throws is reported at the graph line that uses it"
   // The failed run leaves the engine usable: the same plan runs again and fails the same way, no crash.
   CHECK_THROWS_AS(executor.run(), Error);
 }
+
+TEST_CASE("a sliced binding trains on its slice, and test_every skips the test pass on other epochs") {
+  REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  const std::string graph =
+      "data train = idx(\"mnist/train-images-idx3-ubyte\", labels=\"mnist/train-labels-idx1-ubyte\", "
+      "scale=1/255, skip=100, count=300)\n"
+      "data test  = idx(\"mnist/t10k-images-idx3-ubyte\", scale=1/255, count=200)\n"
+      "input x : [784] <- image\ncode = dense(x, 16) |> relu\nrecon = dense(code, 784) |> sigmoid\n"
+      "loss = loss.bce(recon, x)\n"
+      "train { optimizer = adam(lr=0.002) batch = 50 epochs = 3 seed = 3 test_every = 2 }\n";
+  Model model(write_graph("sliced.graph", graph), {});
+  const Dataset whole = load_data(model.graph, "train", kData, 0);
+  CHECK(whole.count == 300);
+  Graph unsliced = model.graph;
+  unsliced.data[0].skip = 0;
+  unsliced.data[0].count = 0;
+  const Dataset first = load_data(unsliced, "train", kData, 400);
+  CHECK(std::memcmp(whole.image(0), first.image(100), sizeof(float) * 784) == 0);
+  CHECK(whole.labels[299] == first.labels[399]);
+  CHECK(load_data(model.graph, "train", kData, 120).count == 120);  // --limit trims the slice
+
+  const std::vector<EpochReport> reports = run(model, 0);
+  REQUIRE(reports.size() == 3);
+  CHECK(reports[0].train.samples == 300);
+  CHECK_FALSE(reports[0].test.has_value());
+  REQUIRE(reports[1].test.has_value());
+  CHECK(reports[1].test->samples == 200);
+  CHECK(reports[2].test.has_value());  // the last epoch is always tested
+}
