@@ -48,7 +48,7 @@ TEST_CASE("a pipeline parses into stages with paths resolved against its folder"
                 "stage clf = train \"a/clf.graph\"\n"
                 "    init dae1 { \"enc1.*\" -> \"fc1.*\" }  init dae2 { \"enc2.*\" -> \"fc2.*\", "
                 "\"dec2.bias\" }\n"
-                "    freeze { \"fc1.*\", \"fc2.*\" } freeze \"x.*\" set { epochs=3, lr=0.5 seed=2 }\n"
+                "    freeze { \"fc1.*\", \"fc2.*\" } freeze \"x.*\" set { epochs=3, lr=0.5 seed=2 data.train.count=100 }\n"
                 "    -> \"/abs/clf.safetensors\"   # absolute paths stay\n"
                 "stage report = eval clf\n"
                 "stage codes = encode clf node fc2 data train -> \"codes.npy\"\n",
@@ -65,7 +65,7 @@ TEST_CASE("a pipeline parses into stages with paths resolved against its folder"
   CHECK(clf.inits[1].maps == std::vector<std::string>{"enc2.*->fc2.*", "dec2.bias->dec2.bias"});
   CHECK(clf.inits[1].where.str() == "p/x.pipeline:5:45");
   CHECK(clf.freeze == std::vector<std::string>{"fc1.*", "fc2.*", "x.*"});
-  CHECK(clf.settings == std::vector<std::string>{"epochs=3", "lr=0.5", "seed=2"});
+  CHECK(clf.settings == std::vector<std::string>{"epochs=3", "lr=0.5", "seed=2", "data.train.count=100"});
   CHECK(p.stages[1].inits[0].maps == std::vector<std::string>{"enc1.*->enc1.*"});  // a bare glob: same names
   CHECK(p.stages[3].kind == StageKind::Eval);
   CHECK(p.stages[3].of == "clf");
@@ -118,6 +118,10 @@ TEST_CASE("syntax errors name the place and what was expected") {
   CHECK(errors_of("stage a = train \"g\" set { epoch=2 } -> \"o\"\n") ==
         "1:27: error: unknown setting 'epoch' (did you mean 'epochs'?)\n");
   CHECK(errors_of("stage a = train \"g\" set { lr=-1 } -> \"o\"\n") == "1:27: error: lr must be positive\n");
+  CHECK(errors_of("stage a = train \"g\" set { data.train.size=100 } -> \"o\"\n") ==
+        "1:27: error: expected data.NAME.count=N or data.NAME.skip=N, like data.train.count=100\n");
+  CHECK(errors_of("stage a = train \"g\" set { data.train.count=2.5 } -> \"o\"\n") ==
+        "1:27: error: count must be a whole number >= 0, found '2.5'\n");
   CHECK(errors_of("stage a = train \"g\" -> 'o'\n") ==
         "1:24: error: unexpected character ''' (strings use double quotes)\n");
   CHECK(errors_of("stage e = encode a -> \"x.npy\"\n") ==
