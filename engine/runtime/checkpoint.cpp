@@ -80,6 +80,12 @@ std::string describe_terms(const Model& model) {
   return terms.dump();
 }
 
+// The slice of the training data (--set data.train.count=100 changes it), "" without a train binding.
+static std::string train_slice(const Graph& g) {
+  const DataBinding* b = g.binding("train");
+  return b ? "skip=" + std::to_string(b->skip) + " count=" + std::to_string(b->count) : "";
+}
+
 std::map<std::string, std::string> training_metadata(const Model& model) {
   const TrainSettings& t = model.graph.train;
   const OptimizerSettings& o = t.optimizer;
@@ -93,6 +99,7 @@ std::map<std::string, std::string> training_metadata(const Model& model) {
           {"step", std::to_string(model.parameters.step)},
           {"seed", std::to_string(t.seed)},
           {"batch", std::to_string(t.batch)},
+          {"train_slice", train_slice(model.graph)},
           {"random_streams", kRandomStreams},
           {"optimizer", o.kind},
           {"optimizer.learning_rate", number(o.learning_rate)},
@@ -342,6 +349,7 @@ static std::vector<std::string> check_resumable(const CheckpointFile& file, cons
   const char* fixed[][2] = {{"random_streams", "random streams"},
                             {"seed", "seed"},
                             {"batch", "batch"},
+                            {"train_slice", "training data slice"},
                             {"optimizer", "optimizer"},
                             {"frozen", "frozen parameters"}};
   for (const auto& [key, what] : fixed)

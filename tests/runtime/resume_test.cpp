@@ -89,7 +89,7 @@ TEST_CASE("the exactness needs the restored optimizer state: weights alone drift
   CHECK_FALSE(same_arena(straight.parameters, weights_only.parameters, &ParameterStore::values));
 }
 
-TEST_CASE("a resumed run must be the same graph file, seed, batch, optimizer and frozen set") {
+TEST_CASE("a resumed run must be the same graph file, seed, batch, data slice, optimizer and frozen set") {
   const std::string text = graph_with(kPlainAutoencoder, "optimizer = adam(lr=0.003)");
   const std::string path = test::write_graph("resume_same.graph", text);
   const std::string checkpoint = test::scratch_path("resume_same.safetensors");
@@ -117,6 +117,9 @@ TEST_CASE("a resumed run must be the same graph file, seed, batch, optimizer and
         std::string::npos);
   Model rebatched(path, ModelOptions{{}, {"batch=20"}});
   CHECK(error_of(rebatched).find("used batch '50', this one '20'") != std::string::npos);
+  Model sliced(path, ModelOptions{{}, {"data.train.count=100"}});
+  CHECK(error_of(sliced).find("used training data slice 'skip=0 count=0', this one 'skip=0 count=100'") !=
+        std::string::npos);
   Model frozen(path, ModelOptions{{}, {}, {"code.*"}});
   CHECK(error_of(frozen).find("used frozen parameters '', this one 'code.weights,code.bias'") !=
         std::string::npos);
