@@ -74,6 +74,10 @@ const char* activation_name(Activation a) {
   return info(a).name;
 }
 
+bool is_elementwise(Activation a) {
+  return a == Activation::Relu || a == Activation::Sigmoid || a == Activation::Tanh;
+}
+
 bool parse_activation(const std::string& name, Activation* out) {
   for (const ActivationInfo& a : kActivations) {
     if (name != a.name) continue;

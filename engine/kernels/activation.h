@@ -13,6 +13,8 @@ namespace hg {
 enum class Activation { Linear, Relu, Sigmoid, Tanh, Softmax };
 
 const char* activation_name(Activation a);
+// Elementwise (relu, sigmoid, tanh): can be fused into the op that produces its src.
+bool is_elementwise(Activation a);
 bool parse_activation(const std::string& name, Activation* out);
 
 class ActivationKernels {

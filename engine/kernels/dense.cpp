@@ -24,18 +24,36 @@ memory::desc matrix(int64_t rows, int64_t cols, bool stored_transposed) {
 
 std::string describe(const DenseShape& s) {
   return "N=" + std::to_string(s.batch) + ", K=" + std::to_string(s.in) + ", M=" + std::to_string(s.out) +
-         ", weights stored " + (s.transposed_weights ? "(K,M)" : "(M,K)") + (s.has_bias ? ", with bias" : "");
+         ", weights stored " + (s.transposed_weights ? "(K,M)" : "(M,K)") +
+         (s.has_bias ? ", with bias" : "") +
+         (s.fused_activation != Activation::Linear
+              ? std::string(", then ") + activation_name(s.fused_activation)
+              : "");
 }
 
-// src x weights (+ bias) -> dst, optionally accumulated into dst (sum post-op).
-BoundPrimitive make_matmul(const memory::desc& src, const memory::desc& weights, const memory::desc* bias,
-                           const memory::desc& dst, bool accumulate) {
-  dnnl::primitive_attr attributes = default_attributes();
-  if (accumulate) {
-    dnnl::post_ops ops;
-    ops.append_sum(1.0f);
-    attributes.set_post_ops(ops);
+// The eltwise post-op that applies `a` to a matmul's dst while it is still in cache.
+dnnl::algorithm post_op_algorithm(Activation a) {
+  switch (a) {
+    case Activation::Relu:
+      return dnnl::algorithm::eltwise_relu;
+    case Activation::Sigmoid:
+      return dnnl::algorithm::eltwise_logistic;
+    case Activation::Tanh:
+      return dnnl::algorithm::eltwise_tanh;
+    default:
+      throw std::runtime_error(std::string("dense: cannot fuse activation ") + activation_name(a));
   }
+}
+
+// f(src x weights (+ bias)) -> dst, f an optional activation post-op; or accumulated into dst (sum post-op).
+BoundPrimitive make_matmul(const memory::desc& src, const memory::desc& weights, const memory::desc* bias,
+                           const memory::desc& dst, bool accumulate,
+                           Activation activation = Activation::Linear) {
+  dnnl::primitive_attr attributes = default_attributes();
+  dnnl::post_ops ops;
+  if (accumulate) ops.append_sum(1.0f);
+  if (activation != Activation::Linear) ops.append_eltwise(1.0f, post_op_algorithm(activation), 0.0f, 0.0f);
+  if (ops.len() > 0) attributes.set_post_ops(ops);
   const dnnl::matmul::desc desc =
       bias ? dnnl::matmul::desc(src, weights, *bias, dst) : dnnl::matmul::desc(src, weights, dst);
   BoundPrimitive matmul(dnnl::matmul::primitive_desc(desc, attributes, dnnl_cpu_engine()));
@@ -62,7 +80,7 @@ DenseKernels::DenseKernels(const DenseShape& shape) : impl_(new Impl{shape, {}, 
     // src (N,K) x weights^T (K,M) + bias (1,M) -> dst (N,M). (M,K) storage holds weights^T transposed.
     const memory::desc bias = matrix(1, M, false);
     impl_->forward = make_matmul(matrix(N, K, false), matrix(K, M, !tied), shape.has_bias ? &bias : nullptr,
-                                 matrix(N, M, false), false);
+                                 matrix(N, M, false), false, shape.fused_activation);
     // diff_dst (N,M) x weights (M,K) -> diff_src (N,K). (K,M) storage holds weights transposed.
     op = "backward data";
     impl_->backward_data =

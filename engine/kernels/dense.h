@@ -1,6 +1,6 @@
 // The dense (fully connected) op on oneDNN matmul, with primitives created once per node and shape.
 // Legend: N = batch, K = input features, M = output features.
-//   forward:          src (N,K) x weights^T + bias (M)   -> dst (N,M)
+//   forward:          f(src (N,K) x weights^T + bias (M)) -> dst (N,M), f an optional fused activation
 //   backward data:    diff_dst (N,M) x weights           -> diff_src (N,K)
 //   backward weights: diff_dst^T (M,N) x src (N,K)       -> diff_weights, in the weights' own layout
 //   backward bias:    sum over N of diff_dst             -> diff_bias (M)
@@ -11,12 +11,16 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/activation.h"
+
 namespace hg {
 
 struct DenseShape {
   int64_t batch = 0, in = 0, out = 0;
   bool transposed_weights = false;  // weights buffer is (K,M) row-major (tied to an encoder)
   bool has_bias = true;
+  // Applied to forward's dst in the same pass as the GEMM (a oneDNN post-op); relu, sigmoid or tanh.
+  Activation fused_activation = Activation::Linear;
 };
 
 class DenseKernels {
@@ -40,7 +44,7 @@ class DenseKernels {
 };
 
 namespace reference {
-// Plain loops with the same contracts, for tests.
+// Plain loops with the same contracts, for tests (forward applies the fused activation too).
 void dense_forward(const DenseShape& s, const float* src, const float* weights, const float* bias,
                    float* dst);
 void dense_backward_data(const DenseShape& s, const float* diff_dst, const float* weights, float* diff_src);

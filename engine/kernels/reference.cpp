@@ -19,7 +19,7 @@ inline int64_t weight_index(const DenseShape& s, int64_t m, int64_t k) {
 
 }  // namespace
 
-// dst[n][m] = bias[m] + sum_k src[n][k] * weights(m, k)
+// dst[n][m] = f(bias[m] + sum_k src[n][k] * weights(m, k)), f the fused activation (identity by default)
 void dense_forward(const DenseShape& s, const float* src, const float* weights, const float* bias,
                    float* dst) {
   for (int64_t n = 0; n < s.batch; ++n)
@@ -28,6 +28,8 @@ void dense_forward(const DenseShape& s, const float* src, const float* weights, 
       for (int64_t k = 0; k < s.in; ++k) sum += double(src[n * s.in + k]) * weights[weight_index(s, m, k)];
       dst[n * s.out + m] = static_cast<float>(sum);
     }
+  if (s.fused_activation != Activation::Linear)
+    activation_forward(s.fused_activation, s.batch, s.out, dst, dst);
 }
 
 // diff_src[n][k] = sum_m diff_dst[n][m] * weights(m, k)

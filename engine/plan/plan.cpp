@@ -37,6 +37,7 @@ Plan::Plan(const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMo
   arena_offset_.assign(graph.nodes.size(), -1);
   values_.assign(graph.nodes.size(), 0.0);
   included_ = needed_nodes(graph, mode, keep);
+  fuse_activations(keep);
   assign_buffers(keep);
   StepBuilder builder{*this};
   for (NodeId id = 0; id < NodeId(graph.nodes.size()); ++id)
@@ -53,6 +54,28 @@ float* Plan::buffer(NodeId node) const {
 
 void Plan::run_serial() {
   for (PlanStep& step : steps_) step.run();
+}
+
+// dense |> relu, sigmoid or tanh: when the activation is the only reader of the dense output (and nobody
+// keeps that output), the GEMM applies the activation as a oneDNN post-op, saving a pass over the batch.
+// The backward pass needs only the activation's output, so the pre-activation values are never missed.
+void Plan::fuse_activations(const std::vector<NodeId>& keep) {
+  const size_t n = graph_.nodes.size();
+  fused_activation_.assign(n, kNoNode);
+  fused_.assign(n, false);
+  std::vector<int> readers(n, 0);
+  for (NodeId id = 0; id < NodeId(n); ++id)
+    if (included_[id])
+      for (NodeId input : graph_.node(id).inputs) ++readers[input];
+  for (NodeId id = 0; id < NodeId(n); ++id) {
+    const Node& node = graph_.node(id);
+    if (!included_[id] || node.op != OpKind::Activation || !is_elementwise(node.activation)) continue;
+    const NodeId dense = node.inputs.at(0);
+    if (graph_.node(dense).op != OpKind::Dense || readers[dense] != 1) continue;
+    if (std::find(keep.begin(), keep.end(), dense) != keep.end()) continue;
+    fused_activation_[dense] = id;
+    fused_[id] = true;
+  }
 }
 
 namespace {
@@ -84,12 +107,18 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep) {
   for (NodeId id : keep) last_use.at(id) = NodeId(n);
   for (NodeId id = 0; id < NodeId(n); ++id)  // inputs stay intact, so a plan can rerun on the same batch
     if (graph_.node(id).op == OpKind::Input) last_use[id] = NodeId(n);
+  for (NodeId id = 0; id < NodeId(n); ++id)  // a fused activation lives in its dense node's block
+    if (fused_[id]) last_use[graph_.node(id).inputs[0]] = last_use[id];
   std::vector<Block> live, placed;
   int64_t high_water = 0;
   for (NodeId id = 0; id < NodeId(n); ++id) {
     const Node& node = graph_.node(id);
     if (!included_[id] || node.op == OpKind::OptimizerStep) continue;
     if (node.op == OpKind::Parameter || (mode_ == PlanMode::Train && gradient_of.count(id))) continue;
+    if (fused_[id]) {
+      arena_offset_[id] = arena_offset_[node.inputs[0]];
+      continue;
+    }
     const int64_t size = ((node.batched ? batch_ : 1) * node.elements_per_sample() + 15) / 16 * 16;
     const int64_t offset = first_fit(live, size);
     Block block{offset, size, id};
@@ -106,6 +135,8 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep) {
   }
   arena_ = FloatBuffer(high_water);
   for (const Block& b : placed) buffers_[b.node] = arena_.data() + b.offset;
+  for (NodeId id = 0; id < NodeId(n); ++id)
+    if (fused_[id]) buffers_[id] = buffers_[graph_.node(id).inputs[0]];
   for (NodeId id = 0; id < NodeId(n); ++id) {
     const Node& node = graph_.node(id);
     if (node.op == OpKind::Parameter) buffers_[id] = parameters_.value(id);

@@ -52,6 +52,7 @@ class Plan {
  private:
   friend struct StepBuilder;
   int64_t node_index(NodeId id) const { return id; }
+  void fuse_activations(const std::vector<NodeId>& keep);
   void assign_buffers(const std::vector<NodeId>& keep);
   void add_dependencies();
 
@@ -60,7 +61,11 @@ class Plan {
   int64_t batch_;
   PlanMode mode_;
   FloatBuffer arena_;
-  std::vector<bool> included_;         // per node: does this plan run it
+  std::vector<bool> included_;  // per node: does this plan run it
+  // Per dense node: the elementwise activation computed in its GEMM's pass (kNoNode if none). That
+  // activation's own step does nothing, and its output is the dense node's buffer.
+  std::vector<NodeId> fused_activation_;
+  std::vector<bool> fused_;            // per activation node: computed by its dense node
   std::vector<float*> buffers_;        // per node
   std::vector<int64_t> arena_offset_;  // per node, -1 outside the arena
   std::vector<double> values_;         // per node: Term and Objective values of the last run

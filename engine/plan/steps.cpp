@@ -13,10 +13,14 @@
 namespace hg {
 namespace {
 
-DenseShape dense_shape(const Graph& g, const Node& dense, int64_t batch) {
+DenseShape dense_shape(const Graph& g, const Node& dense, int64_t batch, NodeId fused_activation) {
   const Node& src = g.node(dense.inputs[0]);
-  return DenseShape{batch, src.elements_per_sample(), dense.units, dense.transposed_weights,
-                    dense.inputs.size() > 2};
+  return DenseShape{batch,
+                    src.elements_per_sample(),
+                    dense.units,
+                    dense.transposed_weights,
+                    dense.inputs.size() > 2,
+                    fused_activation == kNoNode ? Activation::Linear : g.node(fused_activation).activation};
 }
 
 // The tensor view a plugin sees: [batch, dims...] for batched values.
@@ -55,8 +59,10 @@ std::function<void()> StepBuilder::build(NodeId id) {
   auto in = [&](size_t i) { return plan.buffers_[n.inputs.at(i)]; };
   const NodeId forward = n.forward == kNoNode ? id : n.forward;
   auto dense = [&] {
-    return shared_kernel<DenseKernels>(
-        forward, [&] { return std::make_shared<DenseKernels>(dense_shape(g, g.node(forward), batch)); });
+    return shared_kernel<DenseKernels>(forward, [&] {
+      return std::make_shared<DenseKernels>(
+          dense_shape(g, g.node(forward), batch, plan.fused_activation_[forward]));
+    });
   };
   auto activation = [&] {
     return shared_kernel<ActivationKernels>(forward, [&] {
@@ -87,6 +93,7 @@ std::function<void()> StepBuilder::build(NodeId id) {
       return [=] { k->backward_bias(diff_dst, dst, false); };
     }
     case OpKind::Activation: {
+      if (plan.fused_[id]) return [] {};  // its dense node's GEMM already applied it
       auto k = activation();
       float* src = in(0);
       return [=] { k->forward(src, dst); };

@@ -64,6 +64,25 @@ TEST_CASE("dense forward and backward data match the reference") {
     }
 }
 
+TEST_CASE("dense forward with a fused activation matches the reference") {
+  for (Activation activation : {Activation::Relu, Activation::Sigmoid, Activation::Tanh})
+    for (const Sizes& sizes : kShapes)
+      for (DenseShape s : all_variants(sizes)) {
+        s.fused_activation = activation;
+        CAPTURE_SHAPE(s);
+        CAPTURE(activation_name(activation));
+        const size_t N = s.batch, K = s.in, M = s.out;
+        DenseKernels kernels(s);
+        const std::vector<float> src = random_vector(N * K, 21), weights = random_vector(M * K, 22),
+                                 bias = random_vector(M, 23);
+        std::vector<float> dst = guarded_output(N * M, 24), expected(N * M);
+        kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
+        reference::dense_forward(s, src.data(), weights.data(), bias.data(), expected.data());
+        CHECK(relative_error(dst, expected, N * M) < kTolerance);
+        CHECK(guard_intact(dst));
+      }
+}
+
 TEST_CASE("dense backward weights and bias match the reference, overwriting or accumulating") {
   for (const Sizes& sizes : kShapes)
     for (const DenseShape& s : all_variants(sizes))

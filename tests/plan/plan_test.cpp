@@ -2,6 +2,7 @@
 // their gradients in the flat store, and evaluation plans that leave out backward work.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "graph_fixture.h"
@@ -87,4 +88,22 @@ TEST_CASE("training steps lower the loss on a fixed batch") {
   const double first = plan.value(m.graph.objective);
   for (int i = 0; i < 200; ++i) plan.run_serial();
   CHECK(plan.value(m.graph.objective) < 0.5 * first);
+}
+
+TEST_CASE("a dense layer's activation runs in its GEMM's pass, unless the pre-activation output is kept") {
+  test::TestModel m = test::model_from_text(test::kStackedAutoencoder, false);
+  const NodeId dense = m.graph.find("a.dense"), activation = m.graph.find("a");
+  Plan fused(m.graph, *m.parameters, 8, PlanMode::Eval, {activation});
+  Plan kept(m.graph, *m.parameters, 8, PlanMode::Eval, {dense, activation});
+  for (Plan* plan : {&fused, &kept}) test::fill_uniform(plan->buffer(m.graph.find("x")), 8 * 64, 4);
+  fused.run_serial();
+  kept.run_serial();
+  CHECK(fused.buffer(dense) == fused.buffer(activation));  // one buffer: the activation's output
+  CHECK(kept.buffer(dense) != kept.buffer(activation));
+  for (int64_t i = 0; i < 8 * 48; ++i) {
+    const double pre_activation = kept.buffer(dense)[i];
+    CHECK(kept.buffer(activation)[i] == doctest::Approx(1 / (1 + std::exp(-pre_activation))).epsilon(1e-5));
+    CHECK(fused.buffer(activation)[i] == doctest::Approx(kept.buffer(activation)[i]).epsilon(1e-5));
+  }
+  CHECK(fused.value(m.graph.objective) == doctest::Approx(kept.value(m.graph.objective)).epsilon(1e-6));
 }
