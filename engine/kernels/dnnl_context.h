@@ -4,6 +4,7 @@
 
 #include <dnnl.hpp>
 
+#include <cstdint>
 #include <vector>
 
 namespace hg {
@@ -39,5 +40,9 @@ class BoundPrimitive {
 
 // Attributes every hourglass primitive uses: user scratchpad, so no primitive allocates when it runs.
 dnnl::primitive_attr default_attributes();
+
+// Primitives created so far in this process. BoundPrimitive's constructor is the only place hourglass
+// creates one, so a test can check that a steady-state step creates none.
+int64_t primitives_created();
 
 }  // namespace hg
