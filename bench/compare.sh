@@ -11,6 +11,8 @@
 # OPENBLAS_NUM_THREADS=T and OMP_WAIT_POLICY=PASSIVE; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the
 # PyTorch command only. hourglass runs with the environment as it is. Install the PyTorch side with
 # bench/install.sh and the data with scripts/fetch-data.sh first.
+# The full issue-5 benchmark (more models, start-up, GEMM floor, chart) is bench/run.sh; this script stays
+# for the quick single-model comparison.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,7 +24,7 @@ while getopts "e:r:t:l:o:h" opt; do
     t) threads=$OPTARG ;;
     l) limit=$OPTARG ;;
     o) out=$OPTARG ;;
-    *) sed -n '2,13p' "$0"; exit 0 ;;
+    *) sed -n '2,15p' "$0"; exit 0 ;;
   esac
 done
 

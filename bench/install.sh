@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs the PyTorch side of the benchmark from Debian: python3-torch (1.13), OpenBLAS (the pthread build,
-# so PyTorch's f32 GEMMs do not run on the reference BLAS, which is ~35x slower here), numpy, and GNU time
-# (for peak RSS). Installs only what is missing; needs root or sudo. Safe to rerun.
+# Installs what the benchmark (bench/run.sh, bench/compare.sh) needs from Debian: python3-torch (1.13),
+# OpenBLAS (the pthread build, so PyTorch's f32 GEMMs do not run on the reference BLAS, which is ~35x slower
+# here), numpy, matplotlib (the bar chart), GNU time (peak RSS in compare.sh), and the build tools and oneDNN
+# headers for bench/gemm_floor.cpp (cmake, ninja, g++, libdnnl-dev). Installs only what is missing; needs
+# root or sudo. Safe to rerun.
 # The PyTorch side always runs on Debian's own interpreter, /usr/bin/python3 (python3 on PATH may be another).
 set -euo pipefail
 
-packages=(python3-torch libopenblas0-pthread python3-numpy time)
+packages=(python3-torch libopenblas0-pthread python3-numpy python3-matplotlib time cmake ninja-build g++ libdnnl-dev)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -36,4 +38,4 @@ if [ -e "$openblas" ] && [ "$(readlink -f "/etc/alternatives/$link" 2>/dev/null)
 fi
 echo "bench/install: libblas.so.3 -> $(readlink -f "/etc/alternatives/$link" 2>/dev/null || echo '?')"
 
-/usr/bin/python3 -c 'import torch, numpy; print("bench/install: torch", torch.__version__, "numpy", numpy.__version__)'
+/usr/bin/python3 -c 'import torch, numpy, matplotlib; print("bench/install: torch", torch.__version__, "numpy", numpy.__version__, "matplotlib", matplotlib.__version__)'
