@@ -353,7 +353,7 @@ static std::vector<std::string> check_resumable(const CheckpointFile& file, cons
                             {"optimizer", "optimizer"},
                             {"frozen", "frozen parameters"}};
   for (const auto& [key, what] : fixed)
-    if (differs(key))
+    if (differs(key) && !(key == std::string("train_slice") && file.metadata(key).empty()))  // older files
       throw Error(where,
                   std::string("the checkpoint's run used ") + what + " " + quoted(file.metadata(key)) +
                       ", this one " + quoted(now.at(key)) +
