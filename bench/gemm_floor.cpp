@@ -4,9 +4,9 @@
 //   gemm_floor [--threads T] [--min-time SECONDS] [--reps R] [--dtypes f32,bf16] < shapes.txt
 //
 // Each input line is one operation ('#' starts a comment):
-//   dense  fwd|bwd_data|bwd_weights  B K N          a dense layer, batch B, K inputs, N outputs (weights [N, K])
-//   conv   fwd|bwd_data|bwd_weights  B C H W OC k s p     2-D convolution, input [B, C, H, W]
-//   deconv fwd|bwd_data|bwd_weights  B C H W OC k s p     transposed convolution, input [B, C, H, W]
+//   dense  fwd|bwd_data|bwd_weights  B K N          a dense layer, batch B, K inputs, N outputs (weights [N,
+//   K]) conv   fwd|bwd_data|bwd_weights  B C H W OC k s p     2-D convolution, input [B, C, H, W] deconv
+//   fwd|bwd_data|bwd_weights  B C H W OC k s p     transposed convolution, input [B, C, H, W]
 // A dense op is measured with both oneDNN primitives that can do it, inner_product (weights in the layout
 // oneDNN prefers, format `any`) and matmul (plain row-major buffers, the transposes as strides):
 //   fwd          Y[B,N]  = X[B,K] W^T            inner_product forward_training / matmul X * W^T
@@ -50,7 +50,10 @@ std::string json_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') { out += "\\n"; continue; }
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
     out += c;
   }
   return out;
@@ -58,18 +61,30 @@ std::string json_escape(const std::string& s) {
 
 const char* isa_name(cpu_isa isa) {
   switch (isa) {
-    case cpu_isa::all: return "all";
-    case cpu_isa::sse41: return "sse41";
-    case cpu_isa::avx: return "avx";
-    case cpu_isa::avx2: return "avx2";
-    case cpu_isa::avx2_vnni: return "avx2_vnni";
-    case cpu_isa::avx512_mic: return "avx512_mic";
-    case cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
-    case cpu_isa::avx512_core: return "avx512_core";
-    case cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "other";
+    case cpu_isa::all:
+      return "all";
+    case cpu_isa::sse41:
+      return "sse41";
+    case cpu_isa::avx:
+      return "avx";
+    case cpu_isa::avx2:
+      return "avx2";
+    case cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case cpu_isa::avx512_mic:
+      return "avx512_mic";
+    case cpu_isa::avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case cpu_isa::avx512_core:
+      return "avx512_core";
+    case cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
   }
 }
 
@@ -110,6 +125,37 @@ double time_calls(const primitive& prim, const std::unordered_map<int, memory>& 
   return per_call[per_call.size() / 2];
 }
 
+// ---- one pass of a primitive, timed with made-up data: the arguments are the same for every layer kind --
+
+template <typename Prim, typename PD>
+Measured time_forward(const PD& pd, const engine& eng, stream& s) {
+  Prim prim(pd);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, make(pd.src_desc(), eng)},
+                                       {DNNL_ARG_WEIGHTS, make(pd.weights_desc(), eng)},
+                                       {DNNL_ARG_BIAS, make(pd.bias_desc(), eng)},
+                                       {DNNL_ARG_DST, make(pd.dst_desc(), eng)}};
+  return {time_calls(prim, args, s), pd.impl_info_str()};
+}
+
+template <typename Prim, typename PD>
+Measured time_backward_data(const PD& pd, const engine& eng, stream& s) {
+  Prim prim(pd);
+  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, make(pd.diff_dst_desc(), eng)},
+                                       {DNNL_ARG_WEIGHTS, make(pd.weights_desc(), eng)},
+                                       {DNNL_ARG_DIFF_SRC, make(pd.diff_src_desc(), eng)}};
+  return {time_calls(prim, args, s), pd.impl_info_str()};
+}
+
+template <typename Prim, typename PD>
+Measured time_backward_weights(const PD& pd, const engine& eng, stream& s) {
+  Prim prim(pd);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, make(pd.src_desc(), eng)},
+                                       {DNNL_ARG_DIFF_DST, make(pd.diff_dst_desc(), eng)},
+                                       {DNNL_ARG_DIFF_WEIGHTS, make(pd.diff_weights_desc(), eng)},
+                                       {DNNL_ARG_DIFF_BIAS, make(pd.diff_bias_desc(), eng)}};
+  return {time_calls(prim, args, s), pd.impl_info_str()};
+}
+
 // ---- dense ----------------------------------------------------------------------------------------------
 
 Measured dense_inner_product(const std::string& op, int64_t B, int64_t K, int64_t N, dt d, const engine& eng,
@@ -119,37 +165,16 @@ Measured dense_inner_product(const std::string& op, int64_t B, int64_t K, int64_
   memory::desc w_any({N, K}, d, tag::any);
   inner_product_forward::desc fd(prop_kind::forward_training, src, w_any, bias, dst);
   inner_product_forward::primitive_desc fpd(fd, eng);
-  Measured m;
-  if (op == "fwd") {
-    inner_product_forward prim(fpd);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, make(fpd.src_desc(), eng)},
-                                         {DNNL_ARG_WEIGHTS, make(fpd.weights_desc(), eng)},
-                                         {DNNL_ARG_BIAS, make(fpd.bias_desc(), eng)},
-                                         {DNNL_ARG_DST, make(fpd.dst_desc(), eng)}};
-    m.impl = fpd.impl_info_str();
-    m.seconds = time_calls(prim, args, s);
-  } else if (op == "bwd_data") {
+  if (op == "fwd") return time_forward<inner_product_forward>(fpd, eng, s);
+  if (op == "bwd_data") {
     inner_product_backward_data::desc bd(src, w_any, dst);
-    inner_product_backward_data::primitive_desc bpd(bd, eng, fpd);
-    inner_product_backward_data prim(bpd);
-    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, make(bpd.diff_dst_desc(), eng)},
-                                         {DNNL_ARG_WEIGHTS, make(bpd.weights_desc(), eng)},
-                                         {DNNL_ARG_DIFF_SRC, make(bpd.diff_src_desc(), eng)}};
-    m.impl = bpd.impl_info_str();
-    m.seconds = time_calls(prim, args, s);
-  } else {
-    memory::desc dw_any({N, K}, wgrad, tag::any), db({N}, wgrad, tag::x);
-    inner_product_backward_weights::desc bd(src, dw_any, db, dst);
-    inner_product_backward_weights::primitive_desc bpd(bd, eng, fpd);
-    inner_product_backward_weights prim(bpd);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, make(bpd.src_desc(), eng)},
-                                         {DNNL_ARG_DIFF_DST, make(bpd.diff_dst_desc(), eng)},
-                                         {DNNL_ARG_DIFF_WEIGHTS, make(bpd.diff_weights_desc(), eng)},
-                                         {DNNL_ARG_DIFF_BIAS, make(bpd.diff_bias_desc(), eng)}};
-    m.impl = bpd.impl_info_str();
-    m.seconds = time_calls(prim, args, s);
+    return time_backward_data<inner_product_backward_data>(
+        inner_product_backward_data::primitive_desc(bd, eng, fpd), eng, s);
   }
-  return m;
+  memory::desc dw_any({N, K}, wgrad, tag::any), db({N}, wgrad, tag::x);
+  inner_product_backward_weights::desc bd(src, dw_any, db, dst);
+  return time_backward_weights<inner_product_backward_weights>(
+      inner_product_backward_weights::primitive_desc(bd, eng, fpd), eng, s);
 }
 
 Measured dense_matmul(const std::string& op, int64_t B, int64_t K, int64_t N, dt d, const engine& eng,
@@ -195,51 +220,30 @@ struct ConvShape {
 };
 
 template <typename Fwd, typename BwdD, typename BwdW>
-Measured conv_like(const std::string& op, const ConvShape& c, algorithm alg, dt d, const engine& eng, stream& s) {
+Measured conv_like(const std::string& op, const ConvShape& c, algorithm alg, dt d, const engine& eng,
+                   stream& s) {
   const dt wgrad = d == dt::bf16 ? dt::f32 : d;
   memory::desc src({c.B, c.C, c.H, c.W}, d, tag::any), dst({c.B, c.OC, c.OH(), c.OW()}, d, tag::any);
   memory::desc w({c.OC, c.C, c.k, c.k}, d, tag::any), bias({c.OC}, dt::f32, tag::x);
   const memory::dims strides{c.s, c.s}, pad{c.p, c.p};
   typename Fwd::desc fd(prop_kind::forward_training, alg, src, w, bias, dst, strides, pad, pad);
   typename Fwd::primitive_desc fpd(fd, eng);
-  Measured m;
-  if (op == "fwd") {
-    Fwd prim(fpd);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, make(fpd.src_desc(), eng)},
-                                         {DNNL_ARG_WEIGHTS, make(fpd.weights_desc(), eng)},
-                                         {DNNL_ARG_BIAS, make(fpd.bias_desc(), eng)},
-                                         {DNNL_ARG_DST, make(fpd.dst_desc(), eng)}};
-    m.impl = fpd.impl_info_str();
-    m.seconds = time_calls(prim, args, s);
-  } else if (op == "bwd_data") {
+  if (op == "fwd") return time_forward<Fwd>(fpd, eng, s);
+  if (op == "bwd_data") {
     typename BwdD::desc bd(alg, src, w, dst, strides, pad, pad);
-    typename BwdD::primitive_desc bpd(bd, eng, fpd);
-    BwdD prim(bpd);
-    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, make(bpd.diff_dst_desc(), eng)},
-                                         {DNNL_ARG_WEIGHTS, make(bpd.weights_desc(), eng)},
-                                         {DNNL_ARG_DIFF_SRC, make(bpd.diff_src_desc(), eng)}};
-    m.impl = bpd.impl_info_str();
-    m.seconds = time_calls(prim, args, s);
-  } else {
-    memory::desc dw({c.OC, c.C, c.k, c.k}, wgrad, tag::any), db({c.OC}, wgrad, tag::x);
-    typename BwdW::desc bd(alg, src, dw, db, dst, strides, pad, pad);
-    typename BwdW::primitive_desc bpd(bd, eng, fpd);
-    BwdW prim(bpd);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, make(bpd.src_desc(), eng)},
-                                         {DNNL_ARG_DIFF_DST, make(bpd.diff_dst_desc(), eng)},
-                                         {DNNL_ARG_DIFF_WEIGHTS, make(bpd.diff_weights_desc(), eng)},
-                                         {DNNL_ARG_DIFF_BIAS, make(bpd.diff_bias_desc(), eng)}};
-    m.impl = bpd.impl_info_str();
-    m.seconds = time_calls(prim, args, s);
+    return time_backward_data<BwdD>(typename BwdD::primitive_desc(bd, eng, fpd), eng, s);
   }
-  return m;
+  memory::desc dw({c.OC, c.C, c.k, c.k}, wgrad, tag::any), db({c.OC}, wgrad, tag::x);
+  typename BwdW::desc bd(alg, src, dw, db, dst, strides, pad, pad);
+  return time_backward_weights<BwdW>(typename BwdW::primitive_desc(bd, eng, fpd), eng, s);
 }
 
 void emit(const std::string& line, const std::string& kind, const std::string& op, const std::string& prim,
           const std::string& dtype, double flops, const Measured* m, const std::string& error) {
-  std::printf("{\"line\": \"%s\", \"kind\": \"%s\", \"op\": \"%s\", \"primitive\": \"%s\", \"dtype\": \"%s\", "
-              "\"flops\": %.0f, ",
-              json_escape(line).c_str(), kind.c_str(), op.c_str(), prim.c_str(), dtype.c_str(), flops);
+  std::printf(
+      "{\"line\": \"%s\", \"kind\": \"%s\", \"op\": \"%s\", \"primitive\": \"%s\", \"dtype\": \"%s\", "
+      "\"flops\": %.0f, ",
+      json_escape(line).c_str(), kind.c_str(), op.c_str(), prim.c_str(), dtype.c_str(), flops);
   if (m)
     std::printf("\"status\": \"ok\", \"seconds\": %.9g, \"gflops\": %.2f, \"impl\": \"%s\"}\n", m->seconds,
                 flops / m->seconds * 1e-9, json_escape(m->impl).c_str());
@@ -269,18 +273,25 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
-      if (i + 1 >= argc) { std::fprintf(stderr, "gemm_floor: %s needs a value\n", a.c_str()); std::exit(2); }
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "gemm_floor: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
       return argv[++i];
     };
-    if (a == "--threads") threads = std::atoi(next().c_str());
-    else if (a == "--min-time") g_min_time = std::atof(next().c_str());
-    else if (a == "--reps") g_reps = std::max(1, std::atoi(next().c_str()));
+    if (a == "--threads")
+      threads = std::atoi(next().c_str());
+    else if (a == "--min-time")
+      g_min_time = std::atof(next().c_str());
+    else if (a == "--reps")
+      g_reps = std::max(1, std::atoi(next().c_str()));
     else if (a == "--dtypes") {
       dtypes.clear();
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) dtypes.push_back(t);
     } else {
-      std::fprintf(stderr, "usage: gemm_floor [--threads T] [--min-time S] [--reps R] [--dtypes f32,bf16] < shapes\n");
+      std::fprintf(
+          stderr, "usage: gemm_floor [--threads T] [--min-time S] [--reps R] [--dtypes f32,bf16] < shapes\n");
       return a == "-h" || a == "--help" ? 0 : 2;
     }
   }
@@ -289,11 +300,12 @@ int main(int argc, char** argv) {
   stream s(eng);
   const dnnl_version_t* v = dnnl_version();
   const char* wait = std::getenv("OMP_WAIT_POLICY");
-  std::printf("{\"header\": {\"onednn_version\": \"%d.%d.%d\", \"onednn_hash\": \"%s\", \"cpu_runtime\": %u, "
-              "\"effective_isa\": \"%s\", \"threads\": %d, \"omp_wait_policy\": \"%s\", \"min_time\": %g, "
-              "\"reps\": %d}}\n",
-              v->major, v->minor, v->patch, v->hash ? v->hash : "", v->cpu_runtime,
-              isa_name(get_effective_cpu_isa()), omp_get_max_threads(), wait ? wait : "", g_min_time, g_reps);
+  std::printf(
+      "{\"header\": {\"onednn_version\": \"%d.%d.%d\", \"onednn_hash\": \"%s\", \"cpu_runtime\": %u, "
+      "\"effective_isa\": \"%s\", \"threads\": %d, \"omp_wait_policy\": \"%s\", \"min_time\": %g, "
+      "\"reps\": %d}}\n",
+      v->major, v->minor, v->patch, v->hash ? v->hash : "", v->cpu_runtime, isa_name(get_effective_cpu_isa()),
+      omp_get_max_threads(), wait ? wait : "", g_min_time, g_reps);
   std::fflush(stdout);
 
   for (std::string line; std::getline(std::cin, line);) {
@@ -308,7 +320,10 @@ int main(int argc, char** argv) {
     std::string trimmed = kind + " " + op;
     if (kind == "dense") {
       int64_t B, K, N;
-      if (!(ss >> B >> K >> N)) { std::fprintf(stderr, "gemm_floor: bad line: %s\n", line.c_str()); return 2; }
+      if (!(ss >> B >> K >> N)) {
+        std::fprintf(stderr, "gemm_floor: bad line: %s\n", line.c_str());
+        return 2;
+      }
       trimmed += " " + std::to_string(B) + " " + std::to_string(K) + " " + std::to_string(N);
       const double flops = 2.0 * B * K * N;
       for (const std::string& d : dtypes) {
@@ -329,8 +344,9 @@ int main(int argc, char** argv) {
         const dt t = d == "bf16" ? dt::bf16 : dt::f32;
         if (c.transposed)
           measure(trimmed, "deconvolution", kind, op, d, c.flops(), [&] {
-            return conv_like<deconvolution_forward, deconvolution_backward_data, deconvolution_backward_weights>(
-                op, c, algorithm::deconvolution_direct, t, eng, s);
+            return conv_like<deconvolution_forward, deconvolution_backward_data,
+                             deconvolution_backward_weights>(op, c, algorithm::deconvolution_direct, t, eng,
+                                                             s);
           });
         else
           measure(trimmed, "convolution", kind, op, d, c.flops(), [&] {
