@@ -276,9 +276,10 @@ void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& s
     } else if (arg.keyword == "optimizer") {
       lower_optimizer(*arg.value, sink, settings.optimizer);
     } else if (arg.keyword == "batch" || arg.keyword == "epochs" || arg.keyword == "test_every") {
-      if (auto v = positive_integer(*arg.value, "'" + arg.keyword + "'", sink))
-        (arg.keyword == "batch" ? settings.batch : arg.keyword == "epochs" ? settings.epochs : settings.test_every) =
-            *v;
+      int64_t& field = arg.keyword == "batch"    ? settings.batch
+                       : arg.keyword == "epochs" ? settings.epochs
+                                                 : settings.test_every;
+      if (auto v = positive_integer(*arg.value, "'" + arg.keyword + "'", sink)) field = *v;
     } else if (arg.keyword == "seed") {
       if (auto v = constant_value(*arg.value, sink)) {
         if (*v < 0 || *v != std::floor(*v))
@@ -332,8 +333,7 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
   if (eq == std::string::npos) throw Error(where, "expected key=value");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   const std::vector<std::string> keys = {"batch", "epochs", "seed", "lr", "momentum", "test_every"};
-  if (std::find(keys.begin(), keys.end(), key) == keys.end())
-  {
+  if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
     const std::string hint = did_you_mean(key, keys);
     throw Error(where, "unknown setting '" + key + "'" +
                            (hint.empty() ? "; the settings are batch, epochs, seed, lr, momentum, "

@@ -346,12 +346,9 @@ static std::vector<std::string> check_resumable(const CheckpointFile& file, cons
             file.metadata("graph_hash") + ", but '" + model.graph.file + "' has hash " +
             now.at("graph_hash") +
             ": --resume continues the same graph file (start another graph from its weights with --init)");
-  const char* fixed[][2] = {{"random_streams", "random streams"},
-                            {"seed", "seed"},
-                            {"batch", "batch"},
-                            {"train_slice", "training data slice"},
-                            {"optimizer", "optimizer"},
-                            {"frozen", "frozen parameters"}};
+  const char* fixed[][2] = {
+      {"random_streams", "random streams"},   {"seed", "seed"},           {"batch", "batch"},
+      {"train_slice", "training data slice"}, {"optimizer", "optimizer"}, {"frozen", "frozen parameters"}};
   for (const auto& [key, what] : fixed)
     if (differs(key) && !(key == std::string("train_slice") && file.metadata(key).empty()))  // older files
       throw Error(where,

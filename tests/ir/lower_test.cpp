@@ -332,7 +332,9 @@ TEST_CASE("apply_setting: a bad --set names the flag and leaves the settings unc
       {"lr=inf", "--set lr=inf: error: 'inf' is not a number\n"},
       {"momentum=1", "--set momentum=1: error: momentum must be in [0, 1)\n"},
       {"epoch=3", "--set epoch=3: error: unknown setting 'epoch' (did you mean 'epochs'?)\n"},
-      {"optimizer=adam", "--set optimizer=adam: error: unknown setting 'optimizer'; the settings are batch, epochs, seed, lr, momentum, test_every, data.NAME.count and data.NAME.skip\n"},
+      {"optimizer=adam",
+       "--set optimizer=adam: error: unknown setting 'optimizer'; the settings are batch, epochs, seed, lr, "
+       "momentum, test_every, data.NAME.count and data.NAME.skip\n"},
   };
   for (const auto& [assignment, message] : cases) {
     CAPTURE(assignment);
@@ -348,8 +350,9 @@ TEST_CASE("apply_setting: a bad --set names the flag and leaves the settings unc
 }
 
 TEST_CASE("data bindings take a slice, and --set data.NAME.count/skip changes it") {
-  Graph g = lower_text("data train = idx(\"images\", labels=\"labels\", skip=50000, count=10000)\n"
-                       "input x : [6] <- image\ncode = dense(x, 3) |> sigmoid\nloss = reg.l1(code)\n");
+  Graph g = lower_text(
+      "data train = idx(\"images\", labels=\"labels\", skip=50000, count=10000)\n"
+      "input x : [6] <- image\ncode = dense(x, 3) |> sigmoid\nloss = reg.l1(code)\n");
   REQUIRE(g.binding("train"));
   CHECK(g.binding("train")->skip == 50000);
   CHECK(g.binding("train")->count == 10000);
@@ -360,11 +363,18 @@ TEST_CASE("data bindings take a slice, and --set data.NAME.count/skip changes it
   CHECK(g.binding("train")->skip == 0);
   CHECK(g.train.epochs == 7);
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"data.trian.count=5", "--set data.trian.count=5: error: the graph has no data 'trian' (did you mean 'train'?)\n"},
-      {"data.train.size=5", "--set data.train.size=5: error: expected data.NAME.count=N or data.NAME.skip=N, like data.train.count=100\n"},
-      {"data.count=5", "--set data.count=5: error: expected data.NAME.count=N or data.NAME.skip=N, like data.train.count=100\n"},
-      {"data.train.count=-1", "--set data.train.count=-1: error: count must be a whole number >= 0, found '-1'\n"},
-      {"data.train.skip=0.5", "--set data.train.skip=0.5: error: skip must be a whole number >= 0, found '0.5'\n"},
+      {"data.trian.count=5",
+       "--set data.trian.count=5: error: the graph has no data 'trian' (did you mean 'train'?)\n"},
+      {"data.train.size=5",
+       "--set data.train.size=5: error: expected data.NAME.count=N or data.NAME.skip=N, like "
+       "data.train.count=100\n"},
+      {"data.count=5",
+       "--set data.count=5: error: expected data.NAME.count=N or data.NAME.skip=N, like "
+       "data.train.count=100\n"},
+      {"data.train.count=-1",
+       "--set data.train.count=-1: error: count must be a whole number >= 0, found '-1'\n"},
+      {"data.train.skip=0.5",
+       "--set data.train.skip=0.5: error: skip must be a whole number >= 0, found '0.5'\n"},
   };
   for (const auto& [assignment, message] : cases) {
     CAPTURE(assignment);

@@ -48,7 +48,8 @@ TEST_CASE("a pipeline parses into stages with paths resolved against its folder"
                 "stage clf = train \"a/clf.graph\"\n"
                 "    init dae1 { \"enc1.*\" -> \"fc1.*\" }  init dae2 { \"enc2.*\" -> \"fc2.*\", "
                 "\"dec2.bias\" }\n"
-                "    freeze { \"fc1.*\", \"fc2.*\" } freeze \"x.*\" set { epochs=3, lr=0.5 seed=2 data.train.count=100 }\n"
+                "    freeze { \"fc1.*\", \"fc2.*\" } freeze \"x.*\" set { epochs=3, lr=0.5 seed=2 "
+                "data.train.count=100 }\n"
                 "    -> \"/abs/clf.safetensors\"   # absolute paths stay\n"
                 "stage report = eval clf\n"
                 "stage codes = encode clf node fc2 data train -> \"codes.npy\"\n",
@@ -173,7 +174,8 @@ TEST_CASE("every error in a pipeline is reported, in file order, without echoes 
                   "stage fourth = train \"g\" set { bogus=1 } -> \"d\"\n") ==
         "1:30: error: unknown stage 'zeroth'\n"
         "2:16: error: unknown stage kind 'trian' (did you mean 'train'?); a stage is train, eval or encode\n"
-        "4:32: error: unknown setting 'bogus'; the settings are batch, epochs, seed, lr, momentum, test_every, data.NAME.count and data.NAME.skip\n");
+        "4:32: error: unknown setting 'bogus'; the settings are batch, epochs, seed, lr, momentum, "
+        "test_every, data.NAME.count and data.NAME.skip\n");
 }
 
 TEST_CASE("a fingerprint changes with the graph, the stage's text, the flags and each upstream stage") {
