@@ -4,9 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 
+#include "mnist_fixture.h"
 #include "runtime/checkpoint.h"
 #include "runtime/executor.h"
 #include "runtime/model.h"
@@ -15,40 +14,16 @@ using namespace hg;
 
 namespace {
 
-const std::string kData = std::string(HG_SOURCE_DIR) + "/data";
-
-bool have_mnist() {
-  return std::filesystem::exists(kData + "/mnist/train-images-idx3-ubyte");
-}
-
-std::string write_graph(const std::string& name, const std::string& text) {
-  const std::string dir = std::string(HG_BINARY_DIR) + "/test-graphs";
-  std::filesystem::create_directories(dir);
-  const std::string path = dir + "/" + name;
-  std::ofstream(path) << text;
-  return path;
-}
-
-const char* kDataLines =
-    "data train = idx(\"mnist/train-images-idx3-ubyte\", labels=\"mnist/train-labels-idx1-ubyte\", "
-    "scale=1/255)\n"
-    "data test  = idx(\"mnist/t10k-images-idx3-ubyte\", labels=\"mnist/t10k-labels-idx1-ubyte\", "
-    "scale=1/255)\n";
+using test::have_mnist;
+using test::kData;
+using test::kMnistData;
+using test::train_slice;
+using test::write_graph;
 
 std::string autoencoder() {
-  return std::string(kDataLines) +
+  return std::string(kMnistData) +
          "input x : [784] <- image\ncode = dense(x, 32) |> relu\nrecon = dense(code, 784) |> sigmoid\n"
          "loss = loss.bce(recon, x)\ntrain { optimizer = adam(lr=0.002) batch = 50 epochs = 2 seed = 3 }\n";
-}
-
-std::vector<EpochReport> run(Model& model, int64_t limit) {
-  std::vector<EpochReport> reports;
-  TrainOptions options;
-  options.data_dir = kData;
-  options.limit = limit;
-  options.on_epoch = [&](const EpochReport& r) { reports.push_back(r); };
-  train(model, options);
-  return reports;
 }
 
 }  // namespace
@@ -58,7 +33,7 @@ TEST_CASE("an autoencoder trained on 2000 MNIST digits lowers its test loss") {
   Model model(write_graph("ae.graph", autoencoder()), {});
   const Dataset test = load_data(model.graph, "test", kData, 500);
   const double before = evaluate(model, test, 50).loss;
-  const std::vector<EpochReport> reports = run(model, 2000);
+  const std::vector<EpochReport> reports = train_slice(model, 2000);
   REQUIRE(reports.size() == 2);
   REQUIRE(reports[1].test.has_value());
   CHECK(reports[1].test->samples == 2000);
@@ -72,9 +47,9 @@ TEST_CASE("the same seed and thread count give bit-identical weights") {
   REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
   const std::string path = write_graph("ae_seed.graph", autoencoder());
   Model a(path, {}), b(path, {}), c(path, ModelOptions{{}, {"seed=4"}});
-  run(a, 1000);
-  run(b, 1000);
-  run(c, 1000);
+  train_slice(a, 1000);
+  train_slice(b, 1000);
+  train_slice(c, 1000);
   const size_t bytes = sizeof(float) * size_t(a.parameters.total());
   CHECK(std::memcmp(a.parameters.values(), b.parameters.values(), bytes) == 0);
   CHECK(std::memcmp(a.parameters.values(), c.parameters.values(), bytes) != 0);
@@ -83,13 +58,13 @@ TEST_CASE("the same seed and thread count give bit-identical weights") {
 TEST_CASE("a classifier reports accuracy, and evaluation covers a partial last batch") {
   REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
   Model model(
-      write_graph("mlp.graph", std::string(kDataLines) +
+      write_graph("mlp.graph", std::string(kMnistData) +
                                    "input x : [784] <- image\ninput y : [10] <- label\n"
                                    "h = dense(x, 64) |> relu\nlogits = dense(h, 10)\n"
                                    "loss = loss.softmax_ce(logits, y)\n"
                                    "train { optimizer = adam(lr=0.003) batch = 32 epochs = 3 seed = 1 }\n"),
       {});
-  run(model, 3000);
+  train_slice(model, 3000);
   const Dataset test = load_data(model.graph, "test", kData, 1010);
   const EvalResult result = evaluate(model, test, 32);  // 31 full batches and a tail of 18
   CHECK(result.samples == 1010);
@@ -101,7 +76,7 @@ TEST_CASE("a checkpoint round-trips every parameter, and eval on it reproduces t
   REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
   const std::string path = write_graph("ae_ckpt.graph", autoencoder());
   Model trained(path, {});
-  run(trained, 500);
+  train_slice(trained, 500);
   const std::string checkpoint = std::string(HG_BINARY_DIR) + "/test-graphs/ae.safetensors";
   save_checkpoint(checkpoint, trained, {});
   Model loaded(path, ModelOptions{{}, {"seed=99"}});
@@ -114,12 +89,12 @@ TEST_CASE("a checkpoint round-trips every parameter, and eval on it reproduces t
 
 TEST_CASE("an input that does not fit the data is an error at the input's line") {
   REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
-  Model model(write_graph("wrong_width.graph", std::string(kDataLines) +
+  Model model(write_graph("wrong_width.graph", std::string(kMnistData) +
                                                    "input x : [100] <- image\nr = dense(x, 100) |> sigmoid\n"
                                                    "loss = loss.mse(r, x)\n"),
               {});
   try {
-    run(model, 100);
+    train_slice(model, 100);
     FAIL("expected an error");
   } catch (const Error& e) {
     CHECK(e.diagnostics()[0].where.line == 3);
@@ -168,7 +143,7 @@ TEST_CASE("a sliced binding trains on its slice, and test_every skips the test p
   CHECK(whole.labels[299] == first.labels[399]);
   CHECK(load_data(model.graph, "train", kData, 120).count == 120);  // --limit trims the slice
 
-  const std::vector<EpochReport> reports = run(model, 0);
+  const std::vector<EpochReport> reports = train_slice(model, 0);
   REQUIRE(reports.size() == 3);
   CHECK(reports[0].train.samples == 300);
   CHECK_FALSE(reports[0].test.has_value());
