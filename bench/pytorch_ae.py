@@ -58,6 +58,25 @@ def read_idx_images(path, limit=None):
     return (pixels.reshape(count, rows * cols).astype(np.float32) * np.float32(1.0 / 255.0))
 
 
+def read_idx_labels(path, limit=None):
+    """Raw IDX1 labels (big-endian 8-byte header: magic 0x00000801, count) as int64."""
+    with open(path, "rb") as f:
+        header = np.frombuffer(f.read(8), dtype=">u4")
+        if header[0] != 0x801:
+            sys.exit(f"{path}: not an IDX1 label file (magic {header[0]:#x})")
+        count = int(header[1]) if limit is None else min(int(header[1]), limit)
+        return np.frombuffer(f.read(count), dtype=np.uint8).astype(np.int64)
+
+
+def load_mnist(data_dir, limit=None, labels=False):
+    """MNIST's train and test images (and labels when asked) from DATA_DIR/mnist, as numpy arrays."""
+    mnist = os.path.join(data_dir, "mnist")
+    out = [read_idx_images(os.path.join(mnist, f"{split}-images-idx3-ubyte"), limit) for split in ("train", "t10k")]
+    if labels:
+        out += [read_idx_labels(os.path.join(mnist, f"{split}-labels-idx1-ubyte"), limit) for split in ("train", "t10k")]
+    return out
+
+
 def loaded_libraries(pattern_words):
     """Paths of the shared libraries mapped into this process whose file name contains one of the words."""
     found = []
@@ -132,9 +151,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    mnist = os.path.join(args.data_dir, "mnist")
-    train_x = torch.from_numpy(read_idx_images(os.path.join(mnist, "train-images-idx3-ubyte"), args.limit))
-    test_x = torch.from_numpy(read_idx_images(os.path.join(mnist, "t10k-images-idx3-ubyte"), args.limit))
+    train_x, test_x = (torch.from_numpy(a) for a in load_mnist(args.data_dir, args.limit))
     t_data = time.perf_counter()
 
     code_activation = torch.sigmoid if args.code_activation == "sigmoid" else torch.relu

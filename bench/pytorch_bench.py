@@ -38,21 +38,12 @@ import numpy as np
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_ae import REPO, blas_info, read_idx_images, seconds_since_process_start  # noqa: E402
+from pytorch_ae import REPO, blas_info, load_mnist, seconds_since_process_start  # noqa: E402
 
 DEFAULTS = {  # model: (lr, momentum, optimizer)
     "ae": (0.1, 0.9, "sgd"), "denoising": (0.1, 0.9, "sgd"), "classifier": (0.05, 0.9, "sgd"),
     "conv": (0.002, None, "adam"),
 }
-
-
-def read_idx_labels(path, limit=None):
-    with open(path, "rb") as f:
-        header = np.frombuffer(f.read(8), dtype=">u4")
-        if header[0] != 0x801:
-            sys.exit(f"{path}: not an IDX1 label file (magic {header[0]:#x})")
-        count = int(header[1]) if limit is None else min(int(header[1]), limit)
-        return np.frombuffer(f.read(count), dtype=np.uint8).astype(np.int64)
 
 
 def main():
@@ -80,11 +71,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    mnist = os.path.join(args.data_dir, "mnist")
-    train_x = torch.from_numpy(read_idx_images(os.path.join(mnist, "train-images-idx3-ubyte"), args.limit))
-    test_x = torch.from_numpy(read_idx_images(os.path.join(mnist, "t10k-images-idx3-ubyte"), args.limit))
-    train_y = torch.from_numpy(read_idx_labels(os.path.join(mnist, "train-labels-idx1-ubyte"), args.limit))
-    test_y = torch.from_numpy(read_idx_labels(os.path.join(mnist, "t10k-labels-idx1-ubyte"), args.limit))
+    train_x, test_x, train_y, test_y = (torch.from_numpy(a) for a in load_mnist(args.data_dir, args.limit, True))
     if args.model == "conv":
         train_x, test_x = train_x.view(-1, 1, 28, 28), test_x.view(-1, 1, 28, 28)
     t_data = time.perf_counter()
