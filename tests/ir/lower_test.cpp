@@ -323,6 +323,7 @@ TEST_CASE("apply_setting: a bad --set names the flag and leaves the settings unc
       {"batch=0", "--set batch=0: error: batch must be a positive integer\n"},
       {"batch=2.5", "--set batch=2.5: error: batch must be a positive integer\n"},
       {"epochs=-1", "--set epochs=-1: error: epochs must be a positive integer\n"},
+      {"test_every=0", "--set test_every=0: error: test_every must be a positive integer\n"},
       {"seed=-1", "--set seed=-1: error: seed must be a whole number >= 0\n"},
       {"seed=1.5", "--set seed=1.5: error: seed must be a whole number >= 0\n"},
       {"lr=0", "--set lr=0: error: lr must be positive\n"},
