@@ -98,6 +98,7 @@ class Parser {
   // Statements.
   std::optional<ast::Statement> parse_statement();
   ast::Statement parse_assign();
+  ast::Statement keyword_and_name(ast::Statement::Kind kind, const std::string& expected);
   ast::Statement parse_data();
   ast::Statement parse_input();
   ast::Statement parse_include();

@@ -53,30 +53,31 @@ ast::Statement Parser::parse_assign() {
   return statement;
 }
 
-ast::Statement Parser::parse_data() {
+// The statement's keyword, then its name: `data NAME`, `input NAME`, `def NAME`.
+ast::Statement Parser::keyword_and_name(ast::Statement::Kind kind, const std::string& expected) {
   ast::Statement statement;
-  statement.kind = ast::Statement::Kind::Data;
+  statement.kind = kind;
   statement.location = take().location;
-  const Token& name = expect_name("a name after 'data'");
+  const Token& name = expect_name(expected);
   statement.name = name.text;
   statement.name_location = name.location;
-  expect("=", "'=' after '" + name.text + "'");
+  return statement;
+}
+
+ast::Statement Parser::parse_data() {
+  ast::Statement statement = keyword_and_name(ast::Statement::Kind::Data, "a name after 'data'");
+  expect("=", "'=' after '" + statement.name + "'");
   statement.value = parse_expr();
   expect_statement_end("an operator or end of line");
   return statement;
 }
 
 ast::Statement Parser::parse_input() {
-  ast::Statement statement;
-  statement.kind = ast::Statement::Kind::Input;
-  statement.location = take().location;
-  const Token& name = expect_name("a name after 'input'");
-  statement.name = name.text;
-  statement.name_location = name.location;
-  expect(":", "':' after '" + name.text + "'");
+  ast::Statement statement = keyword_and_name(ast::Statement::Kind::Input, "a name after 'input'");
+  expect(":", "':' after '" + statement.name + "'");
   statement.shape_location = peek().location;
-  statement.shape = parse_shape(name.text);
-  expect("<-", "'<-' after the shape of '" + name.text + "'");
+  statement.shape = parse_shape(statement.name);
+  expect("<-", "'<-' after the shape of '" + statement.name + "'");
   const Token& source = expect_name("the name of a data field after '<-'");
   statement.source = source.text;
   statement.source_location = source.location;
@@ -99,13 +100,8 @@ ast::Statement Parser::parse_include() {
 
 // def NAME(a, b) = expr
 ast::Statement Parser::parse_def() {
-  ast::Statement statement;
-  statement.kind = ast::Statement::Kind::Def;
-  statement.location = take().location;
-  const Token& name = expect_name("a template name after 'def'");
-  statement.name = name.text;
-  statement.name_location = name.location;
-  const Token& open = expect("(", "'(' and the parameters of '" + name.text + "'");
+  ast::Statement statement = keyword_and_name(ast::Statement::Kind::Def, "a template name after 'def'");
+  const Token& open = expect("(", "'(' and the parameters of '" + statement.name + "'");
   {
     BracketScope scope(brackets_);
     if (!peek().is(")")) {
@@ -115,10 +111,10 @@ ast::Statement Parser::parse_def() {
         statement.param_locations.push_back(param.location);
       } while (accept(","));
     }
-    expect_closing(")",
-                   "')' to close the parameters of '" + name.text + "' at " + line_column(open.location));
+    expect_closing(
+        ")", "')' to close the parameters of '" + statement.name + "' at " + line_column(open.location));
   }
-  expect("=", "'=' after the parameters of '" + name.text + "'");
+  expect("=", "'=' after the parameters of '" + statement.name + "'");
   statement.value = parse_expr();
   expect_statement_end("an operator or end of line");
   return statement;
