@@ -68,9 +68,11 @@ int verb_check(const std::vector<std::string>& args) {
                 d.labels.empty() ? "" : ", labels \"", d.labels.empty() ? "" : (d.labels + "\"").c_str(),
                 d.scale);
   const TrainSettings& t = g.train;
-  std::printf("\ntrain: %s(lr=%g%s) batch %lld, epochs %lld, seed %llu; %zu backward nodes\n",
-              t.optimizer.kind.c_str(), t.optimizer.learning_rate,
-              t.optimizer.kind == "sgd" ? (", momentum=" + std::to_string(t.optimizer.momentum)).c_str() : "",
+  char momentum[40] = "";
+  if (t.optimizer.kind == "sgd")
+    std::snprintf(momentum, sizeof momentum, ", momentum=%g", t.optimizer.momentum);
+  std::printf("\ntrain: %s(lr=%g%s), schedule %s, batch %lld, epochs %lld, seed %llu; %zu backward nodes\n",
+              t.optimizer.kind.c_str(), t.optimizer.learning_rate, momentum, describe(t.schedule).c_str(),
               (long long)t.batch, (long long)t.epochs, (unsigned long long)t.seed,
               size_t(std::count_if(g.nodes.begin(), g.nodes.end(),
                                    [](const Node& n) { return n.forward != kNoNode; })));

@@ -29,8 +29,9 @@ static std::string json_terms(const EvalResult& r) {
 static std::string json_line(const EpochReport& e) {
   char buffer[256];
   std::snprintf(buffer, sizeof buffer,
-                "{\"epoch\": %lld, \"seconds\": %.4f, \"samples_per_second\": %.1f, \"train_loss\": %.8g",
-                (long long)e.epoch, e.seconds, e.samples_per_second, e.train.loss);
+                "{\"epoch\": %lld, \"seconds\": %.4f, \"samples_per_second\": %.1f, \"lr\": %.8g, "
+                "\"train_loss\": %.8g",
+                (long long)e.epoch, e.seconds, e.samples_per_second, e.learning_rate, e.train.loss);
   std::string out = buffer;
   out += ", \"train_terms\": " + json_terms(e.train);
   if (e.test) {
@@ -143,6 +144,7 @@ int verb_train(const std::vector<std::string>& args) {
     if (live) std::fprintf(stderr, "\r%100s\r", "");
     std::printf("epoch %lld  train %s  %.2fs  %.0f samples/s", (long long)e.epoch,
                 format_eval(e.train).c_str(), e.seconds, e.samples_per_second);
+    if (model.graph.train.schedule.kind != "constant") std::printf("  lr %.4g", e.learning_rate);
     if (e.test) std::printf("  | test %s", format_eval(*e.test).c_str());
     std::printf("\n");
     std::fflush(stdout);

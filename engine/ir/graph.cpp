@@ -1,9 +1,38 @@
 // Graph bookkeeping and the verifier that every later pass relies on.
 #include "ir/graph.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <stdexcept>
 
 namespace hg {
+
+std::string describe(const ScheduleSettings& s) {
+  char text[96];
+  if (s.kind == "step")
+    std::snprintf(text, sizeof text, "step(every=%lld, factor=%.9g)", (long long)s.every, s.factor);
+  else if (s.kind == "cosine")
+    std::snprintf(text, sizeof text, "cosine(min=%.9g)", s.min);
+  else
+    return s.kind;
+  return text;
+}
+
+double scheduled_learning_rate(const TrainSettings& t, int64_t step, int64_t steps_per_epoch) {
+  const double lr = t.optimizer.learning_rate;
+  const ScheduleSettings& s = t.schedule;
+  if (s.kind == "step") {
+    const int64_t epoch = step / std::max<int64_t>(steps_per_epoch, 1);  // 0-based
+    return lr * std::pow(s.factor, double(epoch / s.every));
+  }
+  if (s.kind == "cosine") {
+    const double total = double(std::max<int64_t>(t.epochs * steps_per_epoch, 1));
+    const double progress = std::min(double(step) / total, 1.0);
+    return s.min + (lr - s.min) * 0.5 * (1.0 + std::cos(M_PI * progress));
+  }
+  return lr;
+}
 
 const char* op_name(OpKind op) {
   switch (op) {

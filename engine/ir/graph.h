@@ -88,13 +88,28 @@ struct OptimizerSettings {
   double learning_rate = 0.01, momentum = 0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
 };
 
+// How the learning rate moves over a run. constant; step(every=N, factor=F): multiplied by F after every N
+// epochs; cosine(min=LR): from the optimizer's lr down to `min` along a half cosine over all the run's steps.
+struct ScheduleSettings {
+  std::string kind = "constant";  // constant | step | cosine
+  SourceLocation location;
+  int64_t every = 1;
+  double factor = 0.1, min = 0;
+};
+// The schedule as its graph text, e.g. "cosine(min=0.001)"; checkpoints record it.
+std::string describe(const ScheduleSettings& schedule);
+
 struct TrainSettings {
   OptimizerSettings optimizer;
+  ScheduleSettings schedule;
   int64_t batch = 64, epochs = 1;
   int64_t test_every = 1;  // evaluate the test data after every Nth epoch, and after the last
   uint64_t seed = 1;
   SourceLocation location;
 };
+// The learning rate of optimizer step `step` (0-based, counted over the whole run) when an epoch has
+// `steps_per_epoch` steps: a pure function, so a resumed run follows the same curve.
+double scheduled_learning_rate(const TrainSettings& settings, int64_t step, int64_t steps_per_epoch);
 
 struct Graph {
   std::string file;

@@ -266,15 +266,58 @@ static void lower_optimizer(const ast::Expr& e, DiagnosticSink& sink, OptimizerS
   }
 }
 
+// constant, step(every=N, factor=F) or cosine(min=LR)
+static void lower_schedule(const ast::Expr& e, DiagnosticSink& sink, ScheduleSettings& s) {
+  const std::vector<std::string> kinds = {"constant", "step", "cosine"};
+  const bool known = std::find(kinds.begin(), kinds.end(), e.text) != kinds.end();
+  if ((e.kind != ast::Expr::Kind::Call && e.kind != ast::Expr::Kind::Name) || !known) {
+    sink.error(e.location, "unknown schedule '" + ast::to_string(e) + "'" + did_you_mean(e.text, kinds) +
+                               "; the schedules are constant, step(every=N, factor=F) and cosine(min=LR)");
+    return;
+  }
+  s.kind = e.text;
+  s.location = e.location;
+  if (e.kind == ast::Expr::Kind::Name) return;
+  const std::vector<std::string> keywords = s.kind == "step"     ? std::vector<std::string>{"every", "factor"}
+                                            : s.kind == "cosine" ? std::vector<std::string>{"min"}
+                                                                 : std::vector<std::string>{};
+  check_arguments(e, 0, keywords, sink);  // reports stray arguments; the known ones are still checked
+  for (const ast::Arg& arg : e.args) {
+    if (std::find(keywords.begin(), keywords.end(), arg.keyword) == keywords.end()) continue;
+    if (arg.keyword == "every") {
+      if (auto v = positive_integer(*arg.value, "'every'", sink)) s.every = *v;
+      continue;
+    }
+    auto v = constant_value(*arg.value, sink);
+    if (!v) continue;
+    if (arg.keyword == "factor" && !(*v > 0 && *v <= 1))
+      sink.error(arg.value->location, "'factor' must be in (0, 1], got " + number_text(*v));
+    else if (arg.keyword == "min" && !(*v >= 0))
+      sink.error(arg.value->location, "'min' must be >= 0, got " + number_text(*v));
+    else
+      (arg.keyword == "factor" ? s.factor : s.min) = *v;
+  }
+}
+
+// A cosine schedule falls from lr to min, so min must stay below lr (also after --set lr=).
+static std::string schedule_problem(const TrainSettings& t) {
+  if (t.schedule.kind == "cosine" && !(t.schedule.min < t.optimizer.learning_rate))
+    return "the cosine schedule's min (" + number_text(t.schedule.min) +
+           ") must be below the optimizer's lr (" + number_text(t.optimizer.learning_rate) + ")";
+  return "";
+}
+
 void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& settings) {
   settings.location = s.location;
-  const std::vector<std::string> known = {"optimizer", "batch", "epochs", "seed", "test_every"};
+  const std::vector<std::string> known = {"optimizer", "schedule", "batch", "epochs", "seed", "test_every"};
   std::set<std::string> seen;
   for (const ast::Arg& arg : s.settings) {
     if (!seen.insert(arg.keyword).second) {
       sink.error(arg.location, "setting '" + arg.keyword + "' is given twice");
     } else if (arg.keyword == "optimizer") {
       lower_optimizer(*arg.value, sink, settings.optimizer);
+    } else if (arg.keyword == "schedule") {
+      lower_schedule(*arg.value, sink, settings.schedule);
     } else if (arg.keyword == "batch" || arg.keyword == "epochs" || arg.keyword == "test_every") {
       int64_t& field = arg.keyword == "batch"    ? settings.batch
                        : arg.keyword == "epochs" ? settings.epochs
@@ -292,6 +335,8 @@ void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& s
                  "unknown train setting '" + arg.keyword + "'" + did_you_mean(arg.keyword, known));
     }
   }
+  const std::string problem = schedule_problem(settings);
+  if (!problem.empty()) sink.error(settings.schedule.location, problem);
 }
 
 std::optional<DataSetting> data_setting(const std::string& assignment) {
@@ -351,18 +396,22 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
   if (key == "seed" && (!whole || v < 0)) throw Error(where, "seed must be a whole number >= 0");
   if (key == "lr" && !(v > 0)) throw Error(where, "lr must be positive");
   if (key == "momentum" && !(v >= 0 && v < 1)) throw Error(where, "momentum must be in [0, 1)");
+  TrainSettings next = settings;  // checked whole before it replaces the settings
   if (key == "batch")
-    settings.batch = int64_t(v);
+    next.batch = int64_t(v);
   else if (key == "epochs")
-    settings.epochs = int64_t(v);
+    next.epochs = int64_t(v);
   else if (key == "test_every")
-    settings.test_every = int64_t(v);
+    next.test_every = int64_t(v);
   else if (key == "seed")
-    settings.seed = uint64_t(v);
+    next.seed = uint64_t(v);
   else if (key == "lr")
-    settings.optimizer.learning_rate = v;
+    next.optimizer.learning_rate = v;
   else if (key == "momentum")
-    settings.optimizer.momentum = v;
+    next.optimizer.momentum = v;
+  const std::string problem = schedule_problem(next);
+  if (!problem.empty()) throw Error(where, problem);
+  settings = next;
 }
 
 }  // namespace hg

@@ -80,7 +80,7 @@ void optimizer_step(const OptimizerSettings& o, ParameterStore& store) {
   float *p = store.values(), *g = store.gradients(), *m = store.state(0), *v = store.state(1);
   for (const ParameterSlot& s : store.slots()) {
     if (!s.trainable) continue;
-    const float lr = float(o.learning_rate * s.lr_mult);
+    const float lr = float(o.learning_rate * store.learning_rate_scale * s.lr_mult);
     parallel_for(s.offset, s.offset + s.count, 1 << 14, [&](int64_t b, int64_t e) {
       if (adam) {
         for (int64_t i = b; i < e; ++i) {

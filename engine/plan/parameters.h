@@ -58,7 +58,8 @@ class ParameterStore {
   float* state(int which) { return which == 0 ? state0_.data() : state1_.data(); }  // momentum / Adam moments
   float* value(NodeId node) { return values_.data() + slot(node)->offset; }
   float* gradient(NodeId node) { return gradients_.data() + slot(node)->offset; }
-  int64_t step = 0;  // optimizer steps taken (Adam's bias correction)
+  int64_t step = 0;                // optimizer steps taken (Adam's bias correction)
+  double learning_rate_scale = 1;  // the schedule's factor on the optimizer's lr, set by train() each step
 
  private:
   std::vector<ParameterSlot> slots_;
@@ -68,7 +69,8 @@ class ParameterStore {
 };
 
 // One optimizer update over the flat arenas: SGD with momentum (PyTorch's form: v = mu v + g; p -= lr v) or
-// Adam with bias correction. Frozen parameters are skipped.
+// Adam with bias correction, at the optimizer's lr times store.learning_rate_scale times each parameter's
+// lr_mult. Frozen parameters are skipped.
 void optimizer_step(const OptimizerSettings& settings, ParameterStore& store);
 
 }  // namespace hg

@@ -107,6 +107,7 @@ std::map<std::string, std::string> training_metadata(const Model& model) {
           {"optimizer.beta1", number(o.beta1)},
           {"optimizer.beta2", number(o.beta2)},
           {"optimizer.epsilon", number(o.epsilon)},
+          {"schedule", describe(t.schedule)},
           {"frozen", join(frozen_names(model))}};
 }
 

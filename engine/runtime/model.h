@@ -58,6 +58,7 @@ struct Progress {
 struct EpochReport {
   int64_t epoch = 0;
   double seconds = 0, samples_per_second = 0;
+  double learning_rate = 0;        // the schedule's lr at the epoch's last step
   EvalResult train;                // running means over the epoch's batches
   std::optional<EvalResult> test;  // on the graph's `test` data, when it has one
 };

@@ -43,6 +43,8 @@ void train(Model& model, const TrainOptions& options) {
     for (int64_t b = 0; b < steps; ++b) {
       pipeline.take(b, plan);
       plan.set_step_seed(settings.seed * 0x9E3779B97F4A7C15ull + uint64_t(model.parameters.step));
+      model.parameters.learning_rate_scale =
+          scheduled_learning_rate(settings, model.parameters.step, steps) / settings.optimizer.learning_rate;
       executor.run();
       loss_sum += plan.value(g.objective);
       for (size_t t = 0; t < terms.size(); ++t) sums[t] += plan.value(terms[t]);
@@ -60,6 +62,7 @@ void train(Model& model, const TrainOptions& options) {
     report.epoch = epoch;
     report.seconds = seconds_since(epoch_start);
     report.samples_per_second = double(steps * settings.batch) / report.seconds;
+    report.learning_rate = settings.optimizer.learning_rate * model.parameters.learning_rate_scale;
     report.train.samples = steps * settings.batch;
     report.train.loss = loss_sum / double(std::max<int64_t>(steps, 1));
     for (size_t t = 0; t < terms.size(); ++t)

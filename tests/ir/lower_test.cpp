@@ -3,6 +3,7 @@
 // and the verifier. Error messages of whole files are covered by graphs/invalid/ (invalid_graphs_test.cpp).
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <map>
 
 #include "frontend/parser.h"
@@ -298,6 +299,63 @@ TEST_CASE("lower: errors of in-memory text carry its file name and are all repor
   CHECK(error_of([&] { lower(program, text, test::builtin_plugins()); }) ==
         "mem.graph:3:20: error: unknown name 'q' (did you mean 'r' or 'x'?)\n"
         "mem.graph:3:34: error: unknown name 'rr' (did you mean 'r' or 'x'?)\n");
+}
+
+TEST_CASE("lower: train schedules, constant by default") {
+  const std::string head = "input x : [4] <- image\ny = dense(x, 4)\nloss = loss.mse(y, x)\n";
+  CHECK(lower_text(head + "train { optimizer = sgd(lr=0.1) }\n").train.schedule.kind == "constant");
+  CHECK(describe(lower_text(head + "train { schedule = constant }\n").train.schedule) == "constant");
+  const ScheduleSettings step =
+      lower_text(head + "train { schedule = step(every=5, factor=0.5)  epochs = 20 }\n").train.schedule;
+  CHECK(step.kind == "step");
+  CHECK(step.every == 5);
+  CHECK(step.factor == 0.5);
+  CHECK(describe(step) == "step(every=5, factor=0.5)");
+  const Graph cosine = lower_text(head + "train { optimizer = sgd(lr=0.2)  schedule = cosine(min=0.002) }\n");
+  CHECK(cosine.train.schedule.kind == "cosine");
+  CHECK(cosine.train.schedule.min == 0.002);
+  CHECK(describe(cosine.train.schedule) == "cosine(min=0.002)");
+  CHECK(describe(lower_text(head + "train { schedule = cosine }\n").train.schedule) == "cosine(min=0)");
+}
+
+TEST_CASE("scheduled_learning_rate: step multiplies by the factor every N epochs, cosine falls to min") {
+  TrainSettings t;
+  t.optimizer.learning_rate = 0.8;
+  t.epochs = 10;
+  CHECK(scheduled_learning_rate(t, 0, 100) == 0.8);
+  CHECK(scheduled_learning_rate(t, 999, 100) == 0.8);
+  t.schedule.kind = "step";
+  t.schedule.every = 3;
+  t.schedule.factor = 0.5;
+  CHECK(scheduled_learning_rate(t, 0, 100) == 0.8);    // epoch 1
+  CHECK(scheduled_learning_rate(t, 299, 100) == 0.8);  // the last step of epoch 3
+  CHECK(scheduled_learning_rate(t, 300, 100) == 0.4);  // epoch 4
+  CHECK(scheduled_learning_rate(t, 650, 100) == 0.2);  // epoch 7
+  CHECK(scheduled_learning_rate(t, 999, 100) == 0.1);  // epoch 10
+  t.schedule.kind = "cosine";
+  t.schedule.min = 0.2;
+  CHECK(scheduled_learning_rate(t, 0, 100) == 0.8);
+  CHECK(scheduled_learning_rate(t, 500, 100) == doctest::Approx(0.5).epsilon(1e-12));  // halfway: the mean
+  CHECK(scheduled_learning_rate(t, 250, 100) == doctest::Approx(0.2 + 0.6 * (1 + std::sqrt(0.5)) / 2));
+  CHECK(scheduled_learning_rate(t, 999, 100) > 0.2);
+  CHECK(scheduled_learning_rate(t, 999, 100) < 0.20001);
+  double previous = 1;
+  for (int64_t step = 0; step < 1000; step += 37) {
+    CHECK(scheduled_learning_rate(t, step, 100) < previous);
+    previous = scheduled_learning_rate(t, step, 100);
+  }
+}
+
+TEST_CASE("apply_setting: --set lr may not fall to or below a cosine schedule's min") {
+  TrainSettings settings;
+  settings.optimizer.learning_rate = 0.1;
+  settings.schedule.kind = "cosine";
+  settings.schedule.min = 0.01;
+  CHECK(error_of([&] { apply_setting(settings, "lr=0.01"); }) ==
+        "--set lr=0.01: error: the cosine schedule's min (0.01) must be below the optimizer's lr (0.01)\n");
+  CHECK(settings.optimizer.learning_rate == 0.1);
+  apply_setting(settings, "lr=0.02");
+  CHECK(settings.optimizer.learning_rate == 0.02);
 }
 
 TEST_CASE("apply_setting: --set overrides the train block") {

@@ -1,6 +1,7 @@
-// --resume continues bit-identically: 3 epochs straight and 1 epoch + checkpoint + a fresh model resumed for
-// 2 more end with the same bytes in every parameter and optimizer state, for Adam, SGD with momentum and a
-// masking corruption (whose seeds follow the step). Resuming a different run is refused, naming both sides.
+// --resume continues bit-identically: 3 epochs straight, and the same run stopped after epoch 1's checkpoint
+// and resumed in a fresh model for 2 more, end with the same bytes in every parameter and optimizer state,
+// for Adam, SGD with momentum and a masking corruption (whose seeds follow the step). Resuming a different
+// run is refused, naming both sides.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -39,9 +40,18 @@ void check_resume_is_exact(const std::string& name, const std::string& text) {
   Model straight(path, {});
   REQUIRE(test::train_slice(straight, kSamples).size() == 3);
 
-  Model interrupted(path, ModelOptions{{}, {"epochs=1"}});
-  REQUIRE(test::train_slice(interrupted, kSamples).size() == 1);
-  save_checkpoint(checkpoint, interrupted);
+  // The same run, checkpointed after epoch 1 and then stopped as if killed: same settings throughout, so a
+  // schedule that spans all the epochs is the same curve.
+  Model interrupted(path, {});
+  struct Stop {};
+  TrainOptions options;
+  options.data_dir = test::kData;
+  options.limit = kSamples;
+  options.on_epoch = [&](const EpochReport&) {
+    save_checkpoint(checkpoint, interrupted);
+    throw Stop{};
+  };
+  CHECK_THROWS_AS(train(interrupted, options), Stop);
 
   Model resumed(path, {});
   CHECK(resume_checkpoint(checkpoint, resumed).empty());
@@ -72,6 +82,34 @@ TEST_CASE("a denoising run resumes bit-identically: the corruption seeds follow 
       graph_with("noisy = corrupt.masking(x, rate=0.3)\ncode = dense(noisy, 24) |> sigmoid\n"
                  "recon = dense(code, 784) |> sigmoid\nloss = loss.bce(recon, x)\n",
                  "optimizer = sgd(lr=0.5, momentum=0.5)"));
+}
+
+TEST_CASE(
+    "a run with a cosine schedule resumes bit-identically: the learning rate follows the restored step") {
+  check_resume_is_exact(
+      "resume_cosine",
+      graph_with(kPlainAutoencoder, "optimizer = sgd(lr=0.5, momentum=0.9) schedule = cosine"));
+}
+
+TEST_CASE("a step schedule halves the learning rate each epoch, and the reports and checkpoint say so") {
+  REQUIRE_MESSAGE(test::have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  const std::string train = "optimizer = sgd(lr=0.5, momentum=0.9)";
+  Model constant(test::write_graph("schedule_constant.graph", graph_with(kPlainAutoencoder, train)), {});
+  Model halving(test::write_graph("schedule_step.graph",
+                                  graph_with(kPlainAutoencoder, train + " schedule = step(factor=0.5)")),
+                {});
+  const std::vector<EpochReport> constant_reports = test::train_slice(constant, kSamples);
+  const std::vector<EpochReport> reports = test::train_slice(halving, kSamples);
+  REQUIRE(reports.size() == 3);
+  CHECK(constant_reports[2].learning_rate == 0.5);
+  CHECK(reports[0].learning_rate == 0.5);
+  CHECK(reports[1].learning_rate == 0.25);
+  CHECK(reports[2].learning_rate == 0.125);
+  CHECK(reports[0].train.loss == constant_reports[0].train.loss);  // epoch 1 runs at the same lr
+  CHECK(reports[2].train.loss != constant_reports[2].train.loss);
+  const std::string checkpoint = test::scratch_path("schedule_step.safetensors");
+  save_checkpoint(checkpoint, halving);
+  CHECK(CheckpointFile(checkpoint).metadata("schedule") == "step(every=1, factor=0.5)");
 }
 
 TEST_CASE("the exactness needs the restored optimizer state: weights alone drift") {
