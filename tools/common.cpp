@@ -16,7 +16,8 @@ void add_common_options(po::options_description& options, CommonOptions& common)
   options.add_options()("plugin-dir", po::value(&common.plugin_dirs)->composing(),
                         "also load term plugins from this folder (repeatable)")(
       "set", po::value(&common.settings)->composing(),
-      "override a train setting: batch, epochs, seed, lr, momentum (repeatable)")(
+      "override a setting: batch, epochs, seed, lr, momentum, test_every, data.NAME.count, data.NAME.skip "
+      "(KEY=VALUE, repeatable)")(
       "data-dir", po::value(&common.data_dir),
       "where data paths in the graph are resolved (default $HOURGLASS_DATA or ./data)")(
       "threads", po::value(&common.threads), "threads for all math and scheduling (default: all cores)")(

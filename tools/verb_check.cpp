@@ -1,5 +1,6 @@
 // `hourglass check GRAPH`: parse, lower and differentiate without touching data, then list what was built.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "common.h"
@@ -33,6 +34,9 @@ int verb_check(const std::vector<std::string>& args) {
   add_common_options(options, common);
   std::string path;
   if (!parse_verb("check", "GRAPH [options]", options, args, path)) return 0;
+  if (std::filesystem::path(path).extension() == ".pipeline")
+    throw Error({path, 0, 0}, "is a pipeline file; `hourglass run " + path +
+                                  " --dry-run` checks it and says which stages would run");
   Model model(path, model_options(common));
   const Graph& g = model.graph;
   std::printf("%s: ok\n\nnodes:\n", path.c_str());

@@ -81,6 +81,16 @@ TEST_CASE("check lists nodes, parameters with counts, and terms") {
   CHECK(contains(r.output, "50992"));  // total parameters of 784-32-784
   CHECK(contains(r.output, "loss.bce"));
   CHECK(contains(r.output, "[N, 32]"));
+  CHECK(contains(r.output, "train: adam(lr=0.001), schedule constant, batch 256"));
+}
+
+TEST_CASE("check on a pipeline file points to run --dry-run instead of reporting graph syntax errors") {
+  Result r = run("check graphs/pipelines/sda.pipeline");
+  CHECK(r.status == 1);
+  CHECK(r.output ==
+        "graphs/pipelines/sda.pipeline: error: is a pipeline file; `hourglass run "
+        "graphs/pipelines/sda.pipeline "
+        "--dry-run` checks it and says which stages would run\n");
 }
 
 TEST_CASE("a broken graph file fails check with file:line:col and exit code 1") {
