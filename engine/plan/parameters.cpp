@@ -1,6 +1,7 @@
 // Parameter storage, initialization and the optimizer update.
 #include "plan/parameters.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -34,6 +35,12 @@ ParameterStore::ParameterStore(const Graph& graph) {
     by_node_[id] = slots_.size();
     slots_.push_back(s);
     total_ += padded(s.count);
+    if (!s.trainable) continue;
+    if (!runs_.empty() && runs_.back().end == s.offset && runs_.back().lr_mult == s.lr_mult)
+      runs_.back().end = total_;
+    else
+      runs_.push_back({s.offset, total_, s.lr_mult});
+    trainable_ += total_ - s.offset;
   }
   values_ = FloatBuffer(total_);
   gradients_ = FloatBuffer(total_);
@@ -77,25 +84,33 @@ void optimizer_step(const OptimizerSettings& o, ParameterStore& store) {
   const float c1 = float(1.0 / (1.0 - std::pow(o.beta1, double(store.step))));
   const float c2 = float(1.0 / (1.0 - std::pow(o.beta2, double(store.step))));
   const bool adam = o.kind == "adam";
+  const double lr = o.learning_rate * store.learning_rate_scale;
   float *p = store.values(), *g = store.gradients(), *m = store.state(0), *v = store.state(1);
-  for (const ParameterSlot& s : store.slots()) {
-    if (!s.trainable) continue;
-    const float lr = float(o.learning_rate * store.learning_rate_scale * s.lr_mult);
-    parallel_for(s.offset, s.offset + s.count, 1 << 14, [&](int64_t b, int64_t e) {
-      if (adam) {
-        for (int64_t i = b; i < e; ++i) {
-          m[i] = b1 * m[i] + (1 - b1) * g[i];
-          v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-          p[i] -= lr * (m[i] * c1) / (std::sqrt(v[i] * c2) + eps);
-        }
-      } else {
-        for (int64_t i = b; i < e; ++i) {
-          m[i] = mu * m[i] + g[i];
-          p[i] -= lr * m[i];
+  const std::vector<ParameterStore::Run>& runs = store.runs_;
+  // One parallel pass over the trainable elements, numbered run after run; each chunk finds its runs.
+  parallel_for(0, store.trainable_, 1 << 14, [&](int64_t b, int64_t e) {
+    int64_t first = 0;  // the trainable index where run r starts
+    for (const ParameterStore::Run& r : runs) {
+      const int64_t length = r.end - r.begin, lo = std::max(b, first), hi = std::min(e, first + length);
+      if (lo < hi) {
+        const float rate = float(lr * r.lr_mult);
+        const int64_t from = r.begin + (lo - first), to = r.begin + (hi - first);
+        if (adam) {
+          for (int64_t i = from; i < to; ++i) {
+            m[i] = b1 * m[i] + (1 - b1) * g[i];
+            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+            p[i] -= rate * (m[i] * c1) / (std::sqrt(v[i] * c2) + eps);
+          }
+        } else {
+          for (int64_t i = from; i < to; ++i) {
+            m[i] = mu * m[i] + g[i];
+            p[i] -= rate * m[i];
+          }
         }
       }
-    });
-  }
+      first += length;
+    }
+  });
 }
 
 }  // namespace hg

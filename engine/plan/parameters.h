@@ -62,6 +62,16 @@ class ParameterStore {
   double learning_rate_scale = 1;  // the schedule's factor on the optimizer's lr, set by train() each step
 
  private:
+  friend void optimizer_step(const OptimizerSettings& settings, ParameterStore& store);
+  // Stretches of the arenas that the optimizer updates at one lr multiplier: neighbouring trainable slots
+  // with the same lr_mult merge (with the padding between them, whose gradient stays 0), so a graph with
+  // nothing frozen is one run and the update one pass.
+  struct Run {
+    int64_t begin, end;
+    double lr_mult;
+  };
+  std::vector<Run> runs_;
+  int64_t trainable_ = 0;  // elements in runs_
   std::vector<ParameterSlot> slots_;
   std::map<NodeId, size_t> by_node_;
   int64_t total_ = 0;
