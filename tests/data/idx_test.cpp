@@ -124,7 +124,7 @@ TEST_CASE("skip passes over the first samples and limit counts from there; skipp
   CHECK(middle.images == std::vector<float>{4, 5, 6, 7});
   CHECK(middle.labels == std::vector<int32_t>{0});
   CHECK(error_of(IdxOptions{pair.images, pair.labels, 1.0f, 0, 3}) ==
-        pair.images + ": error: cannot skip 3 samples: the file holds 3\n");
+        pair.images + ": error: cannot skip 3 samples: the file holds 3");
 }
 
 TEST_CASE("gzipped files load the same, with or without a limit") {
