@@ -158,6 +158,37 @@ TEST_CASE("gzipped files load the same, with or without a limit") {
   CHECK(all_images(read_idx({images, labels, 1.0f, 1, 2})) == std::vector<float>{8, 9, 10, 11});
 }
 
+TEST_CASE("a dataset holds one byte per pixel and hands out byte * scale, for every byte value") {
+  // Four 8x8 images holding every byte 0..255 once, in a scrambled order.
+  std::vector<uint8_t> bytes(256);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(i * 97 + 31);  // 97 is odd: a permutation
+  TempDir dir;
+  const std::string images = write_file(dir.file("images"), idx_bytes({4, 8, 8}, bytes));
+  const float scale = 1.0f / 255;
+  const Dataset data = read_idx({images, "", scale});
+  static_assert(sizeof(data.pixels[0]) == 1, "one byte per pixel");
+  CHECK(data.pixels.size() == size_t(data.count * data.features()));  // 256 bytes, not 1024
+  CHECK(data.pixels == bytes);
+  for (int64_t i = 0; i < data.count; ++i) {
+    const std::vector<float> floats = image(data, i);
+    REQUIRE(floats.size() == 64);
+    for (size_t j = 0; j < 64; ++j) {
+      const uint8_t byte = bytes[size_t(i) * 64 + j];
+      CHECK(floats[j] == float(byte) * scale);  // bit for bit the value training always saw
+      if (byte == 0) CHECK(floats[j] == 0.0f);
+      if (byte == 255) CHECK(floats[j] == 1.0f);
+    }
+  }
+}
+
+TEST_CASE("skipping samples keeps only the bytes of the samples kept") {
+  GoodPair pair;
+  const Dataset tail = read_idx({pair.images, pair.labels, 0.25f, 0, 2});
+  CHECK(tail.pixels == std::vector<uint8_t>{8, 9, 10, 11});
+  CHECK(tail.pixels.capacity() == 4);  // the two skipped samples' bytes were given back
+  CHECK(all_images(tail) == std::vector<float>{2.0f, 2.25f, 2.5f, 2.75f});
+}
+
 TEST_CASE("a missing file or a directory cannot be opened") {
   TempDir dir;
   CHECK(error_of(dir.file("nope")) == dir.file("nope") + ": error: cannot open: No such file or directory");
