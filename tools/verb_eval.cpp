@@ -7,16 +7,17 @@
 
 namespace hg::tools {
 
-// `count` images of independent uniform [0, 1) pixels, shaped like `like`'s images, labels all 0.
+// `count` images of independent uniform random bytes, one per pixel, read with `like`'s scale (so pixels
+// uniform over 0, 1/255, ..., 1 for data scaled by 1/255), shaped like `like`'s images, labels all 0.
 static Dataset uniform_noise(const Dataset& like, int64_t count, uint64_t seed) {
   Dataset noise;
   noise.images_path = "uniform noise";
   noise.item_dims = like.item_dims;
   noise.count = count;
-  noise.images.resize(size_t(count * like.features()));
+  noise.scale = like.scale;
+  noise.pixels.resize(size_t(count * like.features()));
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-  for (float& pixel : noise.images) pixel = uniform(rng);
+  for (uint8_t& pixel : noise.pixels) pixel = uint8_t(rng() >> 56);  // the top 8 bits: uniform over 0..255
   if (!like.labels.empty()) {
     noise.labels.assign(size_t(count), 0);
     noise.num_classes = like.num_classes;

@@ -1,6 +1,8 @@
-// In-memory datasets read from IDX files (MNIST, Fashion-MNIST; gzipped or not). Images become f32 rows
-// scaled by a factor; labels stay integers. Every malformed file is an hg::Error naming the file and the
-// problem (wrong magic, impossible dimensions, truncation, image/label count mismatch).
+// In-memory datasets read from IDX files (MNIST, Fashion-MNIST; gzipped or not). Images stay the file's
+// bytes, one per pixel, and become f32 (byte * scale) only as a sample is copied out, so MNIST's 60000
+// training images take 47 MB rather than 188 MB; labels stay integers. Every malformed file is an hg::Error
+// naming the file and the problem (wrong magic, impossible dimensions, truncation, image/label count
+// mismatch).
 #pragma once
 
 #include <cstdint>
@@ -13,12 +15,14 @@ struct Dataset {
   std::string images_path, labels_path;
   int64_t count = 0;               // number of samples
   std::vector<int64_t> item_dims;  // dims of one image, e.g. {28, 28}
-  std::vector<float> images;       // count * features(), row-major, already scaled
+  std::vector<uint8_t> pixels;     // count * features() bytes, row-major, as they are in the file
+  float scale = 1.0f;              // a pixel's value is float(byte) * scale
   std::vector<int32_t> labels;     // count entries, or empty when no label file was given
   int32_t num_classes = 0;         // max label + 1 (0 without labels)
 
   int64_t features() const;  // product of item_dims
-  const float* image(int64_t i) const { return images.data() + i * features(); }
+  // Writes sample i's features() values, float(byte) * scale each, to dst (no allocation).
+  void copy_image(int64_t i, float* dst) const;
 };
 
 struct IdxOptions {

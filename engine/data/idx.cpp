@@ -2,6 +2,7 @@
 // against each other before any data is read, so a mismatched pair fails fast, naming both files.
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "data/dataset.h"
 #include "data/idx_file.h"
@@ -34,13 +35,6 @@ void check_counts_agree(const IdxFile& images, const IdxFile& labels) {
                 std::to_string(label_count) + " labels; the two files must hold the same samples");
 }
 
-// One conversion pass over the raw bytes; the reads themselves were a few large blocks.
-std::vector<float> scaled_pixels(const std::vector<uint8_t>& bytes, float scale) {
-  std::vector<float> pixels(bytes.size());
-  for (size_t i = 0; i < bytes.size(); ++i) pixels[i] = float(bytes[i]) * scale;
-  return pixels;
-}
-
 }  // namespace
 
 Dataset read_idx(const IdxOptions& options) {
@@ -68,8 +62,10 @@ Dataset read_idx(const IdxOptions& options) {
   // Skipped samples are read and dropped: files are read front to back (gzip cannot seek).
   const int64_t item_bytes = images.header().item_bytes();
   std::vector<uint8_t> pixels = images.read_samples(options.skip + dataset.count);
-  pixels.erase(pixels.begin(), pixels.begin() + options.skip * item_bytes);
-  dataset.images = scaled_pixels(pixels, options.scale);
+  if (options.skip > 0)  // keep a copy of the kept samples alone, so the skipped ones' memory is returned
+    pixels = std::vector<uint8_t>(pixels.begin() + options.skip * item_bytes, pixels.end());
+  dataset.pixels = std::move(pixels);  // bytes as read; Dataset::copy_image scales them
+  dataset.scale = options.scale;
   if (labels) {
     const std::vector<uint8_t> bytes = labels->read_samples(options.skip + dataset.count);
     dataset.labels.assign(bytes.begin() + options.skip, bytes.end());

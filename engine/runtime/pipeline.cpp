@@ -46,7 +46,8 @@ void DataPipeline::begin_epoch(int64_t epoch) {
   for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng() % i]);
 }
 
-// Rows of batch b straight into the plan's input buffers: images as they are, labels one-hot.
+// Rows of batch b straight into the plan's input buffers: images converted from their bytes (byte * scale),
+// labels one-hot.
 int64_t DataPipeline::take(int64_t b, Plan& plan) {
   const int64_t rows = rows_in(b);
   HG_ASSERT(rows == plan.batch(), "plan batch does not match the rows of this batch");
@@ -59,7 +60,7 @@ int64_t DataPipeline::take(int64_t b, Plan& plan) {
       if (feed.label)
         dst[r * feed.width + data_.labels[size_t(sample)]] = 1.0f;
       else
-        std::memcpy(dst + r * feed.width, data_.image(sample), sizeof(float) * size_t(feed.width));
+        data_.copy_image(sample, dst + r * feed.width);
     }
   }
   return rows;

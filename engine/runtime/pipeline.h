@@ -1,8 +1,8 @@
 // The data pipeline: each epoch a seeded shuffle of the sample order, then each batch gathered straight into
-// the plan's input buffers (images as they are, labels one-hot) just before its step runs. The gather runs
-// on the calling thread: it costs well under a millisecond a batch, and overlapping it with compute would
-// need a thread beyond the `--threads` budget; measured on 2 cores, a TBB worker beside oneDNN's 2-thread
-// OpenMP team made epochs 2-5x slower (docs/threading.md).
+// the plan's input buffers (images converted there from their bytes to floats, labels one-hot) just before
+// its step runs. The gather runs on the calling thread: it costs well under a millisecond a batch, and
+// overlapping it with compute would need a thread beyond the `--threads` budget; measured on 2 cores, a TBB
+// worker beside oneDNN's 2-thread OpenMP team made epochs 2-5x slower (docs/threading.md).
 #pragma once
 
 #include <cstdint>

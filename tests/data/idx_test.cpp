@@ -61,6 +61,23 @@ std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Sample i of `data` as the floats Dataset::copy_image hands out.
+std::vector<float> image(const Dataset& data, int64_t i) {
+  std::vector<float> floats(size_t(data.features()));
+  data.copy_image(i, floats.data());
+  return floats;
+}
+
+// Every sample's floats, one after another.
+std::vector<float> all_images(const Dataset& data) {
+  std::vector<float> floats;
+  for (int64_t i = 0; i < data.count; ++i) {
+    const std::vector<float> one = image(data, i);
+    floats.insert(floats.end(), one.begin(), one.end());
+  }
+  return floats;
+}
+
 std::string error_of(const IdxOptions& options) {
   try {
     read_idx(options);
@@ -89,8 +106,9 @@ TEST_CASE("an images/labels pair loads with scaled pixels, dims and labels") {
   CHECK(data.count == 3);
   CHECK(data.item_dims == std::vector<int64_t>{2, 2});
   CHECK(data.features() == 4);
-  CHECK(data.images.size() == 12);
-  CHECK(data.image(2)[3] == 5.5f);  // byte 11 * 0.5
+  CHECK(data.pixels == iota_bytes(12));
+  CHECK(data.scale == 0.5f);
+  CHECK(image(data, 2) == std::vector<float>{4.0f, 4.5f, 5.0f, 5.5f});  // bytes 8..11 * 0.5
   CHECK(data.labels == std::vector<int32_t>{4, 0, 1});
   CHECK(data.num_classes == 5);
   CHECK(data.images_path == pair.images);
@@ -100,7 +118,7 @@ TEST_CASE("without a labels file the dataset has no labels and no classes") {
   GoodPair pair;
   const Dataset data = read_idx({pair.images, ""});
   CHECK(data.count == 3);
-  CHECK(data.image(1)[0] == 4.0f);
+  CHECK(image(data, 1)[0] == 4.0f);
   CHECK(data.labels.empty());
   CHECK(data.num_classes == 0);
 }
@@ -109,7 +127,8 @@ TEST_CASE("limit reads only the first samples, and a limit past the end reads th
   GoodPair pair;
   const Dataset two = read_idx({pair.images, pair.labels, 1.0f, 2});
   CHECK(two.count == 2);
-  CHECK(two.images == std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7});
+  CHECK(all_images(two) == std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7});
+  CHECK(two.pixels.size() == 8);
   CHECK(two.labels == std::vector<int32_t>{4, 0});
   CHECK(read_idx({pair.images, pair.labels, 1.0f, 99}).count == 3);
 }
@@ -118,13 +137,13 @@ TEST_CASE("skip passes over the first samples and limit counts from there; skipp
   GoodPair pair;
   const Dataset tail = read_idx({pair.images, pair.labels, 1.0f, 0, 1});
   CHECK(tail.count == 2);
-  CHECK(tail.images == std::vector<float>{4, 5, 6, 7, 8, 9, 10, 11});
+  CHECK(all_images(tail) == std::vector<float>{4, 5, 6, 7, 8, 9, 10, 11});
   CHECK(tail.labels == std::vector<int32_t>{0, 1});
   const Dataset middle = read_idx({pair.images, pair.labels, 1.0f, 1, 1});
-  CHECK(middle.images == std::vector<float>{4, 5, 6, 7});
+  CHECK(all_images(middle) == std::vector<float>{4, 5, 6, 7});
   CHECK(middle.labels == std::vector<int32_t>{0});
   CHECK(error_of(IdxOptions{pair.images, pair.labels, 1.0f, 0, 3}) ==
-        pair.images + ": error: cannot skip 3 samples: the file holds 3\n");
+        pair.images + ": error: cannot skip 3 samples: the file holds 3");
 }
 
 TEST_CASE("gzipped files load the same, with or without a limit") {
@@ -133,10 +152,41 @@ TEST_CASE("gzipped files load the same, with or without a limit") {
   const std::string labels = write_gz(dir.file("labels.gz"), idx_bytes({3}, {4, 0, 1}));
   const Dataset data = read_idx({images, labels, 2.0f});
   CHECK(data.count == 3);
-  CHECK(data.image(2)[3] == 22.0f);
+  CHECK(image(data, 2)[3] == 22.0f);
   CHECK(data.labels == std::vector<int32_t>{4, 0, 1});
-  CHECK(read_idx({images, labels, 1.0f, 1}).images == std::vector<float>{0, 1, 2, 3});
-  CHECK(read_idx({images, labels, 1.0f, 1, 2}).images == std::vector<float>{8, 9, 10, 11});
+  CHECK(all_images(read_idx({images, labels, 1.0f, 1})) == std::vector<float>{0, 1, 2, 3});
+  CHECK(all_images(read_idx({images, labels, 1.0f, 1, 2})) == std::vector<float>{8, 9, 10, 11});
+}
+
+TEST_CASE("a dataset holds one byte per pixel and hands out byte * scale, for every byte value") {
+  // Four 8x8 images holding every byte 0..255 once, in a scrambled order.
+  std::vector<uint8_t> bytes(256);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(i * 97 + 31);  // 97 is odd: a permutation
+  TempDir dir;
+  const std::string images = write_file(dir.file("images"), idx_bytes({4, 8, 8}, bytes));
+  const float scale = 1.0f / 255;
+  const Dataset data = read_idx({images, "", scale});
+  static_assert(sizeof(data.pixels[0]) == 1, "one byte per pixel");
+  CHECK(data.pixels.size() == size_t(data.count * data.features()));  // 256 bytes, not 1024
+  CHECK(data.pixels == bytes);
+  for (int64_t i = 0; i < data.count; ++i) {
+    const std::vector<float> floats = image(data, i);
+    REQUIRE(floats.size() == 64);
+    for (size_t j = 0; j < 64; ++j) {
+      const uint8_t byte = bytes[size_t(i) * 64 + j];
+      CHECK(floats[j] == float(byte) * scale);  // bit for bit the value training always saw
+      if (byte == 0) CHECK(floats[j] == 0.0f);
+      if (byte == 255) CHECK(floats[j] == 1.0f);
+    }
+  }
+}
+
+TEST_CASE("skipping samples keeps only the bytes of the samples kept") {
+  GoodPair pair;
+  const Dataset tail = read_idx({pair.images, pair.labels, 0.25f, 0, 2});
+  CHECK(tail.pixels == std::vector<uint8_t>{8, 9, 10, 11});
+  CHECK(tail.pixels.capacity() == 4);  // the two skipped samples' bytes were given back
+  CHECK(all_images(tail) == std::vector<float>{2.0f, 2.25f, 2.5f, 2.75f});
 }
 
 TEST_CASE("a missing file or a directory cannot be opened") {
