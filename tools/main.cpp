@@ -1,5 +1,6 @@
 // `hourglass <verb> ...`: the one runner. Only this file decides exit codes: 0 success, 1 a user error
 // (bad graph, data, checkpoint or plugin), 2 a bad command line, 3 an internal error.
+#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -24,18 +25,18 @@ const char* kUsage =
 
 // OpenMP threads that spin after each oneDNN call make an epoch several times slower as soon as another
 // process wants a core (docs/threading.md), so idle OpenMP threads sleep unless the user says otherwise.
-// libgomp reads the variable in its constructor, before main; an executable's .preinit_array runs before
-// every shared library's constructor, so setting it there reaches libgomp without re-executing.
-void default_to_passive_openmp(int, char**, char**) {
-  setenv("OMP_WAIT_POLICY", "passive", 0);  // 0: a value the user set stays
+// libgomp reads the variable when it loads, before main, so the process re-executes itself once.
+void default_to_passive_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure; then run on as we are
 }
-__attribute__((section(".preinit_array"),
-               used)) void (*const preinit_passive_openmp)(int, char**, char**) = &default_to_passive_openmp;
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace hg::tools;
+  default_to_passive_openmp(argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {
     std::cout << kUsage;

@@ -84,20 +84,6 @@ TEST_CASE("check lists nodes, parameters with counts, and terms") {
   CHECK(contains(r.output, "train: adam(lr=0.001), schedule constant, batch 256"));
 }
 
-TEST_CASE("OpenMP threads wait passively unless the user chose a policy, without re-executing the runner") {
-  // libgomp prints its settings at load time with OMP_DISPLAY_ENV; once per process, so a re-exec would
-  // print them twice (the first time with the inherited policy).
-  const std::string tool = std::string(HG_TOOL) + " check graphs/mnist_ae32.graph";
-  Result r = hg::test::run_command("env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=true " + tool);
-  CHECK(r.status == 0);
-  CHECK(contains(r.output, "OMP_WAIT_POLICY = 'PASSIVE'"));
-  CHECK(r.output.find("OPENMP DISPLAY ENVIRONMENT BEGIN") ==
-        r.output.rfind("OPENMP DISPLAY ENVIRONMENT BEGIN"));
-  r = hg::test::run_command("OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=true " + tool);
-  CHECK(r.status == 0);
-  CHECK(contains(r.output, "OMP_WAIT_POLICY = 'ACTIVE'"));
-}
-
 TEST_CASE("check on a pipeline file points to run --dry-run instead of reporting graph syntax errors") {
   Result r = run("check graphs/pipelines/sda.pipeline");
   CHECK(r.status == 1);
