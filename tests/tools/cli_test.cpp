@@ -84,6 +84,21 @@ TEST_CASE("check lists nodes, parameters with counts, and terms") {
   CHECK(contains(r.output, "train: adam(lr=0.001), schedule constant, batch 256"));
 }
 
+TEST_CASE("OpenMP threads wait passively unless the user chose a policy") {
+  // libgomp prints its settings when it loads (OMP_DISPLAY_ENV); the runner re-executes itself with the
+  // passive policy, so the last block printed is the one that applies. Passive means a spin count of 0:
+  // the displayed policy alone says 'PASSIVE' even when the variable is unset and threads spin.
+  const std::string tool = std::string(HG_TOOL) + " check graphs/mnist_ae32.graph";
+  Result r = hg::test::run_command("env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose " + tool);
+  CHECK(r.status == 0);
+  const std::string last = r.output.substr(r.output.rfind("OPENMP DISPLAY ENVIRONMENT BEGIN"));
+  CHECK(contains(last, "GOMP_SPINCOUNT = '0'"));
+  r = hg::test::run_command("OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose " + tool);
+  CHECK(r.status == 0);
+  CHECK(contains(r.output, "OMP_WAIT_POLICY = 'ACTIVE'"));
+  CHECK_FALSE(contains(r.output, "GOMP_SPINCOUNT = '0'"));
+}
+
 TEST_CASE("check on a pipeline file points to run --dry-run instead of reporting graph syntax errors") {
   Result r = run("check graphs/pipelines/sda.pipeline");
   CHECK(r.status == 1);
