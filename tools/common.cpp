@@ -48,7 +48,12 @@ std::shared_ptr<void> configure_threads(int threads) {
   if (threads < 0 || threads > 1024) throw po::error("--threads must be between 1 and 1024");
   if (threads == 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
   set_math_threads(threads);
-  return std::make_shared<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(threads));
+  struct Settings {
+    explicit Settings(size_t threads) : tbb(tbb::global_control::max_allowed_parallelism, threads) {}
+    tbb::global_control tbb;
+    std::shared_ptr<void> warm_up = warm_up_gemm_kernels();
+  };
+  return std::make_shared<Settings>(size_t(threads));
 }
 
 ModelOptions model_options(const CommonOptions& common) {

@@ -24,7 +24,8 @@ void add_common_options(po::options_description& options, CommonOptions& common)
 // Parses `args` (after the verb) with one positional GRAPH; prints help and returns false for --help.
 bool parse_verb(const std::string& verb, const std::string& usage, po::options_description& options,
                 const std::vector<std::string>& args, std::string& graph);
-// Applies --threads to oneDNN, the kernels and TBB; the returned object must live while work runs.
+// Applies --threads to oneDNN, the kernels and TBB, and starts generating oneDNN's GEMM kernels on a helper
+// thread (warm_up_gemm_kernels); the returned object must live while work runs.
 std::shared_ptr<void> configure_threads(int threads);
 ModelOptions model_options(const CommonOptions& common);
 std::string data_dir(const CommonOptions& common);

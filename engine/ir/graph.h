@@ -87,6 +87,10 @@ struct OptimizerSettings {
   SourceLocation location;
   double learning_rate = 0.01, momentum = 0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
 };
+// Optimizer state arenas a kind uses: SGD's momentum buffer, Adam's two moments.
+inline int optimizer_states(const OptimizerSettings& o) {
+  return o.kind == "adam" ? 2 : 1;
+}
 
 // How the learning rate moves over a run. constant; step(every=N, factor=F): multiplied by F after every N
 // epochs; cosine(min=LR): from the optimizer's lr down to `min` along a half cosine over all the run's steps.

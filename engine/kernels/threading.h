@@ -6,6 +6,7 @@
 #include <hourglass/plugin.h>
 
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 
 namespace hg {
@@ -13,6 +14,12 @@ namespace hg {
 // Sets the thread count for oneDNN and every hourglass kernel (omp_set_num_threads). Call before planning.
 void set_math_threads(int threads);
 int math_threads();
+
+// oneDNN generates its f32 GEMM kernels on the first GEMM of the process, about 15 ms here, which the first
+// training step would otherwise wait for. This starts that on a helper thread (one small single-threaded
+// sgemm), to overlap with loading plugins, initializing parameters, reading data and planning. Only the first
+// call in a process starts one; releasing the handle waits for the thread. Results do not depend on it.
+std::shared_ptr<void> warm_up_gemm_kernels();
 
 // The services handed to plugins; parallel_for runs on the OpenMP team with static, deterministic chunks.
 const hg_host* plugin_host();

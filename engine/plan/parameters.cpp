@@ -1,11 +1,12 @@
 // Parameter storage, initialization and the optimizer update.
 #include "plan/parameters.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 
 #include "ir/lower_util.h"
 #include "kernels/threading.h"
@@ -17,10 +18,14 @@ void FloatBuffer::Free::operator()(float* p) const {
 }
 
 FloatBuffer::FloatBuffer(int64_t count) : size_(count) {
-  const size_t bytes = (size_t(std::max<int64_t>(count, 1)) * sizeof(float) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
+  constexpr size_t kHuge = size_t(2) << 20;
+  size_t bytes = size_t(std::max<int64_t>(count, 1)) * sizeof(float);
+  const size_t align = bytes >= kHuge ? kHuge : 64;
+  bytes = (bytes + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, bytes);
   if (!p) throw std::bad_alloc();
-  std::memset(p, 0, bytes);  // fault every page in now, not during the first step
+  if (align == kHuge) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: 4 KB pages if the kernel says no
+  std::memset(p, 0, bytes);                              // fault every page in now, not during the first step
   data_.reset(static_cast<float*>(p));
 }
 
@@ -44,8 +49,7 @@ ParameterStore::ParameterStore(const Graph& graph) {
   }
   values_ = FloatBuffer(total_);
   gradients_ = FloatBuffer(total_);
-  state0_ = FloatBuffer(total_);
-  state1_ = FloatBuffer(total_);
+  for (int i = 0; i < optimizer_states(graph.train.optimizer); ++i) states_.emplace_back(total_);
 }
 
 const ParameterSlot* ParameterStore::slot(NodeId node) const {
@@ -68,13 +72,45 @@ void ParameterStore::initialize(uint64_t seed) {
     }
     const double fan_out = double(s.dims[0]), fan_in = double(s.count) / fan_out;
     const double limit = std::sqrt(6.0 / (fan_in + fan_out));
-    std::mt19937_64 rng(seed ^ std::strtoull(fnv1a_hex(s.name).c_str(), nullptr, 16));
-    std::uniform_real_distribution<double> uniform(-limit, limit);
-    for (int64_t i = 0; i < s.count; ++i) p[i] = float(uniform(rng));
+    glorot_fill(p, s.count, seed ^ std::strtoull(fnv1a_hex(s.name).c_str(), nullptr, 16), limit);
   }
-  std::memset(state0_.data(), 0, sizeof(float) * size_t(total_));
-  std::memset(state1_.data(), 0, sizeof(float) * size_t(total_));
+  for (FloatBuffer& b : states_) std::memset(b.data(), 0, sizeof(float) * size_t(total_));
   step = 0;
+}
+
+// Compiled twice, for AVX2 and for any x86-64, and picked at load time. No FMA in either: contracting
+// x * width + low into one rounding would change the values.
+__attribute__((target_clones("avx2", "default"))) void glorot_fill(float* out, int64_t count, uint64_t seed,
+                                                                   double limit) {
+  // std::mt19937_64's parameters (Matsumoto and Nishimura's MT19937-64).
+  constexpr int n = 312, m = 156;
+  constexpr uint64_t upper = 0xffffffff80000000ULL, lower = 0x7fffffffULL, a = 0xb5026f5aa96619e9ULL;
+  uint64_t x[n];
+  x[0] = seed;
+  for (int i = 1; i < n; ++i) x[i] = 6364136223846793005ULL * (x[i - 1] ^ (x[i - 1] >> 62)) + uint64_t(i);
+  auto twist = [&](int k, int next, int far) {
+    const uint64_t y = (x[k] & upper) | (x[next] & lower);
+    x[k] = x[far] ^ (y >> 1) ^ ((x[next] & 1) ? a : 0);
+  };
+  const double low = -limit, width = limit - low;  // uniform_real_distribution: u * (b - a) + a
+  for (int64_t done = 0; done < count; done += n) {
+    for (int k = 0; k < n - m; ++k) twist(k, k + 1, k + m);
+    for (int k = n - m; k < n - 1; ++k) twist(k, k + 1, k + m - n);
+    twist(n - 1, 0, m - 1);
+    const int take = int(std::min<int64_t>(n, count - done));
+    for (int i = 0; i < take; ++i) {
+      uint64_t z = x[i];
+      z ^= (z >> 29) & 0x5555555555555555ULL;
+      z ^= (z << 17) & 0x71d67fffeda60000ULL;
+      z ^= (z << 37) & 0xfff7eee000000000ULL;
+      z ^= z >> 43;
+      // generate_canonical: double(z) / 2^64, below 1. The halves convert exactly and their sum rounds
+      // once, so this is double(z) correctly rounded, without the branch of a 64-bit unsigned conversion.
+      double u = (double(uint32_t(z >> 32)) * 0x1p32 + double(uint32_t(z))) * 0x1p-64;
+      u = u >= 1.0 ? 0x1.fffffffffffffp-1 : u;
+      out[done + i] = float(u * width + low);
+    }
+  }
 }
 
 void optimizer_step(const OptimizerSettings& o, ParameterStore& store) {
@@ -85,7 +121,8 @@ void optimizer_step(const OptimizerSettings& o, ParameterStore& store) {
   const float c2 = float(1.0 / (1.0 - std::pow(o.beta2, double(store.step))));
   const bool adam = o.kind == "adam";
   const double lr = o.learning_rate * store.learning_rate_scale;
-  float *p = store.values(), *g = store.gradients(), *m = store.state(0), *v = store.state(1);
+  float *p = store.values(), *g = store.gradients(), *m = store.state(0);
+  float* v = adam ? store.state(1) : nullptr;
   const std::vector<ParameterStore::Run>& runs = store.runs_;
   // One parallel pass over the trainable elements, numbered run after run; each chunk finds its runs.
   parallel_for(0, store.trainable_, 1 << 14, [&](int64_t b, int64_t e) {

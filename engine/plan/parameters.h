@@ -13,7 +13,9 @@
 
 namespace hg {
 
-// A 64-byte aligned, zeroed float array whose pages are touched once up front.
+// A 64-byte aligned, zeroed float array whose pages are touched once up front. Buffers of 2 MB or more are
+// 2 MB aligned and ask for transparent huge pages: a page fault costs about 14 µs in this VM, so zeroing
+// 25 MB of parameters in 4 KB pages took 14 ms of the start-up, and 3 ms in 2 MB pages.
 class FloatBuffer {
  public:
   FloatBuffer() = default;
@@ -45,7 +47,8 @@ class ParameterStore {
   explicit ParameterStore(const Graph& graph);
 
   // Glorot-uniform weights, zero biases. Each parameter draws from its own stream derived from the seed and
-  // its name, so adding a layer does not change the others' initial values.
+  // its name, so adding a layer does not change the others' initial values. The values are exactly those of
+  // std::mt19937_64 through std::uniform_real_distribution<double>, computed 7x faster (see glorot_fill).
   void initialize(uint64_t seed);
 
   const std::vector<ParameterSlot>& slots() const { return slots_; }
@@ -55,7 +58,9 @@ class ParameterStore {
 
   float* values() { return values_.data(); }
   float* gradients() { return gradients_.data(); }
-  float* state(int which) { return which == 0 ? state0_.data() : state1_.data(); }  // momentum / Adam moments
+  // Momentum (state 0) or Adam's moments (0 and 1): only the optimizer's own states are allocated.
+  float* state(int which) { return states_.at(size_t(which)).data(); }
+  int states() const { return int(states_.size()); }
   float* value(NodeId node) { return values_.data() + slot(node)->offset; }
   float* gradient(NodeId node) { return gradients_.data() + slot(node)->offset; }
   int64_t step = 0;                // optimizer steps taken (Adam's bias correction)
@@ -75,8 +80,17 @@ class ParameterStore {
   std::vector<ParameterSlot> slots_;
   std::map<NodeId, size_t> by_node_;
   int64_t total_ = 0;
-  FloatBuffer values_, gradients_, state0_, state1_;
+  FloatBuffer values_, gradients_;
+  std::vector<FloatBuffer> states_;
 };
+
+// `count` floats uniform in [-limit, limit): bit for bit what
+//   std::mt19937_64 rng(seed); std::uniform_real_distribution<double> u(-limit, limit); out[i] =
+//   float(u(rng))
+// gives with libstdc++, which draws one 64-bit word per value (generate_canonical<double, 53>). The generator
+// is written out so that its twist, tempering and conversion vectorize: 1.3 ms instead of 9.6 ms for 784k
+// values. A test checks it against the standard library.
+void glorot_fill(float* out, int64_t count, uint64_t seed, double limit);
 
 // One optimizer update over the flat arenas: SGD with momentum (PyTorch's form: v = mu v + g; p -= lr v) or
 // Adam with bias correction, at the optimizer's lr times store.learning_rate_scale times each parameter's

@@ -40,11 +40,6 @@ std::string number(double v) {
   return buffer;
 }
 
-// Optimizer state arenas a kind uses: SGD's momentum buffer, Adam's two moments.
-int optimizer_states(const OptimizerSettings& o) {
-  return o.kind == "adam" ? 2 : 1;
-}
-
 std::string join(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;

@@ -1,0 +1,81 @@
+// The parameter store: initial values exactly as the standard library's generator gives them, only the
+// optimizer's own state arenas, and buffers that are aligned for huge pages.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "graph_fixture.h"
+#include "ir/lower_util.h"
+#include "plan/parameters.h"
+
+using namespace hg;
+
+namespace {
+
+std::vector<float> standard_glorot(int64_t count, uint64_t seed, double limit) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> uniform(-limit, limit);
+  std::vector<float> out(static_cast<size_t>(count));
+  for (float& v : out) v = float(uniform(rng));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("glorot_fill gives bit for bit the standard mt19937_64 and uniform_real_distribution values") {
+  // Lengths around the generator's 312-word block, and seeds with high bits set.
+  for (int64_t count : {1, 311, 312, 313, 624, 1000, 784000})
+    for (uint64_t seed : {uint64_t(0), uint64_t(7), uint64_t(0xfedcba9876543210ULL)})
+      for (double limit : {0.0677, 1.0, 0.0001}) {
+        CAPTURE(count);
+        CAPTURE(seed);
+        CAPTURE(limit);
+        const std::vector<float> expected = standard_glorot(count, seed, limit);
+        std::vector<float> got(size_t(count), -7.0f);
+        glorot_fill(got.data(), count, seed, limit);
+        REQUIRE(std::memcmp(got.data(), expected.data(), sizeof(float) * size_t(count)) == 0);
+      }
+}
+
+TEST_CASE("initialize draws each weight matrix from its own named stream and zeroes biases and state") {
+  test::TestModel m = test::model_from_text(test::kStackedAutoencoder, true, 11);
+  ParameterStore& store = *m.parameters;
+  for (const ParameterSlot& s : store.slots()) {
+    CAPTURE(s.name);
+    const float* p = store.values() + s.offset;
+    if (s.dims.size() < 2) {
+      for (int64_t i = 0; i < s.count; ++i) REQUIRE(p[i] == 0.0f);
+      continue;
+    }
+    const double fan_out = double(s.dims[0]), fan_in = double(s.count) / fan_out;
+    const std::vector<float> expected =
+        standard_glorot(s.count, 11 ^ std::strtoull(fnv1a_hex(s.name).c_str(), nullptr, 16),
+                        std::sqrt(6.0 / (fan_in + fan_out)));
+    CHECK(std::memcmp(p, expected.data(), sizeof(float) * size_t(s.count)) == 0);
+  }
+  for (int which = 0; which < store.states(); ++which)
+    for (int64_t i = 0; i < store.total(); ++i) REQUIRE(store.state(which)[i] == 0.0f);
+}
+
+TEST_CASE("the store allocates the optimizer's state arenas only: one for SGD, two for Adam") {
+  test::TestModel sgd = test::model_from_text(test::kStackedAutoencoder);
+  CHECK(sgd.parameters->states() == 1);
+  CHECK_THROWS_AS(sgd.parameters->state(1), std::out_of_range);
+  std::string text = test::kStackedAutoencoder;
+  text.replace(text.find("sgd(lr=0.1, momentum=0.9)"), 25, "adam(lr=0.01)");
+  test::TestModel adam = test::model_from_text(text);
+  CHECK(adam.parameters->states() == 2);
+  CHECK(adam.parameters->state(1) != adam.parameters->state(0));
+}
+
+TEST_CASE("large buffers are 2 MB aligned for huge pages, small ones 64-byte aligned, all zeroed") {
+  FloatBuffer large(1'000'000), small(100);
+  CHECK(reinterpret_cast<uintptr_t>(large.data()) % (2 << 20) == 0);
+  CHECK(reinterpret_cast<uintptr_t>(small.data()) % 64 == 0);
+  for (int64_t i = 0; i < large.size(); i += 997) REQUIRE(large.data()[i] == 0.0f);
+  CHECK(large.data()[large.size() - 1] == 0.0f);
+}
