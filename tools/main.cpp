@@ -24,19 +24,23 @@ const char* kUsage =
     "'hourglass <verb> --help' describes a verb's options.\n";
 
 // OpenMP threads that spin after each oneDNN call make an epoch several times slower as soon as another
-// process wants a core (docs/threading.md), so idle OpenMP threads sleep unless the user says otherwise.
-// libgomp reads the variable when it loads, before main, so the process re-executes itself once.
-void default_to_passive_openmp(char** argv) {
+// process wants a core, and threads that sleep at once must be woken (about 70 µs here) for each of a
+// step's parallel regions. So idle OpenMP threads spin briefly (GOMP_SPINCOUNT 1000, some 30 µs, long
+// enough to catch the next region of the same step) and then sleep, unless the user chose a policy
+// (docs/threading.md). libgomp reads its variables when it loads, before main, so the process re-executes
+// itself once.
+void default_openmp_waiting(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY")) return;
   setenv("OMP_WAIT_POLICY", "passive", 1);
-  execv("/proc/self/exe", argv);  // returns only on failure; then run on as we are
+  setenv("GOMP_SPINCOUNT", "1000", 0);  // libgomp honours it on top of passive; the user's value wins
+  execv("/proc/self/exe", argv);        // returns only on failure; then run on as we are
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace hg::tools;
-  default_to_passive_openmp(argv);
+  default_openmp_waiting(argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {
     std::cout << kUsage;
