@@ -2,6 +2,7 @@
 // prediction and the target), shape errors, and bit-identical values whatever the threading.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "plugin/term_test_util.h"
@@ -73,6 +74,27 @@ TEST_CASE("bce: -[t log p + (1-t) log(1-p)], finite for saturated predictions") 
   CHECK(c.value() == doctest::Approx(expected));
   Case saturated{"loss.bce", {1, 2}, {1}, {0, 1}, {1, 0}};  // both maximally wrong
   CHECK(saturated.value() == doctest::Approx(-2 * std::log(1e-7)).epsilon(1e-6));
+}
+
+TEST_CASE("bce over many pixels, binary and fractional targets, saturated and not, matches a double sum") {
+  // Long enough for the eight-wide vector path and its scalar tail (1003 = 125 * 8 + 3), with blocks whose
+  // targets are all 0 or 1 (one log) and blocks with fractional targets (two logs).
+  const int64_t n = 1003;
+  std::vector<float> p = uniform(n, 0.001f, 0.999f, 21), t(n);
+  const std::vector<float> r = uniform(n, 0, 1, 22);
+  for (int64_t i = 0; i < n; ++i) t[i] = i < 600 ? (r[i] < 0.5f ? 0.0f : 1.0f) : r[i];
+  p[3] = 0;  // saturated: clamped to 1e-7 and 1 - 1e-7
+  p[700] = 1;
+  double expected = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double pc = std::max(static_cast<double>(p[i]), 1e-7),
+                 q = std::max(1 - static_cast<double>(p[i]), 1e-7);
+    expected -= t[i] * std::log(pc) + (1 - t[i]) * std::log(q);
+  }
+  Case c{"loss.bce", {17, 59}, {1}, p, t};
+  CHECK(c.value() == doctest::Approx(expected / 17).epsilon(1e-6));
+  c.params = {0};
+  CHECK(c.value() == doctest::Approx(expected / n).epsilon(1e-6));
 }
 
 TEST_CASE("softmax_ce: mean over the batch of -sum t log softmax, stable for large logits") {
