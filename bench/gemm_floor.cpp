@@ -300,12 +300,14 @@ int main(int argc, char** argv) {
   stream s(eng);
   const dnnl_version_t* v = dnnl_version();
   const char* wait = std::getenv("OMP_WAIT_POLICY");
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
   std::printf(
       "{\"header\": {\"onednn_version\": \"%d.%d.%d\", \"onednn_hash\": \"%s\", \"cpu_runtime\": %u, "
-      "\"effective_isa\": \"%s\", \"threads\": %d, \"omp_wait_policy\": \"%s\", \"min_time\": %g, "
+      "\"effective_isa\": \"%s\", \"threads\": %d, \"omp_wait_policy\": \"%s\", \"gomp_spincount\": \"%s\", "
+      "\"min_time\": %g, "
       "\"reps\": %d}}\n",
       v->major, v->minor, v->patch, v->hash ? v->hash : "", v->cpu_runtime, isa_name(get_effective_cpu_isa()),
-      omp_get_max_threads(), wait ? wait : "", g_min_time, g_reps);
+      omp_get_max_threads(), wait ? wait : "", spin ? spin : "", g_min_time, g_reps);
   std::fflush(stdout);
 
   for (std::string line; std::getline(std::cin, line);) {

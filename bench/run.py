@@ -22,8 +22,10 @@ BENCH_FIRST_STEP_DONE). It covers exec, library loading, reading the data (one b
 import and model build, and the first step.
 
 PyTorch runs as issue 5 prescribes: /usr/bin/python3, OPENBLAS_NUM_THREADS=T, OMP_WAIT_POLICY=PASSIVE, with
-OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset. hourglass and gemm_floor run with OMP_WAIT_POLICY=PASSIVE too
-(the runner sets it itself unless set; gemm_floor gets it explicitly).
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset. hourglass runs as a user runs it: the runner re-executes itself
+with OMP_WAIT_POLICY=passive and GOMP_SPINCOUNT=1000 unless the environment sets them (docs/threading.md), so
+this script passes neither; gemm_floor gets the same two explicitly, so that the floor waits for its threads
+exactly as hourglass's GEMMs do.
 
 Writes OUT_DIR/benchmark.md (table and machine description), benchmark.png (bar chart) and benchmark.json
 (every raw measurement). Every number in them comes from this run.
@@ -186,7 +188,7 @@ class Runner:
         self.binaries = set()
         base = dict(os.environ)
         base.pop("OMP_NUM_THREADS", None)
-        self.hg_env = dict(base, OMP_WAIT_POLICY=base.get("OMP_WAIT_POLICY", "passive"))
+        self.hg_env = base  # the runner's own OpenMP defaults apply unless the caller's environment sets them
         self.pt_env = {k: v for k, v in base.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
         self.pt_env.update(OPENBLAS_NUM_THREADS=str(a.threads), OMP_WAIT_POLICY="PASSIVE")
 
@@ -235,7 +237,9 @@ class Runner:
         shapes = os.path.join(self.work, f"{tag}.shapes")
         with open(shapes, "w") as f:
             f.write("\n".join(lines) + "\n")
-        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+        env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "passive"))
+        if "OMP_WAIT_POLICY" not in os.environ:  # the runner's defaults (tools/main.cpp)
+            env.setdefault("GOMP_SPINCOUNT", "1000")
         env.pop("OMP_NUM_THREADS", None)
         with open(shapes) as stdin:
             p = subprocess.run([self.a.gemm_floor, "--threads", str(self.a.threads), "--min-time",
@@ -417,7 +421,10 @@ def write_report(a, cases, rounds, startups, floor_runs, mach, started, load_sta
     fh = mach["onednn_gemm_floor"]
     w(f"- oneDNN {fh['onednn_version']} (Debian libdnnl2 {mach['packages']['libdnnl2']}), effective ISA "
       f"`{fh['effective_isa']}`, OpenMP runtime, gemm_floor with {fh['threads']} threads and "
-      f"OMP_WAIT_POLICY={fh['omp_wait_policy'] or 'unset'}.")
+      f"OMP_WAIT_POLICY={fh['omp_wait_policy'] or 'unset'} GOMP_SPINCOUNT={fh.get('gomp_spincount') or 'unset'}; "
+      f"hourglass with the runner's defaults (OMP_WAIT_POLICY=passive, GOMP_SPINCOUNT=1000) unless this run's "
+      f"environment set them (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+      f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}).")
     t = mach["torch"]
     b = t["blas"]
     w(f"- PyTorch {t['version']} (Debian python3-torch {mach['packages']['python3-torch']}, /usr/bin/python3), "
