@@ -79,10 +79,26 @@ struct StartOptions {
   }
 };
 
+void print_profile(const StepProfile& p) {
+  double total = p.between_steps;
+  for (const StepProfile::Part& part : p.parts) total += part.seconds;
+  std::printf("profile: mean wall time per training step over %lld steps (the first left out)\n",
+              (long long)p.steps);
+  std::printf("  %9s  %6s  %s\n", "ms", "share", "step of the plan");
+  auto row = [&](double seconds, const std::string& what) {
+    std::printf("  %9.4f  %5.1f%%  %s\n", seconds * 1e3, total > 0 ? 100 * seconds / total : 0.0,
+                what.c_str());
+  };
+  for (const StepProfile::Part& part : p.parts) row(part.seconds, part.name);
+  row(p.between_steps, "between steps: data hand-off, seeds, loss bookkeeping");
+  row(total, "total");
+}
+
 int verb_train(const std::vector<std::string>& args) {
   CommonOptions common;
   StartOptions start;
   std::string out, metrics, seed;
+  bool profile = false;
   po::options_description options("train options");
   // clang-format off
   options.add_options()
@@ -104,7 +120,10 @@ int verb_train(const std::vector<std::string>& args) {
        "with --init: load tensors matching SOURCE into TARGET, e.g. 'enc1.*->fc1.*' (one '*' per side, or "
        "none; repeatable)")
       ("freeze", po::value(&start.freeze)->value_name("GLOB")->composing(),
-       "do not train parameters matching this glob, like the graph's `freeze` (repeatable)");
+       "do not train parameters matching this glob, like the graph's `freeze` (repeatable)")
+      ("profile", po::bool_switch(&profile),
+       "after training, print the mean wall time per training step of each step of the plan (GEMMs, "
+       "activations, terms, the optimizer) and of the work between steps; the first step is left out");
   // clang-format on
   add_common_options(options, common);
   std::string path;
@@ -151,6 +170,7 @@ int verb_train(const std::vector<std::string>& args) {
     log << json_line(e) << std::flush;
     save_checkpoint(out, model);
   };
+  if (profile) train_options.on_profile = print_profile;
   const int64_t first_epoch = model.epoch + 1;
   train(model, train_options);
   if (model.epoch < first_epoch) {  // no epoch ran (epochs already reached, or epochs = 0): still write --out

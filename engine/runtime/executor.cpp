@@ -4,6 +4,8 @@
 #include <tbb/flow_graph.h>
 #include <tbb/task_arena.h>
 
+#include <chrono>
+
 namespace hg {
 
 struct Executor::Impl {
@@ -11,18 +13,35 @@ struct Executor::Impl {
   std::unique_ptr<tbb::flow::graph> graph;
   std::unique_ptr<tbb::flow::broadcast_node<tbb::flow::continue_msg>> start;
   std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> nodes;
+  std::vector<StepTime> times;  // when timed; steps run one at a time (arena of concurrency 1)
+  bool first_run = true;
 };
 
-Executor::Executor(Plan& plan) : impl_(std::make_unique<Impl>()) {
+Executor::Executor(Plan& plan, bool timed) : impl_(std::make_unique<Impl>()) {
   impl_->arena.execute([&] {
     using namespace tbb::flow;
     impl_->graph = std::make_unique<graph>();
     impl_->start = std::make_unique<broadcast_node<continue_msg>>(*impl_->graph);
     const std::vector<PlanStep>& steps = plan.steps();
-    for (const PlanStep& step : steps) {
-      const std::function<void()>* run = &step.run;
-      impl_->nodes.push_back(std::make_unique<continue_node<continue_msg>>(
-          *impl_->graph, [run](const continue_msg&) { (*run)(); }));
+    if (timed)
+      for (const PlanStep& step : steps) impl_->times.push_back({step.node, 0, 0});
+    for (size_t s = 0; s < steps.size(); ++s) {
+      const std::function<void()>* run = &steps[s].run;
+      if (!timed) {
+        impl_->nodes.push_back(std::make_unique<continue_node<continue_msg>>(
+            *impl_->graph, [run](const continue_msg&) { (*run)(); }));
+        continue;
+      }
+      Impl* impl = impl_.get();
+      impl_->nodes.push_back(
+          std::make_unique<continue_node<continue_msg>>(*impl_->graph, [run, impl, s](const continue_msg&) {
+            const auto begin = std::chrono::steady_clock::now();
+            (*run)();
+            if (impl->first_run) return;
+            impl->times[s].seconds +=
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+            ++impl->times[s].runs;
+          }));
     }
     for (size_t s = 0; s < steps.size(); ++s) {
       if (steps[s].after.empty()) make_edge(*impl_->start, *impl_->nodes[s]);
@@ -38,6 +57,11 @@ void Executor::run() {
     impl_->start->try_put(tbb::flow::continue_msg());
     impl_->graph->wait_for_all();
   });
+  impl_->first_run = false;
+}
+
+std::vector<StepTime> Executor::timings() const {
+  return impl_->times;
 }
 
 }  // namespace hg

@@ -9,16 +9,27 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "plan/plan.h"
 
 namespace hg {
 
+// Wall time one plan step took, summed over the runs after the first (which includes one-time work such as
+// oneDNN's kernel generation).
+struct StepTime {
+  NodeId node = kNoNode;
+  double seconds = 0;
+  int64_t runs = 0;
+};
+
 class Executor {
  public:
-  explicit Executor(Plan& plan);
+  // `timed`: clock every step of every run (two clock reads per step) for timings().
+  explicit Executor(Plan& plan, bool timed = false);
   ~Executor();
-  void run();  // one step of the plan
+  void run();                             // one step of the plan
+  std::vector<StepTime> timings() const;  // in the plan's order; empty unless timed
 
  private:
   struct Impl;

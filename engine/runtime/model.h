@@ -62,11 +62,23 @@ struct EpochReport {
   EvalResult train;                // running means over the epoch's batches
   std::optional<EvalResult> test;  // on the graph's `test` data, when it has one
 };
+struct StepProfile {
+  struct Part {
+    std::string name;    // the node's name and op, e.g. "code.dense (Dense)"
+    double seconds = 0;  // mean per training step
+  };
+  std::vector<Part> parts;   // the plan's steps, in order
+  double between_steps = 0;  // mean seconds per training step outside the plan's steps
+  int64_t steps = 0;         // training steps measured
+};
 struct TrainOptions {
   std::string data_dir = default_data_dir();
   int64_t limit = 0;
   std::function<void(const Progress&)> on_progress;  // called at most ~5 times a second
   std::function<void(const EpochReport&)> on_epoch;  // after model.epoch has advanced: a checkpoint point
+  // Set: every training step is clocked, and after the last epoch this gets the mean per step of the plan
+  // (plan order, first step left out) and of everything between steps (data hand-off, loss bookkeeping).
+  std::function<void(const StepProfile&)> on_profile;
 };
 // Trains epochs model.epoch + 1 .. the graph's `epochs`. Shuffles derive from (seed, epoch) and corruption
 // seeds from (seed, step), so a model restored to an epoch boundary continues exactly as if never stopped.

@@ -29,7 +29,9 @@ void train(Model& model, const TrainOptions& options) {
   if (g.binding("test")) test = load_data(g, "test", options.data_dir, options.limit);
   DataPipeline pipeline(g, data, settings.batch, true, settings.seed);
   Plan plan(g, model.parameters, settings.batch, PlanMode::Train);
-  Executor executor(plan);
+  Executor executor(plan, bool(options.on_profile));
+  double loop_seconds = 0;  // all training steps after the first, from hand-off to the end of bookkeeping
+  int64_t loop_steps = 0;
   const std::vector<NodeId> terms = model.terms();
   const int64_t steps = pipeline.full_batches();
   const Clock::time_point start = Clock::now();
@@ -41,6 +43,7 @@ void train(Model& model, const TrainOptions& options) {
     double loss_sum = 0;
     pipeline.begin_epoch(epoch);
     for (int64_t b = 0; b < steps; ++b) {
+      const Clock::time_point step_start = Clock::now();
       pipeline.take(b, plan);
       plan.set_step_seed(settings.seed * 0x9E3779B97F4A7C15ull + uint64_t(model.parameters.step));
       model.parameters.learning_rate_scale =
@@ -48,6 +51,10 @@ void train(Model& model, const TrainOptions& options) {
       executor.run();
       loss_sum += plan.value(g.objective);
       for (size_t t = 0; t < terms.size(); ++t) sums[t] += plan.value(terms[t]);
+      if (epoch > first_epoch || b > 0) {
+        loop_seconds += seconds_since(step_start);
+        ++loop_steps;
+      }
       if (options.on_progress && (seconds_since(last_report) > 0.2 || b + 1 == steps)) {
         last_report = Clock::now();
         const double done = double((epoch - first_epoch) * steps + b + 1);
@@ -72,6 +79,18 @@ void train(Model& model, const TrainOptions& options) {
       report.test = evaluate(model, *test, settings.batch);
     model.epoch = epoch;
     if (options.on_epoch) options.on_epoch(report);
+  }
+  if (options.on_profile && loop_steps > 0) {
+    StepProfile profile;
+    profile.steps = loop_steps;
+    double inside = 0;
+    for (const StepTime& t : executor.timings()) {
+      const Node& n = g.node(t.node);
+      profile.parts.push_back({n.name + " (" + op_name(n.op) + ")", t.seconds / double(loop_steps)});
+      inside += t.seconds;
+    }
+    profile.between_steps = (loop_seconds - inside) / double(loop_steps);
+    options.on_profile(profile);
   }
 }
 

@@ -26,3 +26,23 @@ TEST_CASE("the TBB flow graph computes exactly what the serial order computes") 
   CHECK(std::memcmp(serial_model.parameters->values(), graph_model.parameters->values(),
                     sizeof(float) * size_t(serial_model.parameters->total())) == 0);
 }
+
+TEST_CASE("a timed executor clocks every step of every run but the first, in the plan's order") {
+  test::TestModel m = test::model_from_text(test::kStackedAutoencoder, true, 3);
+  Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
+  Executor untimed(plan);
+  untimed.run();
+  CHECK(untimed.timings().empty());
+  Executor timed(plan, true);
+  for (int step = 0; step < 4; ++step) timed.run();
+  const std::vector<StepTime> times = timed.timings();
+  REQUIRE(times.size() == plan.steps().size());
+  double total = 0;
+  for (size_t s = 0; s < times.size(); ++s) {
+    CHECK(times[s].node == plan.steps()[s].node);
+    CHECK(times[s].runs == 3);
+    CHECK(times[s].seconds >= 0);
+    total += times[s].seconds;
+  }
+  CHECK(total > 0);
+}

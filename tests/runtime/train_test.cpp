@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <optional>
 
 #include "mnist_fixture.h"
 #include "runtime/checkpoint.h"
@@ -53,6 +54,41 @@ TEST_CASE("the same seed and thread count give bit-identical weights") {
   const size_t bytes = sizeof(float) * size_t(a.parameters.total());
   CHECK(std::memcmp(a.parameters.values(), b.parameters.values(), bytes) == 0);
   CHECK(std::memcmp(a.parameters.values(), c.parameters.values(), bytes) != 0);
+}
+
+TEST_CASE("a profiled run reports every plan step per training step, and changes nothing it trains") {
+  REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  const std::string path = write_graph("ae_profile.graph", autoencoder());
+  Model plain(path, {}), profiled(path, {});
+  const std::vector<EpochReport> plain_reports = train_slice(plain, 1000);
+  std::optional<StepProfile> profile;
+  std::vector<EpochReport> reports;
+  TrainOptions options;
+  options.data_dir = kData;
+  options.limit = 1000;
+  options.on_epoch = [&](const EpochReport& r) { reports.push_back(r); };
+  options.on_profile = [&](const StepProfile& p) { profile = p; };
+  train(profiled, options);
+  REQUIRE(profile.has_value());
+  CHECK(profile->steps == 2 * (1000 / 50) - 1);  // 2 epochs of 20 steps, the first step left out
+  bool optimizer = false, dense = false;
+  double inside = 0;
+  for (const StepProfile::Part& part : profile->parts) {
+    CHECK(part.seconds >= 0);
+    optimizer = optimizer || part.name == "optimizer_step (optimizer_step)";
+    dense = dense || part.name == "code.dense (dense)";
+    inside += part.seconds;
+  }
+  CHECK(optimizer);
+  CHECK(dense);
+  CHECK(inside > 0);
+  CHECK(profile->between_steps >= 0);
+  // The per-step means times the steps cannot exceed the epochs' wall time, which also covers the tests.
+  CHECK((inside + profile->between_steps) * double(profile->steps) <=
+        reports[0].seconds + reports[1].seconds);
+  CHECK(std::memcmp(plain.parameters.values(), profiled.parameters.values(),
+                    sizeof(float) * size_t(plain.parameters.total())) == 0);
+  CHECK(reports[1].train.loss == plain_reports[1].train.loss);
 }
 
 TEST_CASE("a classifier reports accuracy, and evaluation covers a partial last batch") {

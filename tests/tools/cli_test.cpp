@@ -221,6 +221,17 @@ std::pair<uint32_t, uint32_t> png_size(const std::string& path) {
 }
 }  // namespace
 
+TEST_CASE("train --profile prints each plan step's share of a training step") {
+  Result r = run("train graphs/mnist_ae32.graph --set epochs=1 --set batch=100 --limit 500 --profile --out " +
+                 scratch("profile.safetensors") + " --metrics " + scratch("profile.jsonl"));
+  CHECK(r.status == 0);
+  CHECK(contains(r.output, "profile: mean wall time per training step over 4 steps (the first left out)"));
+  CHECK(contains(r.output, "code.dense (dense)"));
+  CHECK(contains(r.output, "optimizer_step (optimizer_step)"));
+  CHECK(contains(r.output, "between steps: data hand-off"));
+  CHECK(contains(r.output, "100.0%  total"));
+}
+
 TEST_CASE("show writes filter and reconstruction grids as PNG") {
   const std::string checkpoint = scratch("dae.safetensors");
   REQUIRE(run("train graphs/gallery/denoising_masking.graph --set epochs=1 --limit 200 --out " + checkpoint +
