@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "plugin/term_test_util.h"
 
@@ -95,6 +96,26 @@ TEST_CASE("bce over many pixels, binary and fractional targets, saturated and no
   CHECK(c.value() == doctest::Approx(expected / 17).epsilon(1e-6));
   c.params = {0};
   CHECK(c.value() == doctest::Approx(expected / n).epsilon(1e-6));
+}
+
+TEST_CASE("bce's prediction gradient is bit for bit the scalar formula, added into what the buffer held") {
+  // The engine asks for one input's gradient at a time; with only the prediction's, the plugin takes its
+  // four-wide double path, which must round exactly as the scalar (p - t) / (p (1 - p)) does.
+  const int64_t n = 1003;
+  std::vector<float> p = uniform(n, 0.0f, 1.0f, 31), t = uniform(n, 0, 1, 32);
+  p[0] = 0, p[1] = 1, p[2] = 1e-9f, p[3] = 0.9999999f, t[4] = 0, t[5] = 1;
+  std::vector<float> diff = uniform(n, -1, 1, 33), expected = diff;
+  const float scale = 0.75f;
+  const double factor = scale / static_cast<double>(n);  // sum = 0: the mean over every element
+  for (int64_t i = 0; i < n; ++i) {
+    const double pc = std::min(std::max(static_cast<double>(p[i]), 1e-7), 1 - 1e-7);
+    expected[i] += static_cast<float>(factor * ((pc - t[i]) / (pc * (1 - pc))));
+  }
+  const std::vector<int64_t> dims = {17, 59};
+  const std::vector<hg_tensor> inputs = {view(p, dims), view(t, dims)};
+  hg_tensor diffs[2] = {view(diff, dims), hg_tensor{}};
+  call_term_gradient(builtin_term("loss.bce"), make_call(inputs, {0}), scale, diffs, kNode);
+  CHECK(std::memcmp(diff.data(), expected.data(), sizeof(float) * static_cast<size_t>(n)) == 0);
 }
 
 TEST_CASE("softmax_ce: mean over the batch of -sum t log softmax, stable for large logits") {
