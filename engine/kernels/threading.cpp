@@ -61,15 +61,15 @@ void run_chunks_in_parallel(int64_t begin, int64_t end, int64_t grain, int64_t c
 std::shared_ptr<void> warm_up_gemm_kernels() {
   static std::atomic<bool> started{false};
   if (started.exchange(true)) return nullptr;
-  auto thread = std::make_shared<std::thread>([] {
-    omp_set_num_threads(1);  // this thread's own setting: no second OpenMP team next to the math threads
-    float a[64] = {}, b[64] = {}, c[64] = {};
-    dnnl_sgemm('N', 'N', 8, 8, 8, 1.0f, a, 8, b, 8, 0.0f, c, 8);  // a failure only means no head start
-  });
-  return std::shared_ptr<void>(new int, [thread](int* p) {
-    thread->join();
-    delete p;
-  });
+  return std::shared_ptr<std::thread>(new std::thread([] {
+                                        omp_set_num_threads(1);  // this thread's own setting: no second team
+                                        float a[64] = {}, b[64] = {}, c[64] = {};
+                                        dnnl_sgemm('N', 'N', 8, 8, 8, 1.0f, a, 8, b, 8, 0.0f, c, 8);
+                                      }),
+                                      [](std::thread* t) {
+                                        t->join();
+                                        delete t;
+                                      });
 }
 
 void set_math_threads(int threads) {
