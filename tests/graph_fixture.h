@@ -31,7 +31,7 @@ inline TestModel model_from_text(const std::string& text, bool backward = true, 
   DiagnosticSink sink;
   ast::Program program = parse_graph("test.graph", text, sink);
   sink.throw_if_errors();
-  TestModel m{lower(program, text, builtin_plugins()), nullptr};
+  TestModel m{lower(program, text, builtin_ops(), builtin_terms()), nullptr};
   if (backward) append_backward(m.graph);
   m.parameters = std::make_unique<ParameterStore>(m.graph);
   m.parameters->initialize(seed);

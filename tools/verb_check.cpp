@@ -7,25 +7,15 @@
 
 namespace hg::tools {
 
+// "dense(500, tied) (x)": what the op says of itself, then the values it reads (parameters left out).
 static std::string node_summary(const Graph& g, const Node& n) {
   std::string inputs;
   for (NodeId i : n.inputs) {
     const Node& in = g.node(i);
-    if (in.op != OpKind::Parameter) inputs += (inputs.empty() ? "" : ", ") + in.name;
+    if (!in.is(OpRole::Parameter)) inputs += (inputs.empty() ? "" : ", ") + in.name;
   }
-  std::string what = op_name(n.op);
-  if (n.op == OpKind::Dense)
-    what += "(" + std::to_string(n.units) + (n.transposed_weights ? ", tied" : "") + ")";
-  if (n.op == OpKind::Activation) what = activation_name(n.activation);
-  if (n.op == OpKind::Conv)
-    what = std::string(n.transposed_weights ? "deconv2d(" : "conv2d(") + std::to_string(n.units) + ", k" +
-           std::to_string(n.kernel) + " s" + std::to_string(n.stride) + " p" + std::to_string(n.pad) + ")";
-  if (n.op == OpKind::Pool)
-    what = std::string(n.max_pool ? "maxpool(k" : "avgpool(k") + std::to_string(n.kernel) + " s" +
-           std::to_string(n.stride) + ")";
-  if (n.op == OpKind::Term || n.op == OpKind::Corrupt) what = n.term->full_name;
-  if (n.op == OpKind::Input) inputs = "<- " + n.source;
-  return what + (inputs.empty() ? "" : " " + (n.op == OpKind::Input ? inputs : "(" + inputs + ")"));
+  const std::string what = n.op->describe(g, n);
+  return what + (inputs.empty() ? "" : " (" + inputs + ")");
 }
 
 int verb_check(const std::vector<std::string>& args) {
@@ -41,7 +31,7 @@ int verb_check(const std::vector<std::string>& args) {
   const Graph& g = model.graph;
   std::printf("%s: ok\n\nnodes:\n", path.c_str());
   for (const Node& n : g.nodes) {
-    if (n.forward != kNoNode || n.op == OpKind::Parameter || n.op == OpKind::OptimizerStep) continue;
+    if (n.forward != kNoNode || n.is(OpRole::Parameter) || n.is(OpRole::OptimizerStep)) continue;
     std::printf("  %-28s %-40s %s  (line %d)\n", n.name.c_str(), node_summary(g, n).c_str(),
                 shape_string(n.dims, n.batched).c_str(), n.location.line);
   }
@@ -56,16 +46,25 @@ int verb_check(const std::vector<std::string>& args) {
   std::printf("  %-28s %-16s %10lld\n", "total", "", (long long)total);
   std::printf("\nterms:\n");
   const Node& objective = g.node(g.objective);
+  const std::vector<double>& weights = objective.attributes_as<ObjectiveAttributes>().weights;
   for (size_t i = 0; i < objective.inputs.size(); ++i) {
-    const TermRef& t = *g.node(objective.inputs[i]).term;
-    std::printf("  %-28s weight %-10g %s %s (%s)\n", t.full_name.c_str(), objective.weights[i],
-                t.term->kind == HG_TERM_LOSS ? "loss" : "regularizer", t.plugin_version.c_str(),
-                t.plugin_path.c_str());
+    const Node& input = g.node(objective.inputs[i]);
+    const TermRef* t =
+        input.is(OpRole::Term) ? model.plugins.find(input.attributes_as<TermAttributes>().term) : nullptr;
+    if (!t) {
+      std::printf("  %-28s weight %-10g value %s\n", input.name.c_str(), weights[i],
+                  shape_string(input.dims, input.batched).c_str());
+      continue;
+    }
+    std::printf("  %-28s weight %-10g %s %s (%s)\n", t->full_name.c_str(), weights[i],
+                t->term->kind == HG_TERM_LOSS ? "loss" : "regularizer", t->plugin_version.c_str(),
+                t->plugin_path.c_str());
   }
   for (const Node& n : g.nodes)
-    if (n.op == OpKind::Corrupt)
-      std::printf("  %-28s corruption %s (%s)\n", n.term->full_name.c_str(), n.term->plugin_version.c_str(),
-                  n.term->plugin_path.c_str());
+    if (n.is(OpRole::Corrupt))
+      if (const TermRef* t = model.plugins.find(n.attributes_as<TermAttributes>().term))
+        std::printf("  %-28s corruption %s (%s)\n", t->full_name.c_str(), t->plugin_version.c_str(),
+                    t->plugin_path.c_str());
   std::printf("\ndata:\n");
   for (const DataBinding& d : g.data)
     std::printf("  %-8s images \"%s\"%s%s, scale %g\n", d.name.c_str(), d.images.c_str(),

@@ -41,7 +41,7 @@ NodeId activation_node(const Graph& g, const std::string& name) {
   const NodeId id = g.find(name);
   if (id == kNoNode) throw Error(where, g.file + " has no node '" + name + "'" + did_you_mean(name, names));
   const Node& n = g.node(id);
-  if (n.op == OpKind::Parameter)
+  if (n.is(OpRole::Parameter))
     throw Error(where, "'" + name +
                            "' is a parameter, not an activation: encode exports a node's values per sample, "
                            "such as '" +

@@ -22,7 +22,8 @@ struct ShowOptions {
 
 NodeId image_input(const Graph& g) {
   for (NodeId id = 0; id < NodeId(g.nodes.size()); ++id)
-    if (g.node(id).op == OpKind::Input && g.node(id).source == "image") return id;
+    if (g.node(id).is(OpRole::Input) && g.node(id).attributes_as<InputAttributes>().source == "image")
+      return id;
   throw Error({g.file, 0, 0}, "the graph has no image input to draw");
 }
 
@@ -75,7 +76,7 @@ int show_recon(Model& model, const ShowOptions& o) {
                 "no node with the input's shape to show" + (o.name.empty() ? "" : ": '" + o.name + "'"));
   NodeId corrupted = kNoNode;
   for (NodeId id = 0; id < NodeId(g.nodes.size()); ++id)
-    if (g.node(id).op == OpKind::Corrupt && g.node(id).inputs[0] == input) corrupted = id;
+    if (g.node(id).is(OpRole::Corrupt) && g.node(id).inputs[0] == input) corrupted = id;
   const Dataset data = load_data(g, "test", data_dir(o.common), o.count);
   const int64_t count = data.count, features = g.node(input).elements_per_sample();
   int64_t height = 0, width = 0;
@@ -84,7 +85,7 @@ int show_recon(Model& model, const ShowOptions& o) {
   const int64_t columns = corrupted == kNoNode ? 2 : 3;
   ImageGrid grid(count, columns, height, width, o.zoom);
   DataPipeline pipeline(g, data, count, false, 0);
-  Plan plan(g, model.parameters, count, PlanMode::Eval, {input, output});
+  Plan plan(g, model.parameters, model.plugins, count, PlanMode::Eval, {input, output});
   pipeline.begin_epoch(0);
   pipeline.take(0, plan);
   plan.run_serial();
@@ -93,7 +94,7 @@ int show_recon(Model& model, const ShowOptions& o) {
     grid.set_tile(r, columns - 1, plan.buffer(output) + r * features, false);
   }
   if (corrupted != kNoNode) {
-    Plan noisy(g, model.parameters, count, PlanMode::Corrupted, {corrupted});
+    Plan noisy(g, model.parameters, model.plugins, count, PlanMode::Corrupted, {corrupted});
     pipeline.take(0, noisy);
     noisy.set_step_seed(g.train.seed);
     noisy.run_serial();

@@ -6,72 +6,59 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "kernels/activation.h"
-#include "plugin/registry.h"
+#include "ir/op.h"
+#include "ir/terms.h"
 #include "support/diagnostics.h"
 
 namespace hg {
 
-using NodeId = int32_t;
 constexpr NodeId kNoNode = -1;
 
-enum class OpKind {
-  // forward
-  Input,       // a batch of samples from the data pipeline; source "image" or "label" (one-hot)
-  Parameter,   // a trainable tensor, named node.weights / node.bias
-  Dense,       // inputs: src, weights, [bias]
-  Conv,        // inputs: src [C,H,W], weights [OC,C,K,K], [bias]; transposed_weights marks a transposed conv
-  Pool,        // inputs: src [C,H,W]; max or average
-  Reshape,     // inputs: src; same elements, new per-sample dims
-  Activation,  // inputs: src
-  Corrupt,     // plugin corruption term; inputs: src; identity in evaluation
-  Term,        // plugin loss/regularizer term; scalar output; inputs: the term's inputs
-  Objective,   // weighted sum of Term nodes; scalar
-  // backward (appended by autodiff)
-  DenseBackwardData,     // inputs: diff_dst, weights
-  DenseBackwardWeights,  // inputs: diff_dst, src
-  DenseBackwardBias,     // inputs: diff_dst
-  ConvBackwardData,      // inputs: diff_dst, weights
-  ConvBackwardWeights,   // inputs: diff_dst, src
-  ConvBackwardBias,      // inputs: diff_dst
-  PoolBackward,          // inputs: diff_dst, src
-  ReshapeBackward,       // inputs: diff_dst
-  ActivationBackward,    // inputs: diff_dst, dst
-  CorruptBackward,       // inputs: diff_dst, src
-  TermBackward,          // inputs: the term's inputs; gradient w.r.t. input `input_index`
-  GradientSum,           // inputs: several gradients of one value
-  OptimizerStep,         // inputs: parameter, gradient pairs; updates parameters in place, no output
-};
-const char* op_name(OpKind op);
-
 struct Node {
-  OpKind op = OpKind::Input;
+  const Op* op = nullptr;
   std::string name;  // the user's name for forward nodes; derived names for the rest
   SourceLocation location;
   std::vector<NodeId> inputs;
   std::vector<int64_t> dims;  // per-sample dims when batched, full dims otherwise; {} is a scalar
   bool batched = false;       // leading batch dimension implied
+  // The op's own settings (an ops/ file's struct); backward nodes share their forward node's.
+  std::shared_ptr<Attributes> attributes;
+  NodeId forward = kNoNode;  // backward nodes: the forward node they differentiate
 
-  // attributes (used by the ops noted)
-  std::string source;                       // Input
-  int64_t units = 0;                        // Dense
-  bool transposed_weights = false;          // Dense: weights stored (in, out); Conv: transposed convolution
-  int64_t kernel = 0, stride = 1, pad = 0;  // Conv, Pool (square windows)
-  bool max_pool = true;                     // Pool: max, else average
-  Activation activation = Activation::Linear;  // Activation(Backward)
-  const TermRef* term = nullptr;               // Term, Corrupt and their backward
-  std::vector<double> term_params;             // in the term's parameter order
-  std::vector<double> weights;                 // Objective: one weight per input
-  double scale = 1;                            // TermBackward: d objective / d term
-  int input_index = 0;                         // TermBackward
-  bool trainable = true;                       // Parameter: false when frozen
-  double lr_mult = 1;                          // Parameter: multiplies the optimizer's learning rate
-  NodeId forward = kNoNode;                    // backward nodes: the forward node they differentiate
-
+  OpRole role() const { return op->role(); }
+  bool is(OpRole r) const { return op->role() == r; }
   int64_t elements_per_sample() const;  // product of dims (1 for a scalar)
+  // The attributes as the op's own type; asserts that they are.
+  template <class T>
+  T& attributes_as() const {
+    T* typed = dynamic_cast<T*>(attributes.get());
+    HG_ASSERT(typed, "node '" + name + "' (" + op->name() + ") has no attributes of the expected type");
+    return *typed;
+  }
+};
+
+// The attributes of the structural ops, which passes below the ops layer read.
+struct InputAttributes : Attributes {
+  std::string source;  // "image" or "label" (one-hot)
+};
+struct ParameterAttributes : Attributes {
+  bool trainable = true;  // false when frozen
+  double lr_mult = 1;     // multiplies the optimizer's learning rate
+};
+// A plugin term or corruption, named here and resolved against the loaded plugins when a plan is built.
+struct TermAttributes : Attributes {
+  std::string term;  // "loss.bce"
+  hg_term_kind kind = HG_TERM_LOSS;
+  std::vector<double> parameters;  // in the term's parameter order
+};
+// d objective / d input k = weights[k]. A scalar input adds weights[k] * value; a per-sample value of one
+// element adds weights[k] * its mean over the batch, as plugin terms average over the batch.
+struct ObjectiveAttributes : Attributes {
+  std::vector<double> weights;
 };
 
 struct DataBinding {
@@ -122,6 +109,7 @@ struct Graph {
   std::vector<DataBinding> data;
   TrainSettings train;
   NodeId objective = kNoNode;
+  const OpTable* ops = nullptr;                 // the ops its nodes use (immortal)
   std::vector<NodeId> parameters;               // in definition order
   std::map<NodeId, NodeId> parameter_gradient;  // parameter -> its final gradient node (after autodiff)
 

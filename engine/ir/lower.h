@@ -8,9 +8,10 @@
 
 namespace hg {
 
-Graph lower(const ast::Program& program, const std::string& text, const PluginRegistry& plugins);
+Graph lower(const ast::Program& program, const std::string& text, const OpTable& ops,
+            const TermCatalog& terms);
 
 // parse + lower; throws hg::Error with every diagnostic found.
-Graph load_graph(const std::string& path, const PluginRegistry& plugins);
+Graph load_graph(const std::string& path, const OpTable& ops, const TermCatalog& terms);
 
 }  // namespace hg

@@ -121,12 +121,12 @@ bool check_arguments(const ast::Expr& call, size_t max_positional, const std::ve
   return ok;
 }
 
-static std::optional<std::vector<double>> checked_term_parameters(const ast::Expr& call, const TermRef& term,
+static std::optional<std::vector<double>> checked_term_parameters(const ast::Expr& call, const TermInfo& term,
                                                                   DiagnosticSink& sink);
 
 // Errors in a term's arguments also name the plugin that defines the term, since that is where its
 // parameters are documented.
-std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const TermRef& term,
+std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const TermInfo& term,
                                                    DiagnosticSink& sink) {
   const size_t first = sink.count();
   auto values = checked_term_parameters(call, term, sink);
@@ -136,7 +136,7 @@ std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const 
   return values;
 }
 
-static std::optional<std::vector<double>> checked_term_parameters(const ast::Expr& call, const TermRef& term,
+static std::optional<std::vector<double>> checked_term_parameters(const ast::Expr& call, const TermInfo& term,
                                                                   DiagnosticSink& sink) {
   const hg_term& t = *term.term;
   std::vector<std::string> names;

@@ -26,7 +26,7 @@ bool check_arguments(const ast::Expr& call, size_t max_positional, const std::ve
                      DiagnosticSink& sink);
 
 // A term's keyword arguments checked against its parameter specs (type, bounds); defaults filled in.
-std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const TermRef& term,
+std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const TermInfo& term,
                                                    DiagnosticSink& sink);
 
 std::optional<DataBinding> lower_data_binding(const ast::Statement& s, DiagnosticSink& sink);

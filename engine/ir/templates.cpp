@@ -88,8 +88,9 @@ void apply_parameter_rules(const ast::Program& program, Graph& graph, Diagnostic
       Node& n = graph.nodes[p];
       if (fnmatch(s.source.c_str(), n.name.c_str(), 0) != 0) continue;
       ++matched;
-      n.lr_mult = multiplier;
-      n.trainable = multiplier > 0;
+      auto& parameter = n.attributes_as<ParameterAttributes>();
+      parameter.lr_mult = multiplier;
+      parameter.trainable = multiplier > 0;
     }
     if (matched == 0)
       sink.error(s.source_location, "'" + s.source + "' matches no parameter" +

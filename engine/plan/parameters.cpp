@@ -36,7 +36,8 @@ static int64_t padded(int64_t count) {
 ParameterStore::ParameterStore(const Graph& graph) {
   for (NodeId id : graph.parameters) {
     const Node& n = graph.node(id);
-    ParameterSlot s{id, n.name, n.dims, total_, n.elements_per_sample(), n.trainable, n.lr_mult};
+    const auto& a = n.attributes_as<ParameterAttributes>();
+    ParameterSlot s{id, n.name, n.dims, total_, n.elements_per_sample(), a.trainable, a.lr_mult};
     by_node_[id] = slots_.size();
     slots_.push_back(s);
     total_ += padded(s.count);

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <set>
 
-#include "plan/steps.h"
+#include "plan/step_context.h"
 
 namespace hg {
 
@@ -17,7 +17,7 @@ static std::vector<bool> needed_nodes(const Graph& g, PlanMode mode, const std::
   std::vector<NodeId> work = keep;
   if (g.objective != kNoNode) work.push_back(g.objective);
   for (NodeId id = 0; id < NodeId(g.nodes.size()); ++id)
-    if (mode == PlanMode::Train && g.node(id).op == OpKind::OptimizerStep) work.push_back(id);
+    if (mode == PlanMode::Train && g.node(id).is(OpRole::OptimizerStep)) work.push_back(id);
   while (!work.empty()) {
     const NodeId id = work.back();
     work.pop_back();
@@ -28,8 +28,8 @@ static std::vector<bool> needed_nodes(const Graph& g, PlanMode mode, const std::
   return needed;
 }
 
-Plan::Plan(const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMode mode,
-           const std::vector<NodeId>& keep)
+Plan::Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry& plugins, int64_t batch,
+           PlanMode mode, const std::vector<NodeId>& keep)
     : graph_(graph), parameters_(parameters), batch_(batch), mode_(mode) {
   HG_ASSERT(batch > 0, "batch must be positive");
   HG_ASSERT(mode != PlanMode::Train || graph.has_backward(), "a training plan needs autodiff's nodes");
@@ -39,10 +39,12 @@ Plan::Plan(const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMo
   included_ = needed_nodes(graph, mode, keep);
   fuse_activations(keep);
   assign_buffers(keep);
-  StepBuilder builder{*this};
-  for (NodeId id = 0; id < NodeId(graph.nodes.size()); ++id)
-    if (included_[id] && builder.has_step(graph.node(id)))
-      steps_.push_back(PlanStep{id, builder.build(id), {}});
+  StepContext context(*this, plugins);
+  for (NodeId id = 0; id < NodeId(graph.nodes.size()); ++id) {
+    const Node& node = graph.node(id);
+    if (included_[id] && !node.is(OpRole::Input) && !node.is(OpRole::Parameter))
+      steps_.push_back(PlanStep{id, node.op->bind(context, id), {}});
+  }
   add_dependencies();
 }
 
@@ -56,9 +58,10 @@ void Plan::run_serial() {
   for (PlanStep& step : steps_) step.run();
 }
 
-// dense |> relu, sigmoid or tanh: when the activation is the only reader of the dense output (and nobody
-// keeps that output), the GEMM applies the activation as a oneDNN post-op, saving a pass over the batch.
-// The backward pass needs only the activation's output, so the pre-activation values are never missed.
+// dense |> relu, sigmoid or tanh: when the activation is the only reader of its producer's output (and
+// nobody keeps that output), the producer's kernel applies it as a oneDNN post-op, saving a pass over the
+// batch. The backward pass needs only the activation's output, so the pre-activation values are never
+// missed.
 void Plan::fuse_activations(const std::vector<NodeId>& keep) {
   const size_t n = graph_.nodes.size();
   fused_activation_.assign(n, kNoNode);
@@ -69,11 +72,11 @@ void Plan::fuse_activations(const std::vector<NodeId>& keep) {
       for (NodeId input : graph_.node(id).inputs) ++readers[input];
   for (NodeId id = 0; id < NodeId(n); ++id) {
     const Node& node = graph_.node(id);
-    if (!included_[id] || node.op != OpKind::Activation || !is_elementwise(node.activation)) continue;
-    const NodeId dense = node.inputs.at(0);
-    if (graph_.node(dense).op != OpKind::Dense || readers[dense] != 1) continue;
-    if (std::find(keep.begin(), keep.end(), dense) != keep.end()) continue;
-    fused_activation_[dense] = id;
+    if (!included_[id] || !node.op->fusable_activation(node)) continue;
+    const NodeId producer = node.inputs.at(0);
+    if (!graph_.node(producer).op->takes_fused_activation() || readers[producer] != 1) continue;
+    if (std::find(keep.begin(), keep.end(), producer) != keep.end()) continue;
+    fused_activation_[producer] = id;
     fused_[id] = true;
   }
 }
@@ -106,15 +109,15 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep) {
       for (NodeId input : graph_.node(id).inputs) last_use[input] = id;
   for (NodeId id : keep) last_use.at(id) = NodeId(n);
   for (NodeId id = 0; id < NodeId(n); ++id)  // inputs stay intact, so a plan can rerun on the same batch
-    if (graph_.node(id).op == OpKind::Input) last_use[id] = NodeId(n);
+    if (graph_.node(id).is(OpRole::Input)) last_use[id] = NodeId(n);
   for (NodeId id = 0; id < NodeId(n); ++id)  // a fused activation lives in its dense node's block
     if (fused_[id]) last_use[graph_.node(id).inputs[0]] = last_use[id];
   std::vector<Block> live, placed;
   int64_t high_water = 0;
   for (NodeId id = 0; id < NodeId(n); ++id) {
     const Node& node = graph_.node(id);
-    if (!included_[id] || node.op == OpKind::OptimizerStep) continue;
-    if (node.op == OpKind::Parameter || (mode_ == PlanMode::Train && gradient_of.count(id))) continue;
+    if (!included_[id] || node.is(OpRole::OptimizerStep)) continue;
+    if (node.is(OpRole::Parameter) || (mode_ == PlanMode::Train && gradient_of.count(id))) continue;
     if (fused_[id]) {
       arena_offset_[id] = arena_offset_[node.inputs[0]];
       continue;
@@ -139,7 +142,7 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep) {
     if (fused_[id]) buffers_[id] = buffers_[graph_.node(id).inputs[0]];
   for (NodeId id = 0; id < NodeId(n); ++id) {
     const Node& node = graph_.node(id);
-    if (node.op == OpKind::Parameter) buffers_[id] = parameters_.value(id);
+    if (node.is(OpRole::Parameter)) buffers_[id] = parameters_.value(id);
     if (mode_ == PlanMode::Train && gradient_of.count(id))
       buffers_[id] = parameters_.gradient(gradient_of[id]);
   }
@@ -172,7 +175,7 @@ void Plan::add_dependencies() {
       for (size_t r : readers[other])
         if (r < s) after.insert(r);
     }
-    if (graph_.node(id).op == OpKind::OptimizerStep)
+    if (graph_.node(id).is(OpRole::OptimizerStep))
       for (NodeId p : graph_.parameters)
         for (size_t r : readers[p])
           if (r != s) after.insert(r);

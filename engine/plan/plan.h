@@ -12,6 +12,7 @@
 
 #include "ir/graph.h"
 #include "plan/parameters.h"
+#include "plugin/registry.h"
 
 namespace hg {
 
@@ -27,9 +28,10 @@ struct PlanStep {
 
 class Plan {
  public:
-  // `keep` lists nodes whose outputs must stay readable after a run (e.g. logits for accuracy).
-  Plan(const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMode mode,
-       const std::vector<NodeId>& keep = {});
+  // `keep` lists nodes whose outputs must stay readable after a run (e.g. logits for accuracy). Plugin
+  // terms are resolved by name in `plugins`, which must outlive the plan.
+  Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry& plugins, int64_t batch,
+       PlanMode mode, const std::vector<NodeId>& keep = {});
   ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
@@ -50,7 +52,7 @@ class Plan {
   void run_serial();  // every step in order on the calling thread
 
  private:
-  friend struct StepBuilder;
+  friend class StepContext;
   int64_t node_index(NodeId id) const { return id; }
   void fuse_activations(const std::vector<NodeId>& keep);
   void assign_buffers(const std::vector<NodeId>& keep);
@@ -62,13 +64,13 @@ class Plan {
   PlanMode mode_;
   FloatBuffer arena_;
   std::vector<bool> included_;  // per node: does this plan run it
-  // Per dense node: the elementwise activation computed in its GEMM's pass (kNoNode if none). That
-  // activation's own step does nothing, and its output is the dense node's buffer.
+  // Per node whose op takes a fused activation: the elementwise activation computed in its pass (kNoNode
+  // if none). That activation's own step does nothing, and its output is the producer's buffer.
   std::vector<NodeId> fused_activation_;
-  std::vector<bool> fused_;            // per activation node: computed by its dense node
+  std::vector<bool> fused_;            // per activation node: computed by its producer
   std::vector<float*> buffers_;        // per node
   std::vector<int64_t> arena_offset_;  // per node, -1 outside the arena
-  std::vector<double> values_;         // per node: Term and Objective values of the last run
+  std::vector<double> values_;         // per node: term, objective and scalar loss values of the last run
   std::vector<PlanStep> steps_;
   // Per forward node (and variant), shared with its backward nodes.
   std::map<std::pair<NodeId, int>, std::shared_ptr<void>> kernels_;

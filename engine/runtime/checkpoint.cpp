@@ -60,16 +60,18 @@ std::string describe_terms(const Model& model) {
   nlohmann::ordered_json terms = nlohmann::ordered_json::array();
   for (NodeId id = 0; id < NodeId(g.nodes.size()); ++id) {
     const Node& n = g.node(id);
-    if ((n.op != OpKind::Term && n.op != OpKind::Corrupt) || !n.term) continue;
+    if (!n.is(OpRole::Term) && !n.is(OpRole::Corrupt)) continue;
+    const auto& attributes = n.attributes_as<TermAttributes>();
+    const TermRef* ref = model.plugins.find(attributes.term);
+    if (!ref) continue;
     nlohmann::ordered_json params = nlohmann::ordered_json::object();
-    for (int32_t p = 0; p < n.term->term->num_params && size_t(p) < n.term_params.size(); ++p)
-      params[n.term->term->params[p].name] = n.term_params[size_t(p)];
-    nlohmann::ordered_json term = {{"node", n.name},
-                                   {"term", n.term->full_name},
-                                   {"version", n.term->plugin_version},
-                                   {"params", params}};
+    for (int32_t p = 0; p < ref->term->num_params && size_t(p) < attributes.parameters.size(); ++p)
+      params[ref->term->params[p].name] = attributes.parameters[size_t(p)];
+    nlohmann::ordered_json term = {
+        {"node", n.name}, {"term", ref->full_name}, {"version", ref->plugin_version}, {"params", params}};
     for (size_t i = 0; i < objective.inputs.size(); ++i)
-      if (objective.inputs[i] == id) term["weight"] = objective.weights[i];
+      if (objective.inputs[i] == id)
+        term["weight"] = objective.attributes_as<ObjectiveAttributes>().weights[i];
     terms.push_back(term);
   }
   return terms.dump();

@@ -8,6 +8,7 @@
 #include "autodiff/autodiff.h"
 #include "ir/lower.h"
 #include "ir/lower_util.h"
+#include "ops/ops.h"
 #include "plan/plan.h"
 #include "runtime/executor.h"
 #include "runtime/pipeline.h"
@@ -30,8 +31,9 @@ static void freeze_parameters(Graph& graph, const std::string& glob) {
     names.push_back(n.name);
     names.push_back(n.name.substr(0, n.name.rfind('.') + 1) + "*");  // "code.*" for hints
     if (fnmatch(glob.c_str(), n.name.c_str(), 0) != 0) continue;
-    n.trainable = false;
-    n.lr_mult = 0;
+    auto& parameter = n.attributes_as<ParameterAttributes>();
+    parameter.trainable = false;
+    parameter.lr_mult = 0;
     matched = true;
   }
   if (!matched)
@@ -42,7 +44,7 @@ static void freeze_parameters(Graph& graph, const std::string& glob) {
 
 static Graph load_trainable(const std::string& path, const ModelOptions& options,
                             const PluginRegistry& plugins) {
-  Graph graph = load_graph(path, plugins);
+  Graph graph = load_graph(path, builtin_ops(), PluginTerms(plugins));
   for (const std::string& s : options.settings) apply_setting(graph, s);
   for (const std::string& glob : options.freeze) freeze_parameters(graph, glob);
   append_backward(graph);
@@ -56,6 +58,11 @@ Model::Model(const std::string& graph_path, const ModelOptions& options)
 
 std::vector<NodeId> Model::terms() const {
   return graph.node(graph.objective).inputs;
+}
+
+std::string term_label(const Graph& graph, NodeId term) {
+  const Node& n = graph.node(term);
+  return n.is(OpRole::Term) ? n.attributes_as<TermAttributes>().term : n.name;
 }
 
 std::string default_data_dir() {
@@ -82,9 +89,11 @@ static std::vector<std::pair<NodeId, NodeId>> accuracy_pairs(const Graph& g) {
   std::vector<std::pair<NodeId, NodeId>> pairs;
   for (NodeId t : g.node(g.objective).inputs) {
     const Node& term = g.node(t);
-    if (term.term->term->kind != HG_TERM_LOSS || term.inputs.size() < 2) continue;
+    if (!term.is(OpRole::Term) || term.attributes_as<TermAttributes>().kind != HG_TERM_LOSS ||
+        term.inputs.size() < 2)
+      continue;
     const Node& target = g.node(term.inputs[1]);
-    if (target.op == OpKind::Input && target.source == "label")
+    if (target.is(OpRole::Input) && target.attributes_as<InputAttributes>().source == "label")
       pairs.emplace_back(term.inputs[0], term.inputs[1]);
   }
   return pairs;
@@ -109,9 +118,9 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch) {
   DataPipeline pipeline(g, data, batch, false, 0);
   std::unique_ptr<Plan> full, tail;
   if (pipeline.full_batches() > 0)
-    full = std::make_unique<Plan>(g, model.parameters, batch, PlanMode::Eval, keep);
+    full = std::make_unique<Plan>(g, model.parameters, model.plugins, batch, PlanMode::Eval, keep);
   if (pipeline.tail() > 0)
-    tail = std::make_unique<Plan>(g, model.parameters, pipeline.tail(), PlanMode::Eval, keep);
+    tail = std::make_unique<Plan>(g, model.parameters, model.plugins, pipeline.tail(), PlanMode::Eval, keep);
   const std::vector<NodeId> terms = model.terms();
   EvalResult result;
   std::vector<double> sums(terms.size(), 0.0);
@@ -129,8 +138,8 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch) {
   const Node& objective = g.node(g.objective);
   for (size_t t = 0; t < terms.size(); ++t) {
     const double mean = result.samples ? sums[t] / double(result.samples) : 0;
-    result.terms.emplace_back(g.node(terms[t]).term->full_name, mean);
-    result.loss += objective.weights[t] * mean;
+    result.terms.emplace_back(term_label(g, terms[t]), mean);
+    result.loss += objective.attributes_as<ObjectiveAttributes>().weights[t] * mean;
   }
   if (!pairs.empty() && result.samples)
     result.accuracy = double(correct) / double(result.samples * int64_t(pairs.size()));
@@ -143,9 +152,11 @@ void for_each_activation(Model& model, const Dataset& data, NodeId node, int64_t
   DataPipeline pipeline(g, data, batch, false, 0);
   std::unique_ptr<Plan> full, tail;
   if (pipeline.full_batches() > 0)
-    full = std::make_unique<Plan>(g, model.parameters, batch, PlanMode::Eval, std::vector{node});
+    full =
+        std::make_unique<Plan>(g, model.parameters, model.plugins, batch, PlanMode::Eval, std::vector{node});
   if (pipeline.tail() > 0)
-    tail = std::make_unique<Plan>(g, model.parameters, pipeline.tail(), PlanMode::Eval, std::vector{node});
+    tail = std::make_unique<Plan>(g, model.parameters, model.plugins, pipeline.tail(), PlanMode::Eval,
+                                  std::vector{node});
   pipeline.begin_epoch(0);
   for (int64_t b = 0; b * batch < data.count; ++b) {
     Plan& plan = b < pipeline.full_batches() ? *full : *tail;

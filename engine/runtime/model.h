@@ -28,8 +28,10 @@ class Model {
   Graph graph;
   ParameterStore parameters;
   int64_t epoch = 0;  // epochs completed: train() continues after it, checkpoints record and restore it
-  std::vector<NodeId> terms() const;  // the objective's terms, in order
+  std::vector<NodeId> terms() const;  // the objective's terms and scalar values, in order
 };
+// What logs and reports call an objective input: the plugin term's name, or the value's own name.
+std::string term_label(const Graph& graph, NodeId term);
 
 // data/ under the working directory unless --data-dir or $HOURGLASS_DATA says otherwise.
 std::string default_data_dir();

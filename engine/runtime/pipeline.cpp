@@ -13,8 +13,8 @@ DataPipeline::DataPipeline(const Graph& graph, const Dataset& data, int64_t batc
     : data_(data), batch_(batch), shuffle_(shuffle), seed_(seed) {
   for (NodeId id = 0; id < NodeId(graph.nodes.size()); ++id) {
     const Node& n = graph.node(id);
-    if (n.op != OpKind::Input) continue;
-    const bool label = n.source == "label";
+    if (!n.is(OpRole::Input)) continue;
+    const bool label = n.attributes_as<InputAttributes>().source == "label";
     const int64_t width = n.elements_per_sample();
     if (label && data.labels.empty())
       throw Error(n.location, "input '" + n.name + "' reads labels, but the data has no label file");

@@ -28,7 +28,7 @@ void train(Model& model, const TrainOptions& options) {
   std::optional<Dataset> test;
   if (g.binding("test")) test = load_data(g, "test", options.data_dir, options.limit);
   DataPipeline pipeline(g, data, settings.batch, true, settings.seed);
-  Plan plan(g, model.parameters, settings.batch, PlanMode::Train);
+  Plan plan(g, model.parameters, model.plugins, settings.batch, PlanMode::Train);
   Executor executor(plan, bool(options.on_profile));
   double loop_seconds = 0;  // all training steps after the first, from hand-off to the end of bookkeeping
   int64_t loop_steps = 0;
@@ -73,7 +73,7 @@ void train(Model& model, const TrainOptions& options) {
     report.train.samples = steps * settings.batch;
     report.train.loss = loss_sum / double(std::max<int64_t>(steps, 1));
     for (size_t t = 0; t < terms.size(); ++t)
-      report.train.terms.emplace_back(g.node(terms[t]).term->full_name,
+      report.train.terms.emplace_back(term_label(g, terms[t]),
                                       sums[t] / double(std::max<int64_t>(steps, 1)));
     if (test && (epoch % settings.test_every == 0 || epoch == settings.epochs))
       report.test = evaluate(model, *test, settings.batch);
@@ -86,7 +86,7 @@ void train(Model& model, const TrainOptions& options) {
     double inside = 0;
     for (const StepTime& t : executor.timings()) {
       const Node& n = g.node(t.node);
-      profile.parts.push_back({n.name + " (" + op_name(n.op) + ")", t.seconds / double(loop_steps)});
+      profile.parts.push_back({n.name + " (" + n.op->name() + ")", t.seconds / double(loop_steps)});
       inside += t.seconds;
     }
     profile.between_steps = (loop_seconds - inside) / double(loop_steps);

@@ -4,7 +4,7 @@
 
 #include <doctest/doctest.h>
 
-#include "plugin/registry.h"
+#include "ops/ops.h"
 
 namespace hg::test {
 
@@ -17,6 +17,12 @@ inline const PluginRegistry& builtin_plugins() {
   for (const Diagnostic& error : registry.load_errors()) FAIL_CHECK(error.str());
   REQUIRE_MESSAGE(registry.find("loss.bce") != nullptr, "the built-in plugins are not in " HG_PLUGIN_DIR);
   return registry;
+}
+
+// The same plugins as lowering sees them.
+inline const PluginTerms& builtin_terms() {
+  static const PluginTerms terms(builtin_plugins());
+  return terms;
 }
 
 }  // namespace hg::test

@@ -48,7 +48,7 @@ std::string first_line(const std::string& path) {
 // Every line that loading `path` reports, or a marker when it loads without error.
 std::vector<std::string> actual_diagnostics(const std::string& path) {
   try {
-    load_graph(path, test::builtin_plugins());
+    load_graph(path, builtin_ops(), test::builtin_terms());
   } catch (const Error& error) {
     std::string text;
     for (const Diagnostic& d : error.diagnostics()) text += d.str();

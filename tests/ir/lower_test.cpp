@@ -21,7 +21,7 @@ Graph lower_text(const std::string& text) {
   for (const Diagnostic& d : sink.diagnostics()) FAIL_CHECK(d.str());
   REQUIRE_FALSE(sink.has_errors());
   try {
-    return lower(program, text, test::builtin_plugins());
+    return lower(program, text, builtin_ops(), test::builtin_terms());
   } catch (const Error& error) {
     FAIL(error.what());
   }
@@ -37,7 +37,7 @@ const Node& node(const Graph& g, const std::string& name) {
 std::map<std::string, std::vector<int64_t>> parameter_shapes(const Graph& g) {
   std::map<std::string, std::vector<int64_t>> shapes;
   for (NodeId p : g.parameters) {
-    CHECK(g.node(p).op == OpKind::Parameter);
+    CHECK(g.node(p).is(OpRole::Parameter));
     CHECK_FALSE(g.node(p).batched);
     CHECK_MESSAGE(shapes.count(g.node(p).name) == 0, "two parameters named " << g.node(p).name);
     shapes[g.node(p).name] = g.node(p).dims;
@@ -70,32 +70,27 @@ TEST_CASE("lower: shape table of the ops on one statement 'y = ...'") {
   using Shapes = std::map<std::string, std::vector<int64_t>>;
   struct Row {
     const char* expr;
-    OpKind op;  // of the node named y
-    Activation activation;
+    std::string op;  // of the node named y
     std::vector<int64_t> dims;
     Shapes parameters;
   };
   const Shapes dense_3 = {{"y.weights", {3, 6}}, {"y.bias", {3}}};
   const std::vector<Row> table = {
-      {"dense(x, 3)", OpKind::Dense, Activation::Linear, {3}, dense_3},
-      {"dense(x, 3, bias=1)", OpKind::Dense, Activation::Linear, {3}, dense_3},
-      {"dense(x, 3, bias=0)", OpKind::Dense, Activation::Linear, {3}, {{"y.weights", {3, 6}}}},
-      {"dense(x, 2 * 4 - 1)",
-       OpKind::Dense,
-       Activation::Linear,
-       {7},
-       {{"y.weights", {7, 6}}, {"y.bias", {7}}}},
-      {"dense(img, 4)", OpKind::Dense, Activation::Linear, {4}, {{"y.weights", {4, 6}}, {"y.bias", {4}}}},
-      {"dense(x, 3) |> sigmoid", OpKind::Activation, Activation::Sigmoid, {3}, dense_3},
-      {"relu(x)", OpKind::Activation, Activation::Relu, {6}, {}},
-      {"sigmoid(x)", OpKind::Activation, Activation::Sigmoid, {6}, {}},
-      {"tanh(x)", OpKind::Activation, Activation::Tanh, {6}, {}},
-      {"linear(x)", OpKind::Activation, Activation::Linear, {6}, {}},
-      {"softmax(x)", OpKind::Activation, Activation::Softmax, {6}, {}},
-      {"x |> tanh", OpKind::Activation, Activation::Tanh, {6}, {}},
-      {"relu(img)", OpKind::Activation, Activation::Relu, {2, 3}, {}},
-      {"x", OpKind::Activation, Activation::Linear, {6}, {}},  // an alias is a linear activation named y
-      {"corrupt.masking(x, rate=0.25)", OpKind::Corrupt, Activation::Linear, {6}, {}},
+      {"dense(x, 3)", "dense", {3}, dense_3},
+      {"dense(x, 3, bias=1)", "dense", {3}, dense_3},
+      {"dense(x, 3, bias=0)", "dense", {3}, {{"y.weights", {3, 6}}}},
+      {"dense(x, 2 * 4 - 1)", "dense", {7}, {{"y.weights", {7, 6}}, {"y.bias", {7}}}},
+      {"dense(img, 4)", "dense", {4}, {{"y.weights", {4, 6}}, {"y.bias", {4}}}},
+      {"dense(x, 3) |> sigmoid", "sigmoid", {3}, dense_3},
+      {"relu(x)", "relu", {6}, {}},
+      {"sigmoid(x)", "sigmoid", {6}, {}},
+      {"tanh(x)", "tanh", {6}, {}},
+      {"linear(x)", "linear", {6}, {}},
+      {"softmax(x)", "softmax", {6}, {}},
+      {"x |> tanh", "tanh", {6}, {}},
+      {"relu(img)", "relu", {2, 3}, {}},
+      {"x", "linear", {6}, {}},  // an alias is a linear activation named y
+      {"corrupt.masking(x, rate=0.25)", "corrupt", {6}, {}},
   };
   for (const Row& row : table) {
     CAPTURE(row.expr);
@@ -103,10 +98,9 @@ TEST_CASE("lower: shape table of the ops on one statement 'y = ...'") {
         lower_text("input x : [6] <- image\ninput img : [2, 3] <- image\ny = " + std::string(row.expr) +
                    "\nloss = loss.mse(y, y)\n");
     const Node& y = node(g, "y");
-    CHECK(y.op == row.op);
+    CHECK(y.op->name() == row.op);
     CHECK(y.dims == row.dims);
     CHECK(y.batched);
-    if (y.op == OpKind::Activation) CHECK(y.activation == row.activation);
     CHECK(parameter_shapes(g) == row.parameters);
     CHECK_NOTHROW(verify(g));
   }
@@ -117,9 +111,7 @@ TEST_CASE("lower: dense wires src, weights and bias, with or without the bias") 
       "input x : [5] <- image\ncode = dense(x, 3) |> relu\nloss = reg.l1(code)\n"
       "code2 = dense(x, 3, bias=0)\n");
   const Node& dense = node(g, "code.dense");
-  CHECK(dense.op == OpKind::Dense);
-  CHECK(dense.units == 3);
-  CHECK_FALSE(dense.transposed_weights);
+  CHECK(dense.op->describe(g, dense) == "dense(3)");
   CHECK(dense.inputs == ids(g, {"x", "code.weights", "code.bias"}));
   CHECK(node(g, "code").inputs == ids(g, {"code.dense"}));
   CHECK(node(g, "code2").inputs == ids(g, {"x", "code2.weights"}));
@@ -133,8 +125,7 @@ TEST_CASE("lower: a tied decoder reuses the encoder's weights transposed and own
                                    {"code.weights", {3, 6}}, {"code.bias", {3}}, {"recon.bias", {6}}});
   CHECK(g.find("recon.weights") == kNoNode);
   const Node& decoder = node(g, "recon.dense");
-  CHECK(decoder.transposed_weights);
-  CHECK(decoder.units == 6);
+  CHECK(decoder.op->describe(g, decoder) == "dense(6, tied)");
   CHECK(decoder.dims == std::vector<int64_t>{6});
   CHECK(decoder.inputs == ids(g, {"code", "code.weights", "recon.bias"}));
 
@@ -146,7 +137,7 @@ TEST_CASE("lower: a tied decoder reuses the encoder's weights transposed and own
   }
   SUBCASE("units that agree with the tied weights may be written") {
     const Graph h = lower_text(encoder + "recon = dense(code, 6, tied=code)\nloss = loss.bce(recon, x)\n");
-    CHECK(node(h, "recon").units == 6);
+    CHECK(node(h, "recon").op->describe(h, node(h, "recon")) == "dense(6, tied)");
   }
 }
 
@@ -163,35 +154,35 @@ TEST_CASE("lower: a whole classifier, node by node") {
   const Graph g = lower_text(text);
   struct Expected {
     const char* name;
-    OpKind op;
+    std::string op;
     std::vector<int64_t> dims;
     bool batched;
   };
   const std::vector<Expected> expected = {
-      {"x", OpKind::Input, {784}, true},
-      {"y", OpKind::Input, {10}, true},
-      {"fc1.weights", OpKind::Parameter, {32, 784}, false},
-      {"fc1.bias", OpKind::Parameter, {32}, false},
-      {"fc1.dense", OpKind::Dense, {32}, true},
-      {"fc1", OpKind::Activation, {32}, true},
-      {"logits.weights", OpKind::Parameter, {10, 32}, false},
-      {"logits.bias", OpKind::Parameter, {10}, false},
-      {"logits", OpKind::Dense, {10}, true},
-      {"probs", OpKind::Activation, {10}, true},
-      {"loss.softmax_ce", OpKind::Term, {}, false},
-      {"loss", OpKind::Objective, {}, false},
+      {"x", "input", {784}, true},
+      {"y", "input", {10}, true},
+      {"fc1.weights", "parameter", {32, 784}, false},
+      {"fc1.bias", "parameter", {32}, false},
+      {"fc1.dense", "dense", {32}, true},
+      {"fc1", "relu", {32}, true},
+      {"logits.weights", "parameter", {10, 32}, false},
+      {"logits.bias", "parameter", {10}, false},
+      {"logits", "dense", {10}, true},
+      {"probs", "softmax", {10}, true},
+      {"loss.softmax_ce", "term", {}, false},
+      {"loss", "objective", {}, false},
   };
   REQUIRE(g.nodes.size() == expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     CAPTURE(i);
     CHECK(g.nodes[i].name == expected[i].name);
-    CHECK(g.nodes[i].op == expected[i].op);
+    CHECK(g.nodes[i].op->name() == expected[i].op);
     CHECK(g.nodes[i].dims == expected[i].dims);
     CHECK(g.nodes[i].batched == expected[i].batched);
   }
-  CHECK(node(g, "x").source == "image");
-  CHECK(node(g, "y").source == "label");
-  CHECK(node(g, "probs").activation == Activation::Softmax);
+  CHECK(node(g, "x").attributes_as<InputAttributes>().source == "image");
+  CHECK(node(g, "y").attributes_as<InputAttributes>().source == "label");
+  CHECK(node(g, "probs").op->name() == std::string("softmax"));
   CHECK(node(g, "loss.softmax_ce").inputs == ids(g, {"logits", "y"}));
   CHECK(g.objective == g.find("loss"));
   CHECK(g.file == "t.graph");
@@ -233,19 +224,19 @@ TEST_CASE("lower: the objective's weights come from the constant factors of each
     CAPTURE(row.loss);
     const Graph g = lower_text(net + "loss = " + row.loss + "\n");
     const Node& objective = g.node(g.objective);
-    CHECK(objective.op == OpKind::Objective);
+    CHECK(objective.is(OpRole::Objective));
     REQUIRE(objective.inputs.size() == row.terms.size());
     for (size_t i = 0; i < row.terms.size(); ++i) {
       const Node& term = g.node(objective.inputs[i]);
-      CHECK(term.op == OpKind::Term);
-      CHECK(term.term->full_name == row.terms[i]);
+      CHECK(term.is(OpRole::Term));
+      CHECK(term.attributes_as<TermAttributes>().term == row.terms[i]);
       CHECK(term.dims.empty());
-      CHECK(objective.weights[i] == doctest::Approx(row.weights[i]));
+      CHECK(objective.attributes_as<ObjectiveAttributes>().weights[i] == doctest::Approx(row.weights[i]));
     }
   }
   const Graph g = lower_text(net + "loss = loss.bce(r, x, sum=1) + 1e-3 * reg.l2(code.weights)\n");
   const Node& bce = g.node(g.node(g.objective).inputs[0]);
-  CHECK(bce.term_params == std::vector<double>{1});
+  CHECK(bce.attributes_as<TermAttributes>().parameters == std::vector<double>{1});
   CHECK(g.node(g.node(g.objective).inputs[1]).inputs == ids(g, {"code.weights"}));
   CHECK(node(g, "code").inputs == ids(g, {"code.dense"}));
 }
@@ -273,13 +264,12 @@ TEST_CASE("lower: 'a = b' leaves b's node and name alone") {
   const Graph g = lower_text(
       "input x : [6] <- image\ncode = dense(x, 3) |> relu\nsame = code\nraw = x\nw = code.weights\n"
       "loss = loss.mse(same, code) + reg.l2(w)\n");
-  CHECK(node(g, "x").op == OpKind::Input);
-  CHECK(node(g, "code").activation == Activation::Relu);
-  CHECK(node(g, "code.weights").op == OpKind::Parameter);
+  CHECK(node(g, "x").is(OpRole::Input));
+  CHECK(node(g, "code").op->name() == std::string("relu"));
+  CHECK(node(g, "code.weights").is(OpRole::Parameter));
   for (const char* alias : {"same", "raw"}) {  // a value gets a linear node under its new name
     CAPTURE(alias);
-    CHECK(node(g, alias).op == OpKind::Activation);
-    CHECK(node(g, alias).activation == Activation::Linear);
+    CHECK(node(g, alias).op->name() == std::string("linear"));
     CHECK(node(g, alias).batched);
   }
   CHECK(node(g, "same").inputs == ids(g, {"code"}));
@@ -296,7 +286,7 @@ TEST_CASE("lower: errors of in-memory text carry its file name and are all repor
   DiagnosticSink sink;
   const ast::Program program = parse_graph("mem.graph", text, sink);
   REQUIRE_FALSE(sink.has_errors());
-  CHECK(error_of([&] { lower(program, text, test::builtin_plugins()); }) ==
+  CHECK(error_of([&] { lower(program, text, builtin_ops(), test::builtin_terms()); }) ==
         "mem.graph:3:20: error: unknown name 'q' (did you mean 'r' or 'x'?)\n"
         "mem.graph:3:34: error: unknown name 'rr' (did you mean 'r' or 'x'?)\n");
 }

@@ -16,7 +16,7 @@ Graph lower_text(const std::string& text) {
   DiagnosticSink sink;
   ast::Program program = parse_graph("t.graph", text, sink);
   sink.throw_if_errors();
-  return lower(program, text, test::builtin_plugins());
+  return lower(program, text, builtin_ops(), test::builtin_terms());
 }
 
 const Node& parameter(const Graph& g, const std::string& name) {
@@ -35,7 +35,7 @@ TEST_CASE("a template stacks layers whose parameters take the calling statement'
   CHECK(parameter(g, "h1.weights").dims == std::vector<int64_t>{500, 784});
   CHECK(parameter(g, "h2.weights").dims == std::vector<int64_t>{200, 500});
   CHECK(parameter(g, "h3.weights").dims == std::vector<int64_t>{100, 200});
-  CHECK(g.node(g.find("h3")).activation == Activation::Sigmoid);
+  CHECK(g.node(g.find("h3")).op->name() == std::string("sigmoid"));
   CHECK(g.parameters.size() == 8);
 }
 
@@ -48,7 +48,8 @@ TEST_CASE("templates may call templates and take corruption terms") {
   CHECK(parameter(g, "h.weights").dims == std::vector<int64_t>{8, 16});
   bool has_masking = false;
   for (const Node& n : g.nodes)
-    if (n.op == OpKind::Corrupt) has_masking = n.term_params == std::vector<double>{0.25};
+    if (n.is(OpRole::Corrupt))
+      has_masking = n.attributes_as<TermAttributes>().parameters == std::vector<double>{0.25};
   CHECK(has_masking);
 }
 
@@ -57,12 +58,13 @@ TEST_CASE("freeze and lr_mult apply to the parameters their globs match") {
       "input x : [8] <- image\nenc1 = dense(x, 6) |> sigmoid\nenc2 = dense(enc1, 4) |> sigmoid\n"
       "r = dense(enc2, 8) |> sigmoid\nloss = loss.bce(r, x)\n"
       "freeze \"enc1.*\"\nlr_mult \"r.weights\" = 0.1\nlr_mult \"enc2.b*\" = 0\n");
-  CHECK_FALSE(parameter(g, "enc1.weights").trainable);
-  CHECK_FALSE(parameter(g, "enc1.bias").trainable);
-  CHECK(parameter(g, "enc2.weights").trainable);
-  CHECK_FALSE(parameter(g, "enc2.bias").trainable);  // a multiplier of 0 freezes
-  CHECK(parameter(g, "r.weights").lr_mult == doctest::Approx(0.1));
-  CHECK(parameter(g, "r.bias").lr_mult == 1);
+  CHECK_FALSE(parameter(g, "enc1.weights").attributes_as<ParameterAttributes>().trainable);
+  CHECK_FALSE(parameter(g, "enc1.bias").attributes_as<ParameterAttributes>().trainable);
+  CHECK(parameter(g, "enc2.weights").attributes_as<ParameterAttributes>().trainable);
+  CHECK_FALSE(
+      parameter(g, "enc2.bias").attributes_as<ParameterAttributes>().trainable);  // a multiplier of 0 freezes
+  CHECK(parameter(g, "r.weights").attributes_as<ParameterAttributes>().lr_mult == doctest::Approx(0.1));
+  CHECK(parameter(g, "r.bias").attributes_as<ParameterAttributes>().lr_mult == 1);
 }
 
 TEST_CASE("include splices the included file's statements, relative to the including file") {
@@ -73,10 +75,12 @@ TEST_CASE("include splices the included file's statements, relative to the inclu
   std::ofstream(dir.parent_path() / "main.graph")
       << "include \"sub/layers.graph\"\ninput x : [8] <- image\nh = layer(x, 3)\nr = dense(h, 8) |> sigmoid\n"
          "loss = loss.bce(r, x)\n";
-  const Graph g = load_graph((dir.parent_path() / "main.graph").string(), test::builtin_plugins());
+  const Graph g =
+      load_graph((dir.parent_path() / "main.graph").string(), builtin_ops(), test::builtin_terms());
   CHECK(parameter(g, "h.weights").dims == std::vector<int64_t>{3, 8});
   // The hash covers the included file too, so editing it changes what a checkpoint records.
   std::ofstream(dir / "layers.graph") << "def layer(src, units) = dense(src, units) |> relu\n";
-  const Graph changed = load_graph((dir.parent_path() / "main.graph").string(), test::builtin_plugins());
+  const Graph changed =
+      load_graph((dir.parent_path() / "main.graph").string(), builtin_ops(), test::builtin_terms());
   CHECK(changed.source_hash != g.source_hash);
 }

@@ -16,7 +16,7 @@ TEST_CASE("training leaves frozen parameters untouched and scales steps by lr_mu
       "train { optimizer = sgd(lr=0.5) batch = 4 }\n");
   for (auto [parameter, gradient] : m.graph.parameter_gradient)
     CHECK(m.graph.node(parameter).name.rfind("enc.", 0) != 0);  // no gradient is computed for enc.*
-  Plan plan(m.graph, *m.parameters, 4, PlanMode::Train);
+  Plan plan(m.graph, *m.parameters, test::builtin_plugins(), 4, PlanMode::Train);
   test::fill_uniform(plan.buffer(m.graph.find("x")), 32, 9);
   const std::vector<float> before(m.parameters->values(), m.parameters->values() + m.parameters->total());
   plan.run_serial();

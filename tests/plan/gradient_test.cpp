@@ -25,8 +25,8 @@ void check_gradients(const std::string& body, double tolerance = 2e-2, const std
   // lr = 0 keeps the parameters still while the optimizer step runs; momentum 0 keeps state out of it.
   test::TestModel m =
       test::model_from_text(header + body + "\ntrain { optimizer = sgd(lr=1e-12) batch = 3 }\n");
-  Plan train(m.graph, *m.parameters, 3, PlanMode::Train);
-  Plan eval(m.graph, *m.parameters, 3, PlanMode::Eval);
+  Plan train(m.graph, *m.parameters, test::builtin_plugins(), 3, PlanMode::Train);
+  Plan eval(m.graph, *m.parameters, test::builtin_plugins(), 3, PlanMode::Eval);
   for (Plan* plan : {&train, &eval}) {
     test::fill_uniform(plan->buffer(m.graph.find("x")),
                        3 * m.graph.node(m.graph.find("x")).elements_per_sample(), 11);

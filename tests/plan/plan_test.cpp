@@ -15,7 +15,7 @@ namespace {
 int64_t sum_of_value_sizes(const Graph& g, int64_t batch) {
   int64_t total = 0;
   for (const Node& n : g.nodes)
-    if (n.op != OpKind::Parameter && n.op != OpKind::OptimizerStep)
+    if (!n.is(OpRole::Parameter) && !n.is(OpRole::OptimizerStep))
       total += (n.batched ? batch : 1) * n.elements_per_sample();
   return total;
 }
@@ -23,14 +23,14 @@ int64_t sum_of_value_sizes(const Graph& g, int64_t batch) {
 
 TEST_CASE("the arena reuses memory of values that are no longer read") {
   test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
-  Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
+  Plan plan(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Train);
   CHECK(plan.arena_floats() > 0);
   CHECK(plan.arena_floats() < sum_of_value_sizes(m.graph, 8) * 3 / 4);
 }
 
 TEST_CASE("parameters and their final gradients live in the parameter store") {
   test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
-  Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
+  Plan plan(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Train);
   for (auto [parameter, gradient] : m.graph.parameter_gradient) {
     CHECK(plan.buffer(parameter) == m.parameters->value(parameter));
     CHECK(plan.buffer(gradient) == m.parameters->gradient(parameter));
@@ -39,12 +39,12 @@ TEST_CASE("parameters and their final gradients live in the parameter store") {
 
 TEST_CASE("an evaluation plan has no backward or optimizer steps") {
   test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
-  Plan eval(m.graph, *m.parameters, 8, PlanMode::Eval);
+  Plan eval(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Eval);
   for (const PlanStep& step : eval.steps()) {
     CHECK(m.graph.node(step.node).forward == kNoNode);
-    CHECK(m.graph.node(step.node).op != OpKind::OptimizerStep);
+    CHECK_FALSE(m.graph.node(step.node).is(OpRole::OptimizerStep));
   }
-  Plan train(m.graph, *m.parameters, 8, PlanMode::Train);
+  Plan train(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Train);
   CHECK(train.steps().size() > eval.steps().size());
 }
 
@@ -52,17 +52,17 @@ TEST_CASE("forward nodes nothing consumes are left out of a training plan") {
   test::TestModel m = test::model_from_text(
       "input x : [8] <- image\nh = dense(x, 4) |> sigmoid\nunused = softmax(h)\nr = dense(h, 8) |> sigmoid\n"
       "loss = loss.mse(r, x)\n");
-  Plan train(m.graph, *m.parameters, 2, PlanMode::Train);
+  Plan train(m.graph, *m.parameters, test::builtin_plugins(), 2, PlanMode::Train);
   const NodeId unused = m.graph.find("unused");
   for (const PlanStep& step : train.steps()) CHECK(step.node != unused);
   CHECK(train.buffer(unused) == nullptr);
-  Plan kept(m.graph, *m.parameters, 2, PlanMode::Eval, {unused});
+  Plan kept(m.graph, *m.parameters, test::builtin_plugins(), 2, PlanMode::Eval, {unused});
   CHECK(kept.buffer(unused) != nullptr);
 }
 
 TEST_CASE("every step's edges point backwards and include its data dependencies") {
   test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
-  Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
+  Plan plan(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Train);
   std::map<NodeId, size_t> index;
   for (size_t s = 0; s < plan.steps().size(); ++s) index[plan.steps()[s].node] = s;
   for (size_t s = 0; s < plan.steps().size(); ++s) {
@@ -73,14 +73,14 @@ TEST_CASE("every step's edges point backwards and include its data dependencies"
         CHECK(std::find(step.after.begin(), step.after.end(), index[input]) != step.after.end());
   }
   // The optimizer step is last and follows every reader of a parameter.
-  CHECK(m.graph.node(plan.steps().back().node).op == OpKind::OptimizerStep);
+  CHECK(m.graph.node(plan.steps().back().node).is(OpRole::OptimizerStep));
 }
 
 TEST_CASE("training steps lower the loss on a fixed batch") {
   test::TestModel m = test::model_from_text(
       "input x : [64] <- image\nh = dense(x, 32) |> sigmoid\nr = dense(h, 64) |> sigmoid\n"
       "loss = loss.bce(r, x)\ntrain { optimizer = adam(lr=0.01) batch = 8 }\n");
-  Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
+  Plan plan(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Train);
   float* x = plan.buffer(m.graph.find("x"));
   test::fill_uniform(x, 8 * 64, 5, 0.0f, 1.0f);
   for (int i = 0; i < 8 * 64; ++i) x[i] = x[i] > 0.5f ? 1.0f : 0.0f;  // binary pixels: BCE can approach 0
@@ -93,8 +93,8 @@ TEST_CASE("training steps lower the loss on a fixed batch") {
 TEST_CASE("a dense layer's activation runs in its GEMM's pass, unless the pre-activation output is kept") {
   test::TestModel m = test::model_from_text(test::kStackedAutoencoder, false);
   const NodeId dense = m.graph.find("a.dense"), activation = m.graph.find("a");
-  Plan fused(m.graph, *m.parameters, 8, PlanMode::Eval, {activation});
-  Plan kept(m.graph, *m.parameters, 8, PlanMode::Eval, {dense, activation});
+  Plan fused(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Eval, {activation});
+  Plan kept(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Eval, {dense, activation});
   for (Plan* plan : {&fused, &kept}) test::fill_uniform(plan->buffer(m.graph.find("x")), 8 * 64, 4);
   fused.run_serial();
   kept.run_serial();

@@ -31,7 +31,7 @@ struct TinyRun {
   Model model;
   explicit TinyRun(const std::string& name)
       : graph(test::write_graph(name + ".graph", kTinyGraph)), model(graph, ModelOptions{}) {
-    Plan plan(model.graph, model.parameters, 4, PlanMode::Train);
+    Plan plan(model.graph, model.parameters, model.plugins, 4, PlanMode::Train);
     for (uint64_t step = 0; step < 2; ++step) {
       test::fill_uniform(plan.buffer(model.graph.find("x")), 32, 11 + step);
       plan.set_step_seed(step);

@@ -13,8 +13,8 @@ using namespace hg;
 TEST_CASE("the TBB flow graph computes exactly what the serial order computes") {
   test::TestModel serial_model = test::model_from_text(test::kStackedAutoencoder, true, 3);
   test::TestModel graph_model = test::model_from_text(test::kStackedAutoencoder, true, 3);
-  Plan serial(serial_model.graph, *serial_model.parameters, 8, PlanMode::Train);
-  Plan flow(graph_model.graph, *graph_model.parameters, 8, PlanMode::Train);
+  Plan serial(serial_model.graph, *serial_model.parameters, test::builtin_plugins(), 8, PlanMode::Train);
+  Plan flow(graph_model.graph, *graph_model.parameters, test::builtin_plugins(), 8, PlanMode::Train);
   Executor executor(flow);
   for (int step = 0; step < 5; ++step) {
     test::fill_uniform(serial.buffer(serial_model.graph.find("x")), 8 * 64, 100 + step);
@@ -29,7 +29,7 @@ TEST_CASE("the TBB flow graph computes exactly what the serial order computes") 
 
 TEST_CASE("a timed executor clocks every step of every run but the first, in the plan's order") {
   test::TestModel m = test::model_from_text(test::kStackedAutoencoder, true, 3);
-  Plan plan(m.graph, *m.parameters, 8, PlanMode::Train);
+  Plan plan(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Train);
   Executor untimed(plan);
   untimed.run();
   CHECK(untimed.timings().empty());

@@ -25,7 +25,7 @@ TEST_CASE("a gathered batch holds each sample's bytes times the scale, in shuffl
   data.num_classes = 4;
 
   DataPipeline pipeline(m.graph, data, 3, true, 9);
-  Plan plan(m.graph, *m.parameters, 3, PlanMode::Eval);
+  Plan plan(m.graph, *m.parameters, test::builtin_plugins(), 3, PlanMode::Eval);
   pipeline.begin_epoch(2);
   REQUIRE(pipeline.take(1, plan) == 3);
   const float* x = plan.buffer(m.graph.find("x"));

@@ -145,7 +145,7 @@ TEST_CASE("a plugin term that throws is reported at the graph line that uses it"
                   "input x : [8] <- image\nh = dense(x, 4) |> sigmoid\nr = dense(h, 8) |> sigmoid\n"
                   "loss = loss.mse(r, x) + 0.1 * throwing.guarded(h)\ntrain { batch = 2 }\n");
   Model model(path, ModelOptions{{std::string(HG_TEST_PLUGIN_DIR) + "/throwing"}, {}});
-  Plan plan(model.graph, model.parameters, 2, PlanMode::Train);
+  Plan plan(model.graph, model.parameters, model.plugins, 2, PlanMode::Train);
   Executor executor(plan);
   try {
     executor.run();

@@ -215,7 +215,7 @@ struct Trainer {
       : model(hg::test::model_from_text(text)),
         data(synthetic_data(batch * batches)),
         pipeline(model.graph, data, batch, true, 1),
-        plan(model.graph, *model.parameters, batch, hg::PlanMode::Train),
+        plan(model.graph, *model.parameters, hg::test::builtin_plugins(), batch, hg::PlanMode::Train),
         executor(plan) {}
 
   void run_epochs(int64_t epochs) {

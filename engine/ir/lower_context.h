@@ -1,5 +1,6 @@
-// The lowering pass's state, shared by the files that implement it: lower.cpp (names, statements, dense,
-// terms, objective) and lower_spatial.cpp (conv, pool, reshape). Internal to the ir layer.
+// The lowering pass: name resolution, statements, templates, terms and the objective (lower.cpp), and the
+// context every op's shape rule works in (engine/ops/). An op's `lower` reads its call's arguments through
+// the helpers in ir/lower_util.h and adds its node here; errors go to sink() at their place.
 #pragma once
 
 #include <algorithm>
@@ -12,17 +13,37 @@
 #include "ir/lower_util.h"
 #include "ir/templates.h"
 
-namespace hg::detail {
+namespace hg {
 
-inline const std::vector<std::string> kOps = {"dense",  "relu",     "sigmoid", "tanh",    "linear", "softmax",
-                                              "conv2d", "deconv2d", "maxpool", "avgpool", "reshape"};
-
-class Lowering {
+class LowerContext {
  public:
-  Lowering(const ast::Program& program, const PluginRegistry& plugins)
-      : program_(program), plugins_(plugins) {}
+  LowerContext(const ast::Program& program, const OpTable& ops, const TermCatalog& terms)
+      : program_(program), ops_(ops), plugins_(terms) {}
+
+  // ---- for ops' shape rules ------------------------------------------------------------------------------
+  DiagnosticSink& sink() { return sink_; }
+  const Graph& graph() const { return graph_; }
+  const OpTable& ops() const { return ops_; }
+  // The statement being lowered: its name prefixes the names of the nodes and parameters an op creates.
+  const std::string& statement_name() const { return current_->name; }
+  NodeId add(Node node) { return graph_.add(std::move(node)); }
+  NodeId lower_value(const ast::Expr& e) { return lower_expr(e); }
+  // A use of a name in the graph (lowering its statement first if need be); kNoNode after an error.
+  NodeId resolve(const std::string& name, const SourceLocation& where);
+  // The first `count` positional arguments, lowered; reports a missing one. Empty after any error.
+  std::vector<NodeId> lower_inputs(const ast::Expr& call, size_t count, const char* what);
+  // NAME.suffix, a new parameter of the current statement.
+  NodeId add_parameter(const std::string& suffix, std::vector<int64_t> dims, const SourceLocation& where);
+  // One parametric op per statement, so that its parameters have a stable name; reports a second.
+  bool claim_parameters(const ast::Expr& call, const char* op);
+  // Where a value comes from, for notes: the name of its statement, or the op that created a parameter.
+  SourceLocation definition_of(const Node& node) const {
+    auto it = definitions_.find(node.name);
+    return it != definitions_.end() ? it->second->name_location : node.location;
+  }
 
   Graph run(const std::string& text) {
+    graph_.ops = &ops_;
     graph_.file = program_.file;
     graph_.source_hash = fnv1a_hex(text);
     collect_definitions();
@@ -67,7 +88,7 @@ class Lowering {
     for (const ast::Statement& s : program_.statements) {
       if (s.kind == ast::Statement::Kind::Def) {
         auto [it, inserted] = templates_.emplace(s.name, &s);
-        const bool clashes = std::count(kOps.begin(), kOps.end(), s.name) > 0;
+        const bool clashes = ops_.find(s.name) != nullptr;
         if (!inserted || clashes)
           sink_
               .error(s.name_location,
@@ -92,13 +113,6 @@ class Lowering {
       if (name != "loss") names.push_back(name);
     for (NodeId p : graph_.parameters) names.push_back(graph_.node(p).name);
     return names;
-  }
-
-  // The node a use of `name` refers to, lowering its statement on first use; kNoNode after an error. A name
-  // defined twice resolves to nothing, since whichever definition was picked, its errors would mislead.
-  NodeId resolve(const std::string& name, const SourceLocation& where) {
-    const NodeId id = lower_definition(name, where);
-    return duplicated_.count(name) ? kNoNode : id;
   }
 
   NodeId lower_definition(const std::string& name, const SourceLocation& where) {
@@ -130,11 +144,11 @@ class Lowering {
     if (dot != std::string::npos && definitions_.count(name.substr(0, dot))) {
       const std::string owner = name.substr(0, dot);
       if (resolve(owner, where) == kNoNode) return kNoNode;  // reported already
-      if (NodeId id = graph_.find(name); id != kNoNode && graph_.node(id).op == OpKind::Parameter) return id;
+      if (NodeId id = graph_.find(name); id != kNoNode && graph_.node(id).is(OpRole::Parameter)) return id;
       const std::vector<std::string> owned = parameters_of(owner);
       std::string message = "'" + owner + "' has no parameter '" + name.substr(dot + 1) + "'";
       if (owned.empty())
-        message += "; only dense creates parameters";
+        message += "; it has no parameters";
       else if (std::string hint = did_you_mean(name, owned); !hint.empty())
         message += hint;
       else
@@ -163,12 +177,6 @@ class Lowering {
     return out;
   }
 
-  // Where a value comes from, for notes: the name of its statement, or the op that created a parameter.
-  SourceLocation definition_of(const Node& node) const {
-    auto it = definitions_.find(node.name);
-    return it != definitions_.end() ? it->second->name_location : node.location;
-  }
-
   // ---- statements --------------------------------------------------------------------------------------
   NodeId lower_input(const ast::Statement& s) {
     if (s.source != "image" && s.source != "label") {
@@ -186,12 +194,14 @@ class Lowering {
       return kNoNode;
     }
     Node n;
-    n.op = OpKind::Input;
+    n.op = &ops_.of_role(OpRole::Input);
     n.name = s.name;
     n.location = s.name_location;
     n.dims = s.shape;
     n.batched = true;
-    n.source = s.source;
+    auto attributes = std::make_shared<InputAttributes>();
+    attributes->source = s.source;
+    n.attributes = attributes;
     return graph_.add(std::move(n));
   }
 
@@ -207,14 +217,17 @@ class Lowering {
     // `a = b`: b keeps its own node and name. A parameter is simply known by both names (activation kernels
     // run over a batch, which a parameter has not); anything else gets a linear activation named a.
     if (!graph_.node(id).batched) return id;
-    Node alias;
-    alias.op = OpKind::Activation;
-    alias.name = s.name;
-    alias.location = s.value->location;
-    alias.inputs = {id};
-    alias.dims = graph_.node(id).dims;
-    alias.batched = graph_.node(id).batched;
-    return graph_.add(std::move(alias));
+    auto alias = std::make_unique<ast::Expr>();
+    alias->kind = ast::Expr::Kind::Call;
+    alias->location = s.value->location;
+    alias->text = "linear";
+    alias->args.resize(1);
+    alias->args[0].location = s.value->location;
+    alias->args[0].value = substitute(*s.value, {});
+    expansions_.push_back(std::move(alias));
+    const NodeId aliased = lower_expr(*expansions_.back());
+    if (aliased != kNoNode) graph_.nodes[aliased].name = s.name;
+    return aliased;
   }
 
   void lower_train_block(const ast::Statement& s) {
@@ -253,15 +266,10 @@ class Lowering {
 
   NodeId lower_call(const ast::Expr& call) {
     const std::string& callee = call.text;
-    if (callee == "dense") return lower_dense(call);
-    if (callee == "conv2d" || callee == "deconv2d") return lower_conv(call, callee == "deconv2d");
-    if (callee == "maxpool" || callee == "avgpool") return lower_pool(call, callee == "maxpool");
-    if (callee == "reshape") return lower_reshape(call);
-    Activation activation;
-    if (parse_activation(callee, &activation)) return lower_activation(call, activation);
+    if (const Op* op = ops_.find(callee)) return op->lower(*this, call);
     if (auto it = templates_.find(callee); it != templates_.end()) return expand_template(call, *it->second);
-    if (const TermRef* term = plugins_.find(callee)) {
-      if (term->term->kind == HG_TERM_CORRUPTION) return lower_term(call, *term, OpKind::Corrupt);
+    if (const TermInfo* term = plugins_.find(callee)) {
+      if (term->term->kind == HG_TERM_CORRUPTION) return lower_term(call, *term, OpRole::Corrupt);
       sink_.error(call.location, "'" + callee + "' is a " + term_kind_name(term->term->kind) +
                                      " term; it can only appear in 'loss = ...'");
       return kNoNode;
@@ -291,9 +299,9 @@ class Lowering {
 
   // Also lowers the call's value arguments, so that their own mistakes are reported in the same run.
   void report_unknown_callee(const ast::Expr& call) {
-    std::vector<std::string> candidates = kOps;
+    std::vector<std::string> candidates = ops_.callees();
     for (const auto& [name, def] : templates_) candidates.push_back(name);
-    for (const std::string& t : plugins_.term_names()) candidates.push_back(t);
+    for (const std::string& t : plugins_.names()) candidates.push_back(t);
     const bool is_term = call.text.find('.') != std::string::npos;
     std::string hint = did_you_mean(call.text, candidates);
     if (is_term && hint.empty()) hint = namespace_terms(call.text.substr(0, call.text.rfind('.')));
@@ -312,7 +320,7 @@ class Lowering {
   // "; 'reg' provides 'reg.l1' and 'reg.l2'" when no name is close, or which namespaces the plugins provide.
   std::string namespace_terms(const std::string& name_space) const {
     std::vector<std::string> in_namespace, namespaces;
-    for (const std::string& t : plugins_.term_names()) {
+    for (const std::string& t : plugins_.names()) {
       const std::string prefix = t.substr(0, t.rfind('.'));
       if (prefix == name_space) in_namespace.push_back(t);
       if (std::find(namespaces.begin(), namespaces.end(), prefix) == namespaces.end())
@@ -323,55 +331,14 @@ class Lowering {
     return "; no plugin provides '" + name_space + "' (loaded: '" + join(namespaces, "', '") + "')";
   }
 
-  // Positional arguments are inputs; keyword arguments are attributes checked by the op.
-  std::vector<NodeId> lower_inputs(const ast::Expr& call, size_t count, const char* what) {
-    std::vector<NodeId> inputs;
-    for (const ast::Arg& arg : call.args)
-      if (arg.keyword.empty() && inputs.size() < count) inputs.push_back(lower_expr(*arg.value));
-    if (inputs.size() < count)
-      sink_.error(call.location, std::string(what) + " '" + call.text + "' expects " + std::to_string(count) +
-                                     " input" + (count == 1 ? "" : "s") + ", got " +
-                                     std::to_string(inputs.size()));
-    for (NodeId id : inputs)
-      if (id == kNoNode) return {};
-    return inputs.size() == count ? inputs : std::vector<NodeId>{};
-  }
-
-  NodeId lower_activation(const ast::Expr& call, Activation activation) {
-    if (!check_arguments(call, 1, {}, sink_)) return kNoNode;
-    std::vector<NodeId> inputs = lower_inputs(call, 1, "op");
-    if (inputs.empty()) return kNoNode;
-    const Node& src = graph_.node(inputs[0]);
-    if (!src.batched) {
-      sink_.error(positional(call, 0)->value->location, std::string(activation_name(activation)) +
-                                                            " expects a batch of samples, but '" + src.name +
-                                                            "' is a parameter");
-      return kNoNode;
-    }
-    Node n;
-    n.op = OpKind::Activation;
-    n.name = current_->name + "." + activation_name(activation);
-    n.location = call.location;
-    n.inputs = inputs;
-    n.dims = src.dims;
-    n.batched = true;
-    n.activation = activation;
-    return graph_.add(std::move(n));
-  }
-
-  NodeId lower_dense(const ast::Expr& call);
-  // lower_spatial.cpp: convolutions, pooling and reshape on [C, H, W] samples.
-  NodeId lower_conv(const ast::Expr& call, bool transposed);
-  NodeId lower_pool(const ast::Expr& call, bool max);
-  NodeId lower_reshape(const ast::Expr& call);
-  bool claim_parameters(const ast::Expr& call, const char* op);
-  NodeId lower_term(const ast::Expr& call, const TermRef& term, OpKind op);
-  NodeId add_parameter(const std::string& suffix, std::vector<int64_t> dims, const SourceLocation& where);
+  NodeId lower_term(const ast::Expr& call, const TermInfo& term, OpRole role);
   void lower_objective();
   bool collect_terms(const ast::Expr& e, double weight, std::vector<std::pair<double, NodeId>>& terms);
+  bool collect_value(const ast::Expr& e, double weight, std::vector<std::pair<double, NodeId>>& terms);
 
   const ast::Program& program_;
-  const PluginRegistry& plugins_;
+  const OpTable& ops_;
+  const TermCatalog& plugins_;
   DiagnosticSink sink_;
   Graph graph_;
   std::map<std::string, const ast::Statement*> definitions_;
@@ -386,4 +353,4 @@ class Lowering {
   const ast::Expr* parametric_ = nullptr;  // the op that owns the current statement's parameters
 };
 
-}  // namespace hg::detail
+}  // namespace hg
