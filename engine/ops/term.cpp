@@ -54,7 +54,7 @@ TermBinding bind_term(StepContext& context, NodeId id) {
     b.views->push_back(tensor_view(context.node(input), context.buffer(input), context.batch()));
   const std::vector<double>* params = &attributes.parameters;
   const uint64_t* step_seed = context.step_seed();
-  const bool training = context.training();
+  const bool training = context.corrupting();
   auto views = b.views;
   b.make_call = [=] {
     hg_term_call call{};
@@ -148,7 +148,7 @@ class CorruptOp : public Op {
     float* dst = context.buffer(id);
     const float* src = context.input(id, 0);
     const int64_t count = context.count(id);
-    if (!context.training()) return [=] { std::memcpy(dst, src, sizeof(float) * size_t(count)); };
+    if (!context.corrupting()) return [=] { std::memcpy(dst, src, sizeof(float) * size_t(count)); };
     hg_tensor out = tensor_view(n, dst, context.batch());
     return [=] {
       hg_tensor o = out;

@@ -16,9 +16,11 @@
 
 namespace hg {
 
-// Train: forward, backward and optimizer step. Eval: forward only, corruptions are identity.
-// Corrupted: forward only with corruptions active, to show what a denoising network is fed.
-enum class PlanMode { Train, Eval, Corrupted };
+// Train: forward, backward and optimizer step. Eval: forward only; corruptions are identity, sampling ops
+// return their mean, normalization uses running statistics. Corrupted: Eval with corruptions and sampling
+// active, to show what a denoising network is fed. Sampled: Eval with sampling ops drawing, as a VAE's
+// test loss is usually reported.
+enum class PlanMode { Train, Eval, Corrupted, Sampled };
 
 struct PlanStep {
   NodeId node = kNoNode;

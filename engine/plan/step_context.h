@@ -20,7 +20,12 @@ class StepContext {
   const Node& node(NodeId id) const { return plan_.graph_.node(id); }
   int64_t batch() const { return plan_.batch_; }
   PlanMode mode() const { return plan_.mode_; }
-  bool training() const { return plan_.mode_ != PlanMode::Eval; }
+  // Training's forward: batch statistics, running-statistic updates.
+  bool training() const { return plan_.mode_ == PlanMode::Train; }
+  // Corruptions active (training, and showing what a denoising network is fed).
+  bool corrupting() const { return plan_.mode_ == PlanMode::Train || plan_.mode_ == PlanMode::Corrupted; }
+  // Sampling ops draw instead of returning their mean.
+  bool sampling() const { return plan_.mode_ != PlanMode::Eval; }
   float* buffer(NodeId id) const { return plan_.buffers_[size_t(id)]; }
   float* input(NodeId id, size_t index) const { return buffer(node(id).inputs.at(index)); }
   // Floats in the node's buffer: batch x elements for batched values.
