@@ -29,13 +29,17 @@ int verb_eval(const std::vector<std::string>& args) {
   CommonOptions common;
   std::string checkpoint, data = "test";
   int64_t noise = 0;
+  bool sample = false;
   po::options_description options("eval options");
   options.add_options()("ckpt", po::value(&checkpoint)->required(),
                         "checkpoint with the parameters (from train --out)")(
       "data", po::value(&data), "which data binding of the graph to evaluate on (default test)")(
       "noise", po::value(&noise),
       "evaluate on N images of uniform noise shaped like the data instead: a model "
-      "that reconstructs noise well has learned (near) identity");
+      "that reconstructs noise well has learned (near) identity")(
+      "sample", po::bool_switch(&sample),
+      "sampling ops (sample.normal) draw z instead of returning their mean, as a VAE's test loss is often "
+      "reported; the draws are fixed by the graph's seed");
   add_common_options(options, common);
   std::string path;
   if (!parse_verb("eval", "GRAPH --ckpt CKPT [options]", options, args, path)) return 0;
@@ -45,9 +49,9 @@ int verb_eval(const std::vector<std::string>& args) {
   Dataset dataset = load_data(model.graph, data, data_dir(common), noise > 0 ? 1 : common.limit);
   if (noise < 0 || noise > 10000000) throw po::error("--noise must be between 1 and 10000000");
   if (noise > 0) dataset = uniform_noise(dataset, noise, model.graph.train.seed);
-  const EvalResult result = evaluate(model, dataset, model.graph.train.batch);
-  std::printf("%s on %s (%lld samples): %s\n", path.c_str(), noise > 0 ? "uniform noise" : data.c_str(),
-              (long long)result.samples, format_eval(result).c_str());
+  const EvalResult result = evaluate(model, dataset, model.graph.train.batch, sample);
+  std::printf("%s on %s (%lld samples%s): %s\n", path.c_str(), noise > 0 ? "uniform noise" : data.c_str(),
+              (long long)result.samples, sample ? ", sampled" : "", format_eval(result).c_str());
   return 0;
 }
 

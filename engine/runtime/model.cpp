@@ -110,7 +110,8 @@ static int64_t count_correct(const Plan& plan, NodeId scores, NodeId labels, int
   return correct;
 }
 
-EvalResult evaluate(Model& model, const Dataset& data, int64_t batch) {
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample) {
+  const PlanMode mode = sample ? PlanMode::Sampled : PlanMode::Eval;
   const Graph& g = model.graph;
   const auto pairs = accuracy_pairs(g);
   std::vector<NodeId> keep;
@@ -118,9 +119,9 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch) {
   DataPipeline pipeline(g, data, batch, false, 0);
   std::unique_ptr<Plan> full, tail;
   if (pipeline.full_batches() > 0)
-    full = std::make_unique<Plan>(g, model.parameters, model.plugins, batch, PlanMode::Eval, keep);
+    full = std::make_unique<Plan>(g, model.parameters, model.plugins, batch, mode, keep);
   if (pipeline.tail() > 0)
-    tail = std::make_unique<Plan>(g, model.parameters, model.plugins, pipeline.tail(), PlanMode::Eval, keep);
+    tail = std::make_unique<Plan>(g, model.parameters, model.plugins, pipeline.tail(), mode, keep);
   const std::vector<NodeId> terms = model.terms();
   EvalResult result;
   std::vector<double> sums(terms.size(), 0.0);
@@ -129,6 +130,7 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch) {
   for (int64_t b = 0; b * batch < data.count; ++b) {
     Plan& plan = b < pipeline.full_batches() ? *full : *tail;
     const int64_t rows = pipeline.take(b, plan);
+    if (sample) plan.set_step_seed(g.train.seed * 0x9E3779B97F4A7C15ull ^ uint64_t(b));
     plan.run_serial();
     for (size_t t = 0; t < terms.size(); ++t) sums[t] += plan.value(terms[t]) * double(rows);
     for (auto [scores, labels] : pairs)

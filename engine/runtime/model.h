@@ -44,7 +44,9 @@ struct EvalResult {
   std::vector<std::pair<std::string, double>> terms;  // each term's mean, unweighted
   std::optional<double> accuracy;                     // where a loss compares with a label input
 };
-EvalResult evaluate(Model& model, const Dataset& data, int64_t batch);
+// `sample`: sampling ops draw (PlanMode::Sampled) instead of returning their mean, from a stream fixed by the
+// graph's seed and the batch index, so a sampled evaluation reproduces.
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample = false);
 
 // Runs the evaluation plan over `data` in order (no shuffle) and hands `node`'s outputs to `sink`, a batch
 // at a time: `rows` x elements_per_sample floats for samples [first, first + rows).

@@ -1,7 +1,7 @@
-// The built-in regularizer terms reg.l1, reg.kl_sparsity, reg.l2 and reg.contractive, shipped as a plugin
-// exactly like an out-of-tree one. Activations are batched (N, H...), parameters unbatched (any rank). The
-// graph file's weight is the penalty's coefficient (lambda, beta). Sums run in double over fixed chunks or
-// per column, so a value or gradient is bit-identical for any thread count.
+// The built-in regularizer terms reg.l1, reg.kl_sparsity, reg.l2, reg.contractive and reg.kl_normal, shipped
+// as a plugin exactly like an out-of-tree one. Activations are batched (N, H...), parameters unbatched (any
+// rank). The graph file's weight is the penalty's coefficient (lambda, beta). Sums run in double over fixed
+// chunks or per column, so a value or gradient is bit-identical for any thread count.
 #include <hourglass/plugin.hpp>
 
 #include <algorithm>
@@ -255,11 +255,57 @@ int contractive_gradient(const hg_term_call* call, float scale, hg_tensor* diff_
   });
 }
 
+// ---- kl_normal: KL(N(mu, sigma^2) || N(0, I)) of a VAE's code, sigma^2 = exp(logvar) (Kingma and Welling
+// 2014, appendix B): -0.5 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j)), summed over features, mean over the
+// batch. d/dmu = mu / N, d/dlogvar = 0.5 (exp(logvar) - 1) / N. ----
+
+void check_kl_normal_inputs(const hg_term_call* call) {
+  check_inputs(call, 2, "mu, logvar");
+  if (num_elements(call->inputs[0]) != num_elements(call->inputs[1]))
+    throw std::runtime_error("mu has " + std::to_string(num_elements(call->inputs[0])) +
+                             " elements, logvar " + std::to_string(num_elements(call->inputs[1])));
+}
+
+int kl_normal_value(const hg_term_call* call, double* value) {
+  return guarded(call, [&] {
+    check_kl_normal_inputs(call);
+    const float* mu = call->inputs[0].data;
+    const float* logvar = call->inputs[1].data;
+    const double total = parallel_sum(call, num_elements(call->inputs[0]), kGrain, [&](int64_t b, int64_t e) {
+      double sum = 0;
+      for (int64_t i = b; i < e; ++i) {
+        const double m = mu[i], v = logvar[i];
+        sum += -0.5 * (1 + v - m * m - std::exp(v));
+      }
+      return sum;
+    });
+    *value = total / static_cast<double>(batch_size(call->inputs[0]));
+  });
+}
+
+int kl_normal_gradient(const hg_term_call* call, float scale, hg_tensor* diff_inputs) {
+  return guarded(call, [&] {
+    check_kl_normal_inputs(call);
+    check_diffs(call, diff_inputs);
+    const float* mu = call->inputs[0].data;
+    const float* logvar = call->inputs[1].data;
+    const double factor = scale / static_cast<double>(batch_size(call->inputs[0]));
+    parallel_for(call, 0, num_elements(call->inputs[0]), kGrain, [&](int64_t b, int64_t e) {
+      if (float* diff_mu = diff_inputs[0].data)
+        for (int64_t i = b; i < e; ++i) diff_mu[i] += static_cast<float>(factor * mu[i]);
+      if (float* diff_logvar = diff_inputs[1].data)
+        for (int64_t i = b; i < e; ++i)
+          diff_logvar[i] += static_cast<float>(factor * 0.5 * (std::exp(double(logvar[i])) - 1));
+    });
+  });
+}
+
 // ---- The table ----
 
 const char* const kActivations[] = {"activations"};
 const char* const kParameter[] = {"parameter"};
 const char* const kCodeWeights[] = {"code", "weights"};
+const char* const kMuLogvar[] = {"mu", "logvar"};
 const hg_param_spec kRhoParam[] = {
     {"rho", HG_PARAM_FLOAT, 0.05, kMinMean, 1 - kMinMean, "target mean activation of each unit, in (0,1)"}};
 
@@ -278,6 +324,10 @@ const hg_term kTerms[] = {
      "contractive penalty ||dh/dx||_F^2 of a sigmoid encoder: code h (N,H), its weights W (H,D); mean over "
      "the batch of sum_j (h_j(1-h_j))^2 sum_i W_ji^2",
      contractive_value, contractive_gradient, nullptr, nullptr},
+    {"kl_normal", HG_TERM_REGULARIZER, 2, kMuLogvar, 0, nullptr,
+     "KL(N(mu, exp(logvar)) || N(0, I)) of a VAE's code: -0.5 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j)), "
+     "summed over features, mean over the batch",
+     kl_normal_value, kl_normal_gradient, nullptr, nullptr},
 };
 
 const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION, "reg", "1.0.0", sizeof kTerms / sizeof kTerms[0], kTerms};

@@ -125,7 +125,21 @@ TEST_CASE("contractive: mean over the batch of sum_j (h_j(1-h_j))^2 sum_i W_ji^2
   CHECK(one.gradient(1.0f)[0][0] == doctest::Approx(0));
 }
 
+TEST_CASE("kl_normal: KL(N(mu, exp(logvar)) || N(0, I)) summed over features, mean over the batch") {
+  // Sample 1 is N(0, 1) itself: no divergence. Sample 2: mu = (1, -2), logvar = (log 4, 0).
+  const float log4 = std::log(4.0f);
+  Case c{"reg.kl_normal", {{{2, 2}, {0, 0, 1, -2}}, {{2, 2}, {0, 0, log4, 0}}}, {}};
+  const double sample2 = -0.5 * (1 + double(log4) - 1 - 4) + -0.5 * (1 + 0 - 4 - 1);
+  CHECK(c.value() == doctest::Approx(sample2 / 2));
+  const std::vector<std::vector<float>> diff = c.gradient(1.0f);
+  CHECK(diff[0] == std::vector<float>{0, 0, 0.5f, -1});  // mu / N
+  CHECK(diff[1][0] == doctest::Approx(0));               // 0.5 (exp(logvar) - 1) / N
+  CHECK(diff[1][2] == doctest::Approx(0.5 * (4 - 1) / 2).epsilon(1e-6));
+}
+
 TEST_CASE("every regularizer's gradient matches central differences for every input") {
+  check_gradient(
+      {"reg.kl_normal", {{{3, 4}, uniform(12, -2, 2, 11)}, {{3, 4}, uniform(12, -1.5f, 1.5f, 12)}}, {}});
   check_gradient({"reg.l1", {{{3, 4}, away_from_zero(12, 1)}}, {}});
   check_gradient({"reg.l1", {{{2, 3, 2}, away_from_zero(12, 2)}}, {}});
   check_gradient({"reg.kl_sparsity", {{{4, 3}, uniform(12, 0.05f, 0.95f, 3)}}, {0.05}});
