@@ -177,7 +177,7 @@ TEST_CASE("every example graph checks, trains for a step and evaluates") {
     std::ifstream log(metrics);
     std::string line;
     CHECK(std::getline(log, line));
-    CHECK(contains(line, "\"epoch\": 1"));
+    CHECK(contains(line, "\"epoch\":1,"));
     CHECK(contains(line, "\"test_loss\""));
     r = run("eval " + graph + " --ckpt " + checkpoint + " --limit 100");
     CHECK(r.status == 0);
