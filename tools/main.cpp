@@ -13,7 +13,7 @@ const char* kUsage =
     "usage: hourglass <verb> [options]\n\n"
     "verbs:\n"
     "  check GRAPH            parse, infer every shape, list nodes, parameters and plugin terms\n"
-    "  train GRAPH            train on the graph's `train` data, report on its `test` data; --resume CKPT\n"
+    "  train GRAPH            train on the graph's `train` data, report on every other set; --resume CKPT\n"
     "                         continues a run, --init CKPT starts from another graph's weights\n"
     "  eval GRAPH --ckpt F    loss terms (and accuracy where the graph has labels) on the `test` data\n"
     "  encode GRAPH --ckpt F --node N --out FILE   export a node's activations as CSV, .npy or LibSVM\n"

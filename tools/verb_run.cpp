@@ -31,14 +31,17 @@ namespace fs = std::filesystem;
 
 const char* kRunUsage =
     "PIPELINE [options]\n\n"
-    "A pipeline file has one stage per line (a stage continues on indented lines):\n"
+    "A pipeline file has one statement per line (a statement continues on indented lines):\n"
+    "  param NAME = VALUE         used as {NAME} in strings and as a bare NAME for a setting's value\n"
+    "  sweep { NAME = V1, V2 ... } run every combination of these values\n"
     "  stage NAME = train \"GRAPH\" [init STAGE [{ \"enc1.*\" -> \"fc1.*\", \"enc2.*\" }]]... [freeze { "
     "\"GLOB\" }]\n"
-    "                             [set { epochs=5 lr=0.01 }] -> \"OUT.safetensors\"\n"
+    "                             [set { epochs=5 lr=0.01 seed=seed }] -> \"OUT.safetensors\"\n"
     "  stage NAME = eval STAGE [-> \"FILE.json\"]\n"
     "  stage NAME = encode STAGE node NODE [data NAME] -> \"FILE.csv|.npy|.svm\"\n"
+    "  stage NAME = summary [{ EVAL_A - EVAL_B, ... }] -> \"OUT\"   (OUT.md, .csv, .json after the whole sweep)\n"
     "Paths are relative to the pipeline's folder. A stage is skipped when OUT.stamp records the same graph\n"
-    "text, stage text, upstream stages and --limit/--set/--data-dir/--plugin-dir as now.";
+    "text, stage text (parameters substituted), upstream stages and --limit/--set/--data-dir/--plugin-dir as now.";
 
 struct RunOptions {
   CommonOptions common;
