@@ -39,9 +39,11 @@ const char* kRunUsage =
     "                             [set { epochs=5 lr=0.01 seed=seed }] -> \"OUT.safetensors\"\n"
     "  stage NAME = eval STAGE [-> \"FILE.json\"]\n"
     "  stage NAME = encode STAGE node NODE [data NAME] -> \"FILE.csv|.npy|.svm\"\n"
-    "  stage NAME = summary [{ EVAL_A - EVAL_B, ... }] -> \"OUT\"   (OUT.md, .csv, .json after the whole sweep)\n"
+    "  stage NAME = summary [{ EVAL_A - EVAL_B, ... }] -> \"OUT\"   (OUT.md, .csv, .json after the whole "
+    "sweep)\n"
     "Paths are relative to the pipeline's folder. A stage is skipped when OUT.stamp records the same graph\n"
-    "text, stage text (parameters substituted), upstream stages and --limit/--set/--data-dir/--plugin-dir as now.";
+    "text, stage text (parameters substituted), upstream stages and --limit/--set/--data-dir/--plugin-dir as "
+    "now.";
 
 struct RunOptions {
   CommonOptions common;
@@ -116,7 +118,9 @@ void run_train(const Pipeline& pipeline, const Stage& s, const CommonOptions& c,
     job.resume = fs::exists(last_checkpoint(s.out)) ? last_checkpoint(s.out) : s.out;
   } else {
     for (const StageInit& init : s.inits)
-      job.inits.push_back({pipeline.find(init.stage)->out, init.maps, "stage " + init.stage, init.where});
+      job.inits.push_back(init.stage.empty() ? TrainJob::Init{init.checkpoint, init.maps, "", init.where}
+                                             : TrainJob::Init{pipeline.find(init.stage)->out, init.maps,
+                                                              "stage " + init.stage, init.where});
   }
   run_train_job(job);
 }
@@ -182,7 +186,8 @@ std::string describe_stage(const Stage& s) {
   std::string what = stage_kind_name(s.kind) + std::string(" ");
   if (s.kind == StageKind::Train) {
     what += s.graph;
-    for (const StageInit& init : s.inits) what += " init " + init.stage;
+    for (const StageInit& init : s.inits)
+      what += " init " + (init.stage.empty() ? init.checkpoint : init.stage);
   } else {
     what += s.of;
     if (s.kind == StageKind::Encode) what += " node " + s.node + " (" + s.data + ")";
@@ -197,6 +202,9 @@ StageInputs inputs_of(const Pipeline& pipeline, const Stage& s,
   inputs.text = s.text;
   inputs.flags = flags;
   for (const Stage* u : pipeline.upstream(s)) inputs.upstream.emplace_back(u->name, prints.at(u->name));
+  for (const StageInit& init : s.inits)  // a checkpoint file: its bytes, so that a new file reruns the stage
+    if (init.stage.empty())
+      inputs.upstream.emplace_back("file " + init.checkpoint, file_hash(init.checkpoint));
   return inputs;
 }
 

@@ -149,8 +149,11 @@ class StageParser {
 
   // init STAGE [{ "source" -> "target", "same.*", ... }]
   void parse_init(Stage& s) {
-    StageInit init{"", peek().location, {}, {}};
-    init.stage = name("the stage to initialize from after 'init'");
+    StageInit init{"", "", peek().location, {}, {}};
+    if (peek().kind == TokenKind::String)  // init "pretrained/dae1.safetensors": a checkpoint file
+      init.checkpoint = path("a checkpoint file");
+    else
+      init.stage = name("the stage to initialize from after 'init', or a checkpoint file as a string");
     if (peek().is("{")) {
       const SourceLocation brace = take().location;
       while (!peek().is("}")) {
@@ -399,7 +402,8 @@ void parse_sweep(const std::vector<Token>& tokens, std::vector<SweepAxis>& axes,
 // Each stage's references, with where they are written.
 std::vector<std::pair<std::string, SourceLocation>> references(const Stage& s) {
   std::vector<std::pair<std::string, SourceLocation>> out;
-  for (const StageInit& init : s.inits) out.emplace_back(init.stage, init.where);
+  for (const StageInit& init : s.inits)
+    if (!init.stage.empty()) out.emplace_back(init.stage, init.where);
   if (!s.of.empty()) out.emplace_back(s.of, s.of_where);
   for (size_t i = 0; i < s.pairs.size(); ++i) {
     out.emplace_back(s.pairs[i].first, s.pair_locations[i]);
@@ -728,6 +732,14 @@ std::string StageInputs::fingerprint() const {
   std::string all = graph_hash + '\n' + text + '\n' + flags + '\n';
   for (const auto& [name, print] : upstream) all += name + '=' + print + '\n';
   return fnv1a_hex(all);
+}
+
+std::string file_hash(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "missing";
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return fnv1a_hex(bytes.str());
 }
 
 std::string graph_text_hash(const std::string& path) {

@@ -29,8 +29,9 @@ struct SweepAxis {
 };
 
 struct StageInit {
-  std::string stage;              // a train stage whose checkpoint initializes this one
-  SourceLocation where;           // of that name
+  std::string stage;       // a train stage whose checkpoint initializes this one, or
+  std::string checkpoint;  // a checkpoint file (resolved against the pipeline's folder) when stage is ""
+  SourceLocation where;    // of that name or path
   std::vector<std::string> maps;  // "source->target" rules as `train --map` takes them; none: same names
   std::vector<SourceLocation> map_locations;
 };
@@ -85,10 +86,13 @@ struct StageInputs {
   std::string graph_hash;  // FNV-1a of the graph's text with its includes
   std::string text;        // Stage::text
   std::string flags;       // run flags that change results: --limit, --set, --data-dir, --plugin-dir
-  std::vector<std::pair<std::string, std::string>> upstream;  // (stage name, its fingerprint)
+  // (stage name, its fingerprint), and ("file PATH", a hash of its bytes) for each init from a file
+  std::vector<std::pair<std::string, std::string>> upstream;
   std::string fingerprint() const;
 };
 
+// A hash of a file's bytes ("missing" when it cannot be read): what an init from a file depends on.
+std::string file_hash(const std::string& path);
 // The graph's text with its includes, hashed as Graph::source_hash is; a graph that does not parse hashes
 // its diagnostics, so that the stage runs and reports them.
 std::string graph_text_hash(const std::string& path);

@@ -363,3 +363,19 @@ TEST_CASE("reference checks stay fast on 2,000 chained stages, forward reference
   parse_pipeline("p/x.pipeline", good, clean);
   CHECK_FALSE(clean.has_errors());
 }
+
+TEST_CASE("init takes a checkpoint file as well as a stage") {
+  DiagnosticSink sink;
+  const Pipeline p = parse_pipeline(
+      "p/x.pipeline",
+      "stage a = train \"g\" init \"pre/dae.safetensors\" { \"enc.*\" -> \"fc1.*\" } -> \"out/a\"\n", sink);
+  REQUIRE_FALSE(sink.has_errors());
+  REQUIRE(p.stages[0].inits.size() == 1);
+  CHECK(p.stages[0].inits[0].stage == "");
+  CHECK(p.stages[0].inits[0].checkpoint == "p/pre/dae.safetensors");
+  CHECK(p.stages[0].inits[0].maps == std::vector<std::string>{"enc.*->fc1.*"});
+  CHECK(p.upstream(p.stages[0]).empty());
+  CHECK(errors_of("stage a = train \"g\" init 3 -> \"o\"\n") ==
+        "1:26: error: expected the stage to initialize from after 'init', or a checkpoint file as a string, "
+        "found number 3\n");
+}

@@ -190,3 +190,23 @@ TEST_CASE("run --jobs 2 runs independent stages at once and writes the bytes of 
   }
   CHECK(read_file(one + "/out/summary.csv") != "");
 }
+
+TEST_CASE("a stage inits from a checkpoint file, and reruns when that file changes") {
+  const std::string dir = sweep_pipeline("run_file_init");
+  REQUIRE(run_tool("run " + dir + "/x.pipeline --threads 2 --sweep seed=1,2").status == 0);
+  std::ofstream(dir + "/y.pipeline") << "stage clf = train \"clf.graph\" init \"out/s1/dae.safetensors\" { "
+                                        "\"enc.*\" } -> \"out/file/clf.safetensors\"\n";
+  ToolResult r = run_tool("run " + dir + "/y.pipeline --threads 2");
+  REQUIRE_MESSAGE(r.status == 0, r.output);
+  CHECK(contains(r.output,
+                 "[stage clf] train " + dir + "/clf.graph init " + dir + "/out/s1/dae.safetensors -> "));
+  CHECK(contains(r.output, "initialized from " + dir + "/out/s1/dae.safetensors:"));
+  CHECK(contains(r.output, "  loaded    enc.weights -> enc.weights [32, 784]"));
+  r = run_tool("run " + dir + "/y.pipeline --threads 2");
+  CHECK(contains(r.output, "[stage clf] up to date"));
+  fs::copy_file(dir + "/out/s2/dae.safetensors", dir + "/out/s1/dae.safetensors",
+                fs::copy_options::overwrite_existing);
+  r = run_tool("run " + dir + "/y.pipeline --threads 2");
+  REQUIRE(r.status == 0);
+  CHECK(contains(r.output, "('file " + dir + "/out/s1/dae.safetensors' changed)"));
+}
