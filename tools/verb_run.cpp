@@ -427,6 +427,11 @@ int run_configuration(const Pipeline& pipeline, const RunOptions& run,
     if (code != 0 && status == 0) status = code;  // let the running stages finish, start no more
     running.erase(child);
   }
+  if (status != 0 && !pending.empty()) {
+    std::string names;
+    for (size_t i : pending) names += (names.empty() ? "'" : ", '") + pipeline.stages[i].name + "'";
+    std::fprintf(stderr, "hourglass run: a stage failed, so %s did not start\n", names.c_str());
+  }
   return status;
 }
 

@@ -191,7 +191,7 @@ void run_train_job(const TrainJob& job) {
   if (model.epoch < first_epoch && !model.selection.stopped)  // epochs already reached, or epochs = 0
     std::printf("nothing to train: %lld of %lld epochs done (raise --set epochs=N to train longer)\n",
                 (long long)model.epoch, (long long)model.graph.train.epochs);
-  if (model.epoch < first_epoch && !std::filesystem::exists(last)) save_checkpoint(last, model, metadata());
+  if (model.epoch < first_epoch) save_checkpoint(last, model, metadata());  // still write --out
   if (selecting) {
     print_selection(model);
     // No epoch scored (a NaN on every evaluation, or none ran): OUT still exists, holding the last epoch.

@@ -210,3 +210,22 @@ TEST_CASE("a stage inits from a checkpoint file, and reruns when that file chang
   REQUIRE(r.status == 0);
   CHECK(contains(r.output, "('file " + dir + "/out/s1/dae.safetensors' changed)"));
 }
+
+TEST_CASE(
+    "under --jobs a failed stage stops the run; independent stages finish, dependent ones never start") {
+  const std::string dir = sweep_pipeline("run_jobs_fail");
+  std::ofstream(dir + "/bad.graph")
+      << "input x : [784] <- image\nr = dense(x, 784) |> sigmod\nloss = loss.bce(r, x)\n";
+  std::ofstream(dir + "/z.pipeline") << "stage good = train \"dae.graph\" -> \"out/good.safetensors\"\n"
+                                        "stage bad = train \"bad.graph\" -> \"out/bad.safetensors\"\n"
+                                        "stage after = eval bad\n";
+  const ToolResult r = run_tool("run " + dir + "/z.pipeline --threads 2 --jobs 2");
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, dir + "/bad.graph:2:"));
+  CHECK(contains(r.output, "[stage good] finished; its output:"));
+  CHECK(contains(r.output, "[stage bad] finished; its output:"));
+  CHECK_FALSE(contains(r.output, "[stage after] finished"));
+  CHECK(contains(r.output, "hourglass run: a stage failed, so 'after' did not start"));
+  CHECK(fs::exists(dir + "/out/good.safetensors.stamp"));
+  CHECK_FALSE(read_json(dir + "/out/bad.safetensors.stamp").at("complete").get<bool>());  // started, not done
+}
