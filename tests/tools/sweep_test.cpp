@@ -212,7 +212,7 @@ TEST_CASE("a stage inits from a checkpoint file, and reruns when that file chang
 }
 
 TEST_CASE(
-    "under --jobs a failed stage stops the run; independent stages finish, dependent ones never start") {
+    "under --jobs a failed stage stops the run, independent stages finish, dependent ones never start") {
   const std::string dir = sweep_pipeline("run_jobs_fail");
   std::ofstream(dir + "/bad.graph")
       << "input x : [784] <- image\nr = dense(x, 784) |> sigmod\nloss = loss.bce(r, x)\n";
