@@ -1,7 +1,6 @@
-// The summary of a sweep: every evaluation a pipeline wrote (one `.eval.json` per eval stage and
-// configuration), grouped into one row per configuration (the stage and its parameters but the seed), with
-// mean ± sample standard deviation over seeds of every figure, and paired differences between named arms
-// (pretrained − baseline at the same seed). Pure functions on records, so that the numbers are tested
+// The summary of a sweep: the evaluations a pipeline wrote, one row per eval stage and configuration (its
+// parameters but the seed) with mean ± sample std over seeds of every figure, and paired differences between
+// arms (pretrained − baseline at the same seed). Pure functions on records, so the numbers are tested
 // without training; tools/ reads the files and writes markdown, CSV and JSON.
 #pragma once
 

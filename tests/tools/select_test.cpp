@@ -1,8 +1,7 @@
-// Model selection inside a run: every held-out data set is scored and logged under its own name;
-// `select = best(valid, loss)` keeps the best epoch in OUT and the last in OUT.last, `patience` stops the
-// run, the winner is reported with its valid and test figures, and a run interrupted and resumed from
-// OUT.last writes the same bytes as one that never stopped. The metrics log is valid JSON even for a diverged
-// run and gives two uses of one term two keys.
+// Model selection inside a run: every held-out set is scored and logged under its own name; `select` keeps
+// the best epoch in OUT and the last in OUT.last, `patience` stops the run, the winner is reported, and a run
+// resumed from OUT.last matches one that never stopped. The metrics log stays valid JSON for a diverged run
+// and gives two uses of one term two keys.
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
