@@ -3,6 +3,7 @@
 
 #include <tbb/global_control.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -68,18 +69,26 @@ std::string stem(const std::string& path) {
   return std::filesystem::path(path).stem().string();
 }
 
+// The terms are printed unweighted, each with its weight where that is not 1, so that a reader sees how
+// the loss is made: "loss 0.10500 = loss.bce 0.10120 + 0.001 x reg.l2 3.80000".
 std::string format_eval(const EvalResult& r) {
-  char buffer[64];
+  char buffer[96];
   std::snprintf(buffer, sizeof buffer, "loss %.5f", r.loss);
   std::string out = buffer;
   if (r.terms.size() > 1 || (r.terms.size() == 1 && r.terms[0].second != r.loss)) {
-    out += " (";
+    out += " =";
     for (size_t i = 0; i < r.terms.size(); ++i) {
-      std::snprintf(buffer, sizeof buffer, "%s%s %.5f", i ? ", " : "", r.terms[i].first.c_str(),
-                    r.terms[i].second);
+      const double w = i < r.weights.size() ? r.weights[i] : 1;
+      const char* sign = w < 0 ? "-" : i ? "+" : "";
+      std::string factor;
+      if (std::fabs(w) != 1) {
+        std::snprintf(buffer, sizeof buffer, "%g x ", std::fabs(w));
+        factor = buffer;
+      }
+      out += std::string(" ") + sign + (*sign ? " " : "") + factor + r.terms[i].first;
+      std::snprintf(buffer, sizeof buffer, " %.5f", r.terms[i].second);
       out += buffer;
     }
-    out += ")";
   }
   if (r.accuracy) {
     std::snprintf(buffer, sizeof buffer, "  accuracy %.2f%%", 100 * *r.accuracy);

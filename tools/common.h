@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/model.h"
+#include "runtime/summary.h"
 
 namespace hg::tools {
 
@@ -32,6 +33,34 @@ std::string data_dir(const CommonOptions& common);
 std::string stem(const std::string& path);
 std::string format_eval(const EvalResult& result);  // "loss 0.1012 (loss.bce 0.1012) accuracy 97.9%"
 
+// One training run, as `train` takes it from its flags and `run` from a pipeline's train stage: the graph,
+// where to start (seeded, from checkpoints, or resumed), what to freeze, the settings and where results go.
+// Both verbs hand it to run_train_job, so that a pipeline never spells a stage out as command-line flags.
+struct TrainJob {
+  struct Init {
+    std::string checkpoint;
+    std::vector<std::string> maps;  // "source->target" rules; none: every tensor into its namesake
+    std::string label;              // how messages name it ("stage dae1"); may be empty
+    SourceLocation where;           // where the pipeline names it; line 0 for the command line
+  };
+  std::string graph, out, metrics;
+  std::vector<Init> inits;  // loaded in order; a parameter loaded by two inits is an error
+  std::string resume;       // a checkpoint to continue after its last epoch (excludes inits)
+  std::vector<std::string> freeze;
+  CommonOptions common;  // threads, --limit, data folder, plugin folders, settings (later ones win)
+  bool profile = false;
+};
+// Trains as the job says, printing progress and per-epoch reports; writes OUT after every epoch (with
+// `select`: the best epoch in OUT and the last in OUT.last), the metrics log and, next to it, the curves.
+void run_train_job(const TrainJob& job);
+// With `select`, the checkpoint that --resume continues: OUT.last; else OUT itself.
+std::string last_checkpoint(const std::string& out);
+
+// The summary verb's pieces that the run verb's summary stage shares.
+std::string read_text(const std::string& path);
+EvalRecord read_eval_record(const std::string& path);                   // an eval stage's .eval.json
+void write_summary(const Summary& summary, const std::string& prefix);  // PREFIX.md, .csv, .json
+
 int verb_check(const std::vector<std::string>& args);
 int verb_train(const std::vector<std::string>& args);
 int verb_eval(const std::vector<std::string>& args);
@@ -39,5 +68,6 @@ int verb_encode(const std::vector<std::string>& args);
 int verb_plugins(const std::vector<std::string>& args);
 int verb_show(const std::vector<std::string>& args);
 int verb_run(const std::vector<std::string>& args);
+int verb_summary(const std::vector<std::string>& args);
 
 }  // namespace hg::tools

@@ -13,14 +13,16 @@ const char* kUsage =
     "usage: hourglass <verb> [options]\n\n"
     "verbs:\n"
     "  check GRAPH            parse, infer every shape, list nodes, parameters and plugin terms\n"
-    "  train GRAPH            train on the graph's `train` data, report on its `test` data; --resume CKPT\n"
+    "  train GRAPH            train on the graph's `train` data, report on every other set; --resume CKPT\n"
     "                         continues a run, --init CKPT starts from another graph's weights\n"
     "  eval GRAPH --ckpt F    loss terms (and accuracy where the graph has labels) on the `test` data\n"
     "  encode GRAPH --ckpt F --node N --out FILE   export a node's activations as CSV, .npy or LibSVM\n"
     "  plugins                list the terms the plugin folders provide, with parameters and versions\n"
     "  show filters|recon GRAPH --ckpt F   write PNG grids of first-layer filters or reconstructions\n"
     "  run PIPELINE           run a pipeline's train, eval and encode stages in order, skipping those whose\n"
-    "                         outputs are up to date (graphs/pipelines/*.pipeline)\n\n"
+    "                         outputs are up to date (graphs/pipelines/*.pipeline); --param, --sweep\n"
+    "  summary DIR            one table of every evaluation under DIR: mean ± std over seeds, paired "
+    "gains\n\n"
     "'hourglass <verb> --help' describes a verb's options.\n";
 
 // OpenMP threads that spin after each oneDNN call make an epoch several times slower as soon as another
@@ -56,8 +58,10 @@ int main(int argc, char** argv) {
     if (verb == "plugins") return verb_plugins(args);
     if (verb == "show") return verb_show(args);
     if (verb == "run") return verb_run(args);
+    if (verb == "summary") return verb_summary(args);
     std::cerr << "hourglass: unknown verb '" << verb << "'"
-              << hg::did_you_mean(verb, {"check", "train", "eval", "encode", "plugins", "show", "run"})
+              << hg::did_you_mean(verb,
+                                  {"check", "train", "eval", "encode", "plugins", "show", "run", "summary"})
               << "\n\n"
               << kUsage;
     return 2;

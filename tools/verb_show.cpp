@@ -1,8 +1,12 @@
-// `hourglass show filters|recon GRAPH --ckpt CKPT`: pictures of what a model learned. filters: the first
-// layer's weights, one tile per hidden unit reshaped to the input image and normalized per tile. recon: test
-// inputs next to their reconstructions, with the corrupted input between them for denoising graphs.
+// `hourglass show filters|recon|samples|latent GRAPH --ckpt CKPT`: pictures of what a model learned.
+// filters: the first layer's weights, one tile per hidden unit reshaped to the input image and normalized per
+// tile. recon: test inputs next to their reconstructions, with the corrupted input between them for
+// denoising graphs. samples: a generative model's decoder run on codes z ~ N(0, I). latent: the decoded
+// manifold of a 2-D code, z on a grid of normal quantiles (Kingma and Welling 2014, figure 4).
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <random>
 
 #include "common.h"
 #include "image_grid.h"
@@ -107,6 +111,90 @@ int show_recon(Model& model, const ShowOptions& o) {
   return 0;
 }
 
+// The sample.normal node whose code the decoder reads, and the reconstruction it leads to.
+struct Decoder {
+  NodeId code = kNoNode, output = kNoNode;
+};
+
+Decoder find_decoder(const Graph& g, const ShowOptions& o) {
+  Decoder d;
+  for (NodeId id = 0; id < NodeId(g.nodes.size()) && d.code == kNoNode; ++id)
+    if (g.node(id).forward == kNoNode && g.node(id).op->name() == std::string("sample.normal")) d.code = id;
+  if (d.code == kNoNode)
+    throw Error({g.file, 0, 0},
+                "the graph has no sample.normal code to draw from; samples and latent show "
+                "generative models such as graphs/gallery/vae.graph");
+  const NodeId input = image_input(g);
+  d.output = o.name.empty() ? kNoNode : g.find(o.name);
+  if (o.name.empty())  // the prediction of the first loss that reconstructs the image input
+    for (NodeId t : g.node(g.objective).inputs)
+      if (d.output == kNoNode && g.node(t).inputs.size() == 2 && g.node(t).inputs[1] == input)
+        d.output = g.node(t).inputs[0];
+  if (d.output == kNoNode || g.node(d.output).elements_per_sample() != g.node(input).elements_per_sample())
+    throw Error({g.file, 0, 0}, "no node with the input's shape to decode into" +
+                                    (o.name.empty() ? "" : ": '" + o.name + "'"));
+  return d;
+}
+
+// Decodes `codes` (count x code size) through the graph from the code node, and draws one tile per code.
+int draw_decoded(Model& model, const ShowOptions& o, const Decoder& d, const std::vector<float>& codes,
+                 int64_t count, int64_t columns, const char* what) {
+  const Graph& g = model.graph;
+  const int64_t features = g.node(d.output).elements_per_sample();
+  int64_t height = 0, width = 0;
+  if (!parse_tile_shape(o.tile, features, &height, &width))
+    throw po::error("--tile must be HxW with H*W = " + std::to_string(features));
+  Plan plan(g, model.parameters, model.plugins, count, PlanMode::Eval, {d.output}, {d.code});
+  std::copy(codes.begin(), codes.end(), plan.buffer(d.code));
+  plan.run_serial();
+  ImageGrid grid((count + columns - 1) / columns, columns, height, width, o.zoom);
+  for (int64_t r = 0; r < count; ++r)
+    grid.set_tile(r / columns, r % columns, plan.buffer(d.output) + r * features, false);
+  grid.write_png(o.out);
+  std::printf("wrote %s: %lld %s decoded by '%s' from '%s'\n", o.out.c_str(), (long long)count, what,
+              g.node(d.output).name.c_str(), g.node(d.code).name.c_str());
+  return 0;
+}
+
+int show_samples(Model& model, const ShowOptions& o) {
+  const Decoder d = find_decoder(model.graph, o);
+  const int64_t size = model.graph.node(d.code).elements_per_sample();
+  std::vector<float> codes(size_t(o.count * size));
+  std::mt19937_64 rng(model.graph.train.seed);
+  std::normal_distribution<double> normal;
+  for (float& z : codes) z = float(normal(rng));
+  const int64_t columns = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(o.count)))));
+  return draw_decoded(model, o, d, codes, o.count, columns, "samples z ~ N(0, I)");
+}
+
+// The standard normal's quantile function, by bisection on erfc: exact enough for picture coordinates.
+double normal_quantile(double p) {
+  double lo = -10, hi = 10;
+  for (int i = 0; i < 100; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+int show_latent(Model& model, const ShowOptions& o) {
+  const Graph& g = model.graph;
+  const Decoder d = find_decoder(g, o);
+  const Node& code = g.node(d.code);
+  if (code.elements_per_sample() != 2)
+    throw Error(code.location, "show latent draws a 2-D code, but '" + code.name + "' is " +
+                                   shape_string(code.dims, code.batched) +
+                                   "; graphs/gallery/vae_2d.graph has one");
+  const int64_t side = std::max<int64_t>(2, int64_t(std::lround(std::sqrt(double(o.count)))));
+  std::vector<float> codes;
+  for (int64_t row = 0; row < side; ++row)  // z2 from high to low, so the picture has z2 pointing up
+    for (int64_t col = 0; col < side; ++col) {
+      codes.push_back(float(normal_quantile((double(col) + 0.5) / double(side))));
+      codes.push_back(float(normal_quantile(1 - (double(row) + 0.5) / double(side))));
+    }
+  return draw_decoded(model, o, d, codes, side * side, side, "grid points of the 2-D code");
+}
+
 }  // namespace
 
 int verb_show(const std::vector<std::string>& args) {
@@ -115,10 +203,13 @@ int verb_show(const std::vector<std::string>& args) {
   options.add_options()("ckpt", po::value(&o.checkpoint)->required(), "checkpoint with the parameters")(
       "out", po::value(&o.out), "PNG to write (default out/<graph>.<filters|recon>.png)")(
       "param", po::value(&o.name), "filters: the weights to draw (default: the first layer's)")(
-      "node", po::value(&o.name), "recon: the node to show (default: the first loss's prediction)")(
+      "node", po::value(&o.name),
+      "recon, samples, latent: the node to show (default: the first loss's prediction)")(
       "tile", po::value(&o.tile), "tile shape HxW (default: square)")(
-      "count", po::value(&o.count), "filters or test images to draw (default 100; recon: 10)")(
-      "zoom", po::value(&o.zoom), "pixels per weight or pixel (default 2)")("help,h", "show this help");
+      "count", po::value(&o.count),
+      "filters, test images or samples to draw (default 100; recon: 10; latent: a square grid of about "
+      "this many points)")("zoom", po::value(&o.zoom), "pixels per weight or pixel (default 2)")(
+      "help,h", "show this help");
   add_common_options(options, o.common);
   po::options_description hidden;
   hidden.add_options()("what", po::value(&o.what))("graph", po::value(&o.graph));
@@ -129,13 +220,15 @@ int verb_show(const std::vector<std::string>& args) {
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
   if (vm.count("help")) {
-    std::cout << "usage: hourglass show filters|recon GRAPH --ckpt CKPT [options]\n\n" << options << "\n";
+    std::cout << "usage: hourglass show filters|recon|samples|latent GRAPH --ckpt CKPT [options]\n\n"
+              << options << "\n";
     return 0;
   }
   po::notify(vm);
-  if (o.what != "filters" && o.what != "recon")
-    throw po::error("show draws 'filters' or 'recon', not '" + o.what + "'" +
-                    did_you_mean(o.what, {"filters", "recon"}));
+  const std::vector<std::string> pictures = {"filters", "recon", "samples", "latent"};
+  if (std::find(pictures.begin(), pictures.end(), o.what) == pictures.end())
+    throw po::error("show draws 'filters', 'recon', 'samples' or 'latent', not '" + o.what + "'" +
+                    did_you_mean(o.what, pictures));
   if (o.graph.empty()) throw po::error("missing the GRAPH file; see 'hourglass show --help'");
   if (o.zoom < 1 || o.zoom > 16) throw po::error("--zoom must be between 1 and 16");
   if (o.what == "recon" && !vm.count("count")) o.count = 10;
@@ -144,6 +237,8 @@ int verb_show(const std::vector<std::string>& args) {
   auto threads = configure_threads(o.common.threads);
   Model model(o.graph, model_options(o.common));
   load_checkpoint(o.checkpoint, model);
+  if (o.what == "samples") return show_samples(model, o);
+  if (o.what == "latent") return show_latent(model, o);
   return o.what == "filters" ? show_filters(model, o) : show_recon(model, o);
 }
 

@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "common.h"
 #include "runtime/checkpoint.h"
@@ -15,34 +18,26 @@
 
 namespace hg::tools {
 
-static std::string json_terms(const EvalResult& r) {
-  std::string out = "{";
-  for (size_t i = 0; i < r.terms.size(); ++i) {
-    char buffer[128];
-    std::snprintf(buffer, sizeof buffer, "%s\"%s\": %.8g", i ? ", " : "", r.terms[i].first.c_str(),
-                  r.terms[i].second);
-    out += buffer;
-  }
-  return out + "}";
+// A term map as JSON: each term's unweighted mean under its key (term_keys keeps two uses apart).
+static nlohmann::ordered_json json_terms(const EvalResult& r) {
+  nlohmann::ordered_json terms = nlohmann::ordered_json::object();
+  for (const auto& [key, value] : r.terms) terms[key] = value;
+  return terms;
 }
 
-static std::string json_line(const EpochReport& e) {
-  char buffer[256];
-  std::snprintf(buffer, sizeof buffer,
-                "{\"epoch\": %lld, \"seconds\": %.4f, \"samples_per_second\": %.1f, \"lr\": %.8g, "
-                "\"train_loss\": %.8g",
-                (long long)e.epoch, e.seconds, e.samples_per_second, e.learning_rate, e.train.loss);
-  std::string out = buffer;
-  out += ", \"train_terms\": " + json_terms(e.train);
-  if (e.test) {
-    std::snprintf(buffer, sizeof buffer, ", \"test_loss\": %.8g", e.test->loss);
-    out += buffer + std::string(", \"test_terms\": ") + json_terms(*e.test);
-    if (e.test->accuracy) {
-      std::snprintf(buffer, sizeof buffer, ", \"test_accuracy\": %.6f", *e.test->accuracy);
-      out += buffer;
-    }
+// One metrics-log line. nlohmann writes a NaN or infinity (a diverged run) as null, so every line stays
+// valid JSON, and names are never cut. Held-out sets appear as <name>_loss, <name>_terms, <name>_accuracy.
+static std::string json_line(const EpochReport& e, bool selecting) {
+  nlohmann::ordered_json j = {
+      {"epoch", e.epoch},      {"seconds", e.seconds},       {"samples_per_second", e.samples_per_second},
+      {"lr", e.learning_rate}, {"train_loss", e.train.loss}, {"train_terms", json_terms(e.train)}};
+  for (const NamedEval& n : e.evals) {
+    j[n.data + "_loss"] = n.result.loss;
+    j[n.data + "_terms"] = json_terms(n.result);
+    if (n.result.accuracy) j[n.data + "_accuracy"] = *n.result.accuracy;
   }
-  return out + "}\n";
+  if (selecting && !e.evals.empty()) j["best"] = e.best;
+  return j.dump() + "\n";
 }
 
 static void print_transfer(const std::string& checkpoint, const TransferPlan& plan, const Model& model) {
@@ -66,13 +61,12 @@ static void print_frozen(const Model& model, const char* indent) {
 struct StartOptions {
   std::string init, resume;
   std::vector<std::string> maps, freeze;
-  std::vector<MapRule> rules;
   void check() {
     if (!init.empty() && !resume.empty())
       throw po::error("--init and --resume exclude each other: --resume restores all parameters");
     if (!maps.empty() && init.empty()) throw po::error("--map needs --init CKPT to map names from");
     for (const std::string& text : maps) try {
-        rules.push_back(parse_map_rule(text));
+        parse_map_rule(text);
       } catch (const Error& e) {
         throw po::error(e.diagnostics()[0].where.str() + ": " + e.diagnostics()[0].message);
       }
@@ -94,18 +88,132 @@ void print_profile(const StepProfile& p) {
   row(total, "total");
 }
 
+// A selection's outcome: the epoch kept in OUT with every held-out set's figures at it.
+static void print_selection(const Model& model) {
+  const TrainSettings& t = model.graph.train;
+  const Selection& s = model.selection;
+  if (s.best_epoch == 0) {
+    std::printf("select: no epoch scored a number on %s %s, so the last epoch is kept\n",
+                t.select_data.c_str(), t.select_metric.c_str());
+    return;
+  }
+  std::printf("selected epoch %lld of %lld by best(%s, %s)", (long long)s.best_epoch, (long long)model.epoch,
+              t.select_data.c_str(), t.select_metric.c_str());
+  if (s.stopped)
+    std::printf(", stopped early: no improvement in %lld epochs", (long long)(model.epoch - s.best_epoch));
+  std::printf("\n");
+  for (const NamedEval& e : s.best_evals)
+    std::printf("  %s  %s\n", e.data.c_str(), format_eval(e.result).c_str());
+}
+
+std::string last_checkpoint(const std::string& out) {
+  return out + ".last";
+}
+
+void run_train_job(const TrainJob& job) {
+  auto threads = configure_threads(job.common.threads);
+  ModelOptions model_settings = model_options(job.common);
+  model_settings.freeze = job.freeze;
+  Model model(job.graph, model_settings);
+  const bool selecting = !model.graph.train.select_data.empty();
+  const std::string last = selecting ? last_checkpoint(job.out) : job.out;
+  if (!job.resume.empty()) {
+    for (const std::string& note : resume_checkpoint(job.resume, model))
+      std::printf("%s: note: %s\n", job.resume.c_str(), note.c_str());
+    const std::string state = CheckpointFile(job.resume).metadata("selection");
+    if (selecting && !state.empty()) model.selection = Selection::from_json(state);
+    std::printf("resuming %s after epoch %lld (step %lld)\n", job.resume.c_str(), (long long)model.epoch,
+                (long long)model.parameters.step);
+  }
+  // Several inits load one after another from their own files; no parameter may come from two.
+  std::map<std::string, std::string> loaded_by;
+  for (const TrainJob::Init& init : job.inits) {
+    std::vector<MapRule> rules;
+    for (const std::string& text : init.maps) rules.push_back(parse_map_rule(text));
+    const TransferPlan plan = initialize_from(init.checkpoint, model, rules);
+    const std::string name = init.label.empty() ? init.checkpoint : init.label;
+    for (const TransferPlan::Load& l : plan.loads) {
+      if (loaded_by.count(l.target))
+        throw Error(init.where,
+                    "'" + l.target + "' would be loaded from both " + loaded_by[l.target] + " and " + name);
+      loaded_by[l.target] = name;
+    }
+    if (job.inits.size() == 1) {
+      print_transfer(init.checkpoint, plan, model);
+      continue;
+    }
+    std::printf("initialized from %s (%s):\n", init.checkpoint.c_str(), name.c_str());
+    for (const TransferPlan::Load& l : plan.loads)
+      std::printf("  loaded    %s -> %s %s\n", l.source.c_str(), l.target.c_str(),
+                  shape_string(l.shape).c_str());
+  }
+  if (job.inits.size() > 1)
+    for (const ParameterSlot& s : model.parameters.slots())
+      if (!loaded_by.count(s.name))
+        std::printf("  left at initialization  %s %s\n", s.name.c_str(), shape_string(s.dims).c_str());
+  print_frozen(model, job.inits.empty() ? "" : "  ");
+  std::filesystem::path metrics_path(job.metrics);
+  if (metrics_path.has_parent_path()) std::filesystem::create_directories(metrics_path.parent_path());
+  std::ofstream log(job.metrics, job.resume.empty() ? std::ios::trunc : std::ios::app);
+  if (!log) throw Error({job.metrics, 0, 0}, "cannot write the metrics log");
+  const bool live = isatty(STDERR_FILENO);
+  TrainOptions train_options;
+  train_options.data_dir = data_dir(job.common);
+  train_options.limit = job.common.limit;
+  train_options.on_progress = [&](const Progress& p) {
+    if (!live) return;
+    std::fprintf(stderr, "\r  epoch %lld/%lld  step %lld/%lld  loss %.5f  %.0f samples/s  ETA %.0fs   ",
+                 (long long)p.epoch, (long long)p.epochs, (long long)p.step, (long long)p.steps_per_epoch,
+                 p.loss, p.samples_per_second, p.eta_seconds);
+  };
+  // The selection state goes into every checkpoint, so that --resume keeps the best-so-far and patience.
+  auto metadata = [&] {
+    return selecting ? std::map<std::string, std::string>{{"selection", model.selection.to_json()}}
+                     : std::map<std::string, std::string>{};
+  };
+  train_options.on_epoch = [&](const EpochReport& e) {
+    if (live) std::fprintf(stderr, "\r%100s\r", "");
+    std::printf("epoch %lld  train %s  %.2fs  %.0f samples/s", (long long)e.epoch,
+                format_eval(e.train).c_str(), e.seconds, e.samples_per_second);
+    if (model.graph.train.schedule.kind != "constant") std::printf("  lr %.4g", e.learning_rate);
+    for (const NamedEval& n : e.evals)
+      std::printf("  | %s %s", n.data.c_str(), format_eval(n.result).c_str());
+    if (e.best) std::printf("  (best)");
+    std::printf("\n");
+    std::fflush(stdout);
+    log << json_line(e, selecting) << std::flush;
+    save_checkpoint(last, model, metadata());
+    if (e.best) save_checkpoint(job.out, model, metadata());
+  };
+  if (job.profile) train_options.on_profile = print_profile;
+  const int64_t first_epoch = model.epoch + 1;
+  train(model, train_options);
+  if (model.epoch < first_epoch && !model.selection.stopped)  // epochs already reached, or epochs = 0
+    std::printf("nothing to train: %lld of %lld epochs done (raise --set epochs=N to train longer)\n",
+                (long long)model.epoch, (long long)model.graph.train.epochs);
+  if (model.epoch < first_epoch) save_checkpoint(last, model, metadata());  // still write --out
+  if (selecting) {
+    print_selection(model);
+    // No epoch scored (a NaN on every evaluation, or none ran): OUT still exists, holding the last epoch.
+    if (model.selection.best_epoch == 0)
+      std::filesystem::copy_file(last, job.out, std::filesystem::copy_options::overwrite_existing);
+  }
+  std::printf("wrote %s%s and %s\n", job.out.c_str(),
+              selecting ? (" (best), " + last + " (last)").c_str() : "", job.metrics.c_str());
+}
+
 int verb_train(const std::vector<std::string>& args) {
-  CommonOptions common;
+  TrainJob job;
   StartOptions start;
-  std::string out, metrics, seed;
-  bool profile = false;
+  std::string seed;
   po::options_description options("train options");
   // clang-format off
   options.add_options()
-      ("out", po::value(&out)->value_name("CKPT"),
+      ("out", po::value(&job.out)->value_name("CKPT"),
        "checkpoint written atomically after every epoch (default out/<graph>.safetensors); it holds the "
-       "optimizer state, so an interrupted run continues with --resume")
-      ("metrics", po::value(&metrics)->value_name("FILE"),
+       "optimizer state, so an interrupted run continues with --resume. With `select = best(DATA, METRIC)` "
+       "in the train block it holds the best epoch, and CKPT.last the last one (the one to --resume)")
+      ("metrics", po::value(&job.metrics)->value_name("FILE"),
        "per-epoch metrics, JSON lines (default out/<graph>.metrics.jsonl; appended to on --resume)")
       ("seed", po::value<uint64_t>()->value_name("N")->notifier([&](uint64_t s) { seed = "seed=" + std::to_string(s); }),
        "same as --set seed=N")
@@ -121,64 +229,21 @@ int verb_train(const std::vector<std::string>& args) {
        "none; repeatable)")
       ("freeze", po::value(&start.freeze)->value_name("GLOB")->composing(),
        "do not train parameters matching this glob, like the graph's `freeze` (repeatable)")
-      ("profile", po::bool_switch(&profile),
+      ("profile", po::bool_switch(&job.profile),
        "after training, print the mean wall time per training step of each step of the plan (GEMMs, "
        "activations, terms, the optimizer) and of the work between steps; the first step is left out");
   // clang-format on
-  add_common_options(options, common);
-  std::string path;
-  if (!parse_verb("train", "GRAPH [options]", options, args, path)) return 0;
+  add_common_options(options, job.common);
+  if (!parse_verb("train", "GRAPH [options]", options, args, job.graph)) return 0;
   start.check();
   if (!seed.empty())
-    common.settings.push_back(seed);  // after --set: storing --set's values replaces the vector
-  if (out.empty()) out = "out/" + stem(path) + ".safetensors";
-  if (metrics.empty()) metrics = "out/" + stem(path) + ".metrics.jsonl";
-  auto threads = configure_threads(common.threads);
-  ModelOptions model_settings = model_options(common);
-  model_settings.freeze = start.freeze;
-  Model model(path, model_settings);
-  if (!start.resume.empty()) {
-    for (const std::string& note : resume_checkpoint(start.resume, model))
-      std::printf("%s: note: %s\n", start.resume.c_str(), note.c_str());
-    std::printf("resuming %s after epoch %lld (step %lld)\n", start.resume.c_str(), (long long)model.epoch,
-                (long long)model.parameters.step);
-  }
-  if (!start.init.empty()) print_transfer(start.init, initialize_from(start.init, model, start.rules), model);
-  print_frozen(model, start.init.empty() ? "" : "  ");
-  std::filesystem::path metrics_path(metrics);
-  if (metrics_path.has_parent_path()) std::filesystem::create_directories(metrics_path.parent_path());
-  std::ofstream log(metrics, start.resume.empty() ? std::ios::trunc : std::ios::app);
-  if (!log) throw Error({metrics, 0, 0}, "cannot write the metrics log");
-  const bool live = isatty(STDERR_FILENO);
-  TrainOptions train_options;
-  train_options.data_dir = data_dir(common);
-  train_options.limit = common.limit;
-  train_options.on_progress = [&](const Progress& p) {
-    if (!live) return;
-    std::fprintf(stderr, "\r  epoch %lld/%lld  step %lld/%lld  loss %.5f  %.0f samples/s  ETA %.0fs   ",
-                 (long long)p.epoch, (long long)p.epochs, (long long)p.step, (long long)p.steps_per_epoch,
-                 p.loss, p.samples_per_second, p.eta_seconds);
-  };
-  train_options.on_epoch = [&](const EpochReport& e) {
-    if (live) std::fprintf(stderr, "\r%100s\r", "");
-    std::printf("epoch %lld  train %s  %.2fs  %.0f samples/s", (long long)e.epoch,
-                format_eval(e.train).c_str(), e.seconds, e.samples_per_second);
-    if (model.graph.train.schedule.kind != "constant") std::printf("  lr %.4g", e.learning_rate);
-    if (e.test) std::printf("  | test %s", format_eval(*e.test).c_str());
-    std::printf("\n");
-    std::fflush(stdout);
-    log << json_line(e) << std::flush;
-    save_checkpoint(out, model);
-  };
-  if (profile) train_options.on_profile = print_profile;
-  const int64_t first_epoch = model.epoch + 1;
-  train(model, train_options);
-  if (model.epoch < first_epoch) {  // no epoch ran (epochs already reached, or epochs = 0): still write --out
-    std::printf("nothing to train: %lld of %lld epochs done (raise --set epochs=N to train longer)\n",
-                (long long)model.epoch, (long long)model.graph.train.epochs);
-    save_checkpoint(out, model);
-  }
-  std::printf("wrote %s and %s\n", out.c_str(), metrics.c_str());
+    job.common.settings.push_back(seed);  // after --set: storing --set's values replaces the vector
+  if (job.out.empty()) job.out = "out/" + stem(job.graph) + ".safetensors";
+  if (job.metrics.empty()) job.metrics = "out/" + stem(job.graph) + ".metrics.jsonl";
+  if (!start.init.empty()) job.inits.push_back({start.init, start.maps, "", {}});
+  job.resume = start.resume;
+  job.freeze = start.freeze;
+  run_train_job(job);
   return 0;
 }
 

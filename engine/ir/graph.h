@@ -96,6 +96,12 @@ struct TrainSettings {
   int64_t batch = 64, epochs = 1;
   int64_t test_every = 1;  // evaluate the test data after every Nth epoch, and after the last
   uint64_t seed = 1;
+  // `select = best(DATA, METRIC)`: keep the epoch that scores best on data DATA by METRIC (loss, accuracy
+  // or a term's key); empty `select_data`: no selection. `patience = N` stops N epochs after the best.
+  std::string select_data, select_metric;
+  SourceLocation select_location;
+  int64_t patience = 0;  // 0: never stop early
+  SourceLocation patience_location;
   SourceLocation location;
 };
 // The learning rate of optimizer step `step` (0-based, counted over the whole run) when an epoch has

@@ -69,6 +69,7 @@ class LowerContext {
       }
     }
     lower_objective();
+    check_selection(graph_, sink_);
     apply_parameter_rules(program_, graph_, sink_);
     if (sink_.has_errors()) {
       std::vector<Diagnostic> all = sink_.diagnostics();  // names resolve on demand; report in file order

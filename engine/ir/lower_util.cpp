@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <set>
 
 namespace hg {
@@ -307,9 +308,97 @@ static std::string schedule_problem(const TrainSettings& t) {
   return "";
 }
 
+// best(DATA, METRIC), both names; whether DATA and METRIC exist is checked once the graph is whole.
+static void lower_select(const ast::Expr& e, DiagnosticSink& sink, TrainSettings& settings) {
+  const std::string usage =
+      "select takes best(DATA, METRIC), like best(valid, accuracy) or best(valid, loss)";
+  if (e.kind != ast::Expr::Kind::Call || e.text != "best") {
+    sink.error(e.location, usage + ", found '" + ast::to_string(e) + "'");
+    return;
+  }
+  if (e.args.size() != 2 || !e.args[0].keyword.empty() || !e.args[1].keyword.empty()) {
+    sink.error(e.location, usage + "; found " + std::to_string(e.args.size()) + " argument" +
+                               (e.args.size() == 1 ? "" : "s"));
+    return;
+  }
+  for (const ast::Arg& arg : e.args)
+    if (arg.value->kind != ast::Expr::Kind::Name) {
+      sink.error(arg.value->location,
+                 "expected a name in best(DATA, METRIC), found '" + ast::to_string(*arg.value) + "'");
+      return;
+    }
+  settings.select_data = e.args[0].value->text;
+  settings.select_metric = e.args[1].value->text;
+  settings.select_location = e.location;
+}
+
+void check_selection(const Graph& graph, DiagnosticSink& sink) {
+  const TrainSettings& t = graph.train;
+  if (t.patience > 0 && t.select_data.empty()) {
+    sink.error(t.patience_location, "patience needs select = best(DATA, METRIC) to know what improves");
+    return;
+  }
+  if (t.select_data.empty()) return;
+  std::vector<std::string> names;
+  for (const DataBinding& b : graph.data)
+    if (b.name != "train") names.push_back(b.name);
+  if (t.select_data == "train") {
+    sink.error(t.select_location,
+               "select scores the training data; select on held-out data, like "
+               "`data valid = idx(...)` and best(valid, loss)");
+    return;
+  }
+  if (!graph.binding(t.select_data)) {
+    const std::string hint = did_you_mean(t.select_data, names);
+    sink.error(t.select_location,
+               "select scores data '" + t.select_data + "', which the graph does not define" +
+                   (hint.empty() ? "; add `data " + t.select_data + " = idx(...)`" : hint));
+    return;
+  }
+  std::vector<std::string> metrics = {"loss", "accuracy"};
+  bool labelled = false;
+  if (graph.objective != kNoNode)
+    for (const std::string& key : term_keys(graph)) metrics.push_back(key);
+  if (graph.objective != kNoNode)
+    for (NodeId id : graph.node(graph.objective).inputs) {
+      const Node& term = graph.node(id);
+      if (term.is(OpRole::Term) && term.attributes_as<TermAttributes>().kind == HG_TERM_LOSS &&
+          term.inputs.size() >= 2 && graph.node(term.inputs[1]).is(OpRole::Input) &&
+          graph.node(term.inputs[1]).attributes_as<InputAttributes>().source == "label")
+        labelled = true;
+    }
+  if (std::find(metrics.begin(), metrics.end(), t.select_metric) == metrics.end())
+    sink.error(t.select_location, "unknown metric '" + t.select_metric + "'" +
+                                      did_you_mean(t.select_metric, metrics) +
+                                      "; select on loss, accuracy or a term of the loss");
+  else if (t.select_metric == "accuracy" && !labelled)
+    sink.error(t.select_location,
+               "select on accuracy needs a loss that compares a prediction with a label input");
+}
+
+std::vector<std::string> term_keys(const Graph& graph) {
+  std::vector<std::string> keys;
+  if (graph.objective == kNoNode) return keys;
+  const std::vector<NodeId>& terms = graph.node(graph.objective).inputs;
+  std::map<std::string, int> uses;
+  // A plugin term is known by its name, any other scalar value in the loss by its node's name.
+  auto label = [&](NodeId id) {
+    const Node& n = graph.node(id);
+    return n.is(OpRole::Term) ? n.attributes_as<TermAttributes>().term : n.name;
+  };
+  for (NodeId id : terms) ++uses[label(id)];
+  std::map<std::string, int> seen;
+  for (NodeId id : terms) {
+    const std::string name = label(id);
+    keys.push_back(uses[name] == 1 ? name : name + "#" + std::to_string(++seen[name]));
+  }
+  return keys;
+}
+
 void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& settings) {
   settings.location = s.location;
-  const std::vector<std::string> known = {"optimizer", "schedule", "batch", "epochs", "seed", "test_every"};
+  const std::vector<std::string> known = {"optimizer", "schedule",   "batch",  "epochs",
+                                          "seed",      "test_every", "select", "patience"};
   std::set<std::string> seen;
   for (const ast::Arg& arg : s.settings) {
     if (!seen.insert(arg.keyword).second) {
@@ -323,6 +412,11 @@ void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& s
                        : arg.keyword == "epochs" ? settings.epochs
                                                  : settings.test_every;
       if (auto v = positive_integer(*arg.value, "'" + arg.keyword + "'", sink)) field = *v;
+    } else if (arg.keyword == "select") {
+      lower_select(*arg.value, sink, settings);
+    } else if (arg.keyword == "patience") {
+      settings.patience_location = arg.location;
+      if (auto v = positive_integer(*arg.value, "'patience'", sink)) settings.patience = *v;
     } else if (arg.keyword == "seed") {
       if (auto v = constant_value(*arg.value, sink)) {
         if (*v < 0 || *v != std::floor(*v))

@@ -31,6 +31,12 @@ std::optional<std::vector<double>> term_parameters(const ast::Expr& call, const 
 
 std::optional<DataBinding> lower_data_binding(const ast::Statement& s, DiagnosticSink& sink);
 void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& settings);
+// The train block's `select` names held-out data the graph defines and a metric it logs; `patience` needs a
+// `select`. Runs once the whole graph is lowered.
+void check_selection(const Graph& graph, DiagnosticSink& sink);
+// Each term of the objective's key in reports and logs: its name, or "name#k" for the k-th of several uses
+// of one term (two reg.l2), so that no two keys collide.
+std::vector<std::string> term_keys(const Graph& graph);
 
 // `--set key=value` from the command line: batch, epochs, seed, lr, momentum. Errors name the flag.
 void apply_setting(TrainSettings& settings, const std::string& assignment);

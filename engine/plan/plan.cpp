@@ -12,10 +12,11 @@ namespace hg {
 // The nodes a plan runs: whatever the objective (and, training, the optimizer step) or a kept node needs.
 // Evaluation leaves out backward nodes; training leaves out forward nodes nothing consumes (a softmax kept
 // only for inspection, say).
-static std::vector<bool> needed_nodes(const Graph& g, PlanMode mode, const std::vector<NodeId>& keep) {
+static std::vector<bool> needed_nodes(const Graph& g, PlanMode mode, const std::vector<NodeId>& keep,
+                                      const std::vector<NodeId>& fed) {
   std::vector<bool> needed(g.nodes.size(), false);
   std::vector<NodeId> work = keep;
-  if (g.objective != kNoNode) work.push_back(g.objective);
+  if (g.objective != kNoNode && fed.empty()) work.push_back(g.objective);
   for (NodeId id = 0; id < NodeId(g.nodes.size()); ++id)
     if (mode == PlanMode::Train && g.node(id).is(OpRole::OptimizerStep)) work.push_back(id);
   while (!work.empty()) {
@@ -23,26 +24,29 @@ static std::vector<bool> needed_nodes(const Graph& g, PlanMode mode, const std::
     work.pop_back();
     if (needed[id]) continue;
     needed[id] = true;
+    if (std::find(fed.begin(), fed.end(), id) != fed.end()) continue;  // the caller fills it
     for (NodeId input : g.node(id).inputs) work.push_back(input);
   }
   return needed;
 }
 
 Plan::Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry& plugins, int64_t batch,
-           PlanMode mode, const std::vector<NodeId>& keep)
+           PlanMode mode, const std::vector<NodeId>& keep, const std::vector<NodeId>& fed)
     : graph_(graph), parameters_(parameters), batch_(batch), mode_(mode) {
   HG_ASSERT(batch > 0, "batch must be positive");
   HG_ASSERT(mode != PlanMode::Train || graph.has_backward(), "a training plan needs autodiff's nodes");
   buffers_.assign(graph.nodes.size(), nullptr);
   arena_offset_.assign(graph.nodes.size(), -1);
   values_.assign(graph.nodes.size(), 0.0);
-  included_ = needed_nodes(graph, mode, keep);
+  HG_ASSERT(fed.empty() || mode != PlanMode::Train, "a training plan computes every node itself");
+  included_ = needed_nodes(graph, mode, keep, fed);
   fuse_activations(keep);
-  assign_buffers(keep);
+  assign_buffers(keep, fed);
   StepContext context(*this, plugins);
   for (NodeId id = 0; id < NodeId(graph.nodes.size()); ++id) {
     const Node& node = graph.node(id);
-    if (included_[id] && !node.is(OpRole::Input) && !node.is(OpRole::Parameter))
+    const bool is_fed = std::find(fed.begin(), fed.end(), id) != fed.end();
+    if (included_[id] && !is_fed && !node.is(OpRole::Input) && !node.is(OpRole::Parameter))
       steps_.push_back(PlanStep{id, node.op->bind(context, id), {}});
   }
   add_dependencies();
@@ -74,7 +78,8 @@ void Plan::fuse_activations(const std::vector<NodeId>& keep) {
     const Node& node = graph_.node(id);
     if (!included_[id] || !node.op->fusable_activation(node)) continue;
     const NodeId producer = node.inputs.at(0);
-    if (!graph_.node(producer).op->takes_fused_activation() || readers[producer] != 1) continue;
+    if (!included_[producer] || !graph_.node(producer).op->takes_fused_activation() || readers[producer] != 1)
+      continue;
     if (std::find(keep.begin(), keep.end(), producer) != keep.end()) continue;
     fused_activation_[producer] = id;
     fused_[id] = true;
@@ -99,7 +104,7 @@ int64_t first_fit(const std::vector<Block>& live, int64_t size) {
 
 // Parameters and their final gradients live in the ParameterStore; every other value gets an arena range
 // from its definition to its last reader. Ranges are padded to 64 bytes.
-void Plan::assign_buffers(const std::vector<NodeId>& keep) {
+void Plan::assign_buffers(const std::vector<NodeId>& keep, const std::vector<NodeId>& fed) {
   const size_t n = graph_.nodes.size();
   std::map<NodeId, NodeId> gradient_of;  // final gradient node -> parameter
   for (auto [parameter, gradient] : graph_.parameter_gradient) gradient_of[gradient] = parameter;
@@ -108,6 +113,7 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep) {
     if (included_[id])
       for (NodeId input : graph_.node(id).inputs) last_use[input] = id;
   for (NodeId id : keep) last_use.at(id) = NodeId(n);
+  for (NodeId id : fed) last_use.at(id) = NodeId(n);
   for (NodeId id = 0; id < NodeId(n); ++id)  // inputs stay intact, so a plan can rerun on the same batch
     if (graph_.node(id).is(OpRole::Input)) last_use[id] = NodeId(n);
   for (NodeId id = 0; id < NodeId(n); ++id)  // a fused activation lives in its dense node's block

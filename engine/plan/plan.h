@@ -31,9 +31,10 @@ struct PlanStep {
 class Plan {
  public:
   // `keep` lists nodes whose outputs must stay readable after a run (e.g. logits for accuracy). Plugin
-  // terms are resolved by name in `plugins`, which must outlive the plan.
+  // terms are resolved by name in `plugins`, which must outlive the plan. `fed` nodes are filled by the
+  // caller like inputs (a decoder run from its code); a plan with fed nodes computes only what `keep` needs.
   Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry& plugins, int64_t batch,
-       PlanMode mode, const std::vector<NodeId>& keep = {});
+       PlanMode mode, const std::vector<NodeId>& keep = {}, const std::vector<NodeId>& fed = {});
   ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
@@ -57,7 +58,7 @@ class Plan {
   friend class StepContext;
   int64_t node_index(NodeId id) const { return id; }
   void fuse_activations(const std::vector<NodeId>& keep);
-  void assign_buffers(const std::vector<NodeId>& keep);
+  void assign_buffers(const std::vector<NodeId>& keep, const std::vector<NodeId>& fed);
   void add_dependencies();
 
   const Graph& graph_;

@@ -3,7 +3,9 @@
 
 #include <fnmatch.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "autodiff/autodiff.h"
 #include "ir/lower.h"
@@ -138,14 +140,92 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sampl
     result.samples += rows;
   }
   const Node& objective = g.node(g.objective);
+  const std::vector<std::string> keys = term_keys(g);
   for (size_t t = 0; t < terms.size(); ++t) {
     const double mean = result.samples ? sums[t] / double(result.samples) : 0;
-    result.terms.emplace_back(term_label(g, terms[t]), mean);
-    result.loss += objective.attributes_as<ObjectiveAttributes>().weights[t] * mean;
+    result.terms.emplace_back(keys[t], mean);
+    const double weight = objective.attributes_as<ObjectiveAttributes>().weights[t];
+    result.weights.push_back(weight);
+    result.loss += weight * mean;
   }
   if (!pairs.empty() && result.samples)
     result.accuracy = double(correct) / double(result.samples * int64_t(pairs.size()));
   return result;
+}
+
+const EvalResult* EpochReport::eval(const std::string& data) const {
+  for (const NamedEval& e : evals)
+    if (e.data == data) return &e.result;
+  return nullptr;
+}
+
+std::optional<double> metric_value(const EvalResult& result, const std::string& metric) {
+  if (metric == "loss") return result.loss;
+  if (metric == "accuracy") return result.accuracy;
+  for (const auto& [key, value] : result.terms)
+    if (key == metric) return value;
+  return std::nullopt;
+}
+
+bool metric_maximized(const std::string& metric) {
+  return metric == "accuracy";
+}
+
+// Doubles go through JSON as their shortest round-trip text (nlohmann), so a resumed run compares against
+// exactly the value the interrupted one kept; a NaN is stored as null and read back as NaN.
+static nlohmann::json eval_json(const EvalResult& r) {
+  nlohmann::json terms = nlohmann::json::array();
+  for (size_t t = 0; t < r.terms.size(); ++t)
+    terms.push_back({r.terms[t].first, r.terms[t].second, t < r.weights.size() ? r.weights[t] : 1.0});
+  nlohmann::json j = {{"samples", r.samples}, {"loss", r.loss}, {"terms", terms}};
+  if (r.accuracy) j["accuracy"] = *r.accuracy;
+  return j;
+}
+
+static double number(const nlohmann::json& j) {
+  return j.is_null() ? std::nan("") : j.get<double>();
+}
+
+static EvalResult eval_from_json(const nlohmann::json& j) {
+  EvalResult r;
+  r.samples = j.at("samples").get<int64_t>();
+  r.loss = number(j.at("loss"));
+  for (const auto& t : j.at("terms")) {
+    r.terms.emplace_back(t.at(0).get<std::string>(), number(t.at(1)));
+    r.weights.push_back(number(t.at(2)));
+  }
+  if (j.contains("accuracy")) r.accuracy = number(j.at("accuracy"));
+  return r;
+}
+
+std::string Selection::to_json() const {
+  nlohmann::json evals = nlohmann::json::object();
+  for (const NamedEval& e : best_evals) evals[e.data] = eval_json(e.result);
+  nlohmann::json order = nlohmann::json::array();
+  for (const NamedEval& e : best_evals) order.push_back(e.data);
+  return nlohmann::json{{"best_epoch", best_epoch},
+                        {"best_value", best_value},
+                        {"stopped", stopped},
+                        {"order", order},
+                        {"evals", evals}}
+      .dump();
+}
+
+Selection Selection::from_json(const std::string& text) {
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    Selection s;
+    s.best_epoch = j.at("best_epoch").get<int64_t>();
+    s.best_value = number(j.at("best_value"));
+    s.stopped = j.at("stopped").get<bool>();
+    for (const auto& name : j.at("order")) {
+      const std::string data = name.get<std::string>();
+      s.best_evals.push_back({data, eval_from_json(j.at("evals").at(data))});
+    }
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error({"selection", 0, 0}, std::string("malformed selection state: ") + e.what());
+  }
 }
 
 void for_each_activation(Model& model, const Dataset& data, NodeId node, int64_t batch,

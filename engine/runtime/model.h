@@ -21,18 +21,6 @@ struct ModelOptions {
       {};  // `--freeze GLOB`: like the graph's `freeze`, applied before autodiff
 };
 
-class Model {
- public:
-  Model(const std::string& graph_path, const ModelOptions& options);  // parameters initialized from the seed
-  PluginRegistry plugins;  // declared first: the graph points at its terms
-  Graph graph;
-  ParameterStore parameters;
-  int64_t epoch = 0;  // epochs completed: train() continues after it, checkpoints record and restore it
-  std::vector<NodeId> terms() const;  // the objective's terms and scalar values, in order
-};
-// What logs and reports call an objective input: the plugin term's name, or the value's own name.
-std::string term_label(const Graph& graph, NodeId term);
-
 // data/ under the working directory unless --data-dir or $HOURGLASS_DATA says otherwise.
 std::string default_data_dir();
 // Reads the graph's data binding `name`; `limit` > 0 keeps only the first samples.
@@ -40,10 +28,45 @@ Dataset load_data(const Graph& graph, const std::string& name, const std::string
 
 struct EvalResult {
   int64_t samples = 0;
-  double loss = 0;
-  std::vector<std::pair<std::string, double>> terms;  // each term's mean, unweighted
-  std::optional<double> accuracy;                     // where a loss compares with a label input
+  double loss = 0;  // the weighted sum of the terms' means
+  // Each term's mean, unweighted, under its key (term_keys: "reg.l2#2" for the second use of reg.l2), and
+  // its weight in the loss.
+  std::vector<std::pair<std::string, double>> terms;
+  std::vector<double> weights;
+  std::optional<double> accuracy;  // where a loss compares with a label input
 };
+// An evaluation on one held-out data set of the graph ("valid", "test", ...).
+struct NamedEval {
+  std::string data;
+  EvalResult result;
+};
+// The train block's `select = best(DATA, METRIC)` state: what train() compares each evaluation with. A
+// checkpoint carries it (to_json), so that a resumed run keeps its best-so-far and its patience.
+struct Selection {
+  int64_t best_epoch = 0;  // 0: no evaluation has scored yet
+  double best_value = 0;
+  std::vector<NamedEval> best_evals;  // every eval set's figures at the best epoch
+  bool stopped = false;               // patience ran out: training does not continue
+  std::string to_json() const;
+  static Selection from_json(const std::string& text);  // throws hg::Error on malformed text
+};
+// METRIC of `select` read from an evaluation: loss, accuracy or a term's key; nullopt when it has none.
+std::optional<double> metric_value(const EvalResult& result, const std::string& metric);
+bool metric_maximized(const std::string& metric);  // accuracy rises, losses fall
+
+class Model {
+ public:
+  Model(const std::string& graph_path, const ModelOptions& options);  // parameters initialized from the seed
+  PluginRegistry plugins;  // declared first: the graph points at its terms
+  Graph graph;
+  ParameterStore parameters;
+  int64_t epoch = 0;  // epochs completed: train() continues after it, checkpoints record and restore it
+  Selection selection;
+  std::vector<NodeId> terms() const;  // the objective's terms and scalar values, in order
+};
+// What logs and reports call an objective input: the plugin term's name, or the value's own name.
+std::string term_label(const Graph& graph, NodeId term);
+
 // `sample`: sampling ops draw (PlanMode::Sampled) instead of returning their mean, from a stream fixed by the
 // graph's seed and the batch index, so a sampled evaluation reproduces.
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample = false);
@@ -62,9 +85,13 @@ struct Progress {
 struct EpochReport {
   int64_t epoch = 0;
   double seconds = 0, samples_per_second = 0;
-  double learning_rate = 0;        // the schedule's lr at the epoch's last step
-  EvalResult train;                // running means over the epoch's batches
-  std::optional<EvalResult> test;  // on the graph's `test` data, when it has one
+  double learning_rate = 0;  // the schedule's lr at the epoch's last step
+  EvalResult train;          // running means over the epoch's batches
+  // Every data set of the graph but `train`, in graph order, on evaluation epochs (test_every, the last).
+  std::vector<NamedEval> evals;
+  const EvalResult* eval(const std::string& data) const;  // nullptr when not evaluated this epoch
+  bool best = false;   // `select`: this epoch is the best so far; its weights are the ones to keep
+  bool stops = false;  // `patience`: no improvement for that many epochs, so training ends after it
 };
 struct StepProfile {
   struct Part {
@@ -84,8 +111,9 @@ struct TrainOptions {
   // (plan order, first step left out) and of everything between steps (data hand-off, loss bookkeeping).
   std::function<void(const StepProfile&)> on_profile;
 };
-// Trains epochs model.epoch + 1 .. the graph's `epochs`. Shuffles derive from (seed, epoch) and corruption
-// seeds from (seed, step), so a model restored to an epoch boundary continues exactly as if never stopped.
+// Trains epochs model.epoch + 1 .. the graph's `epochs`, or until `patience` runs out. Shuffles derive from
+// (seed, epoch) and corruption seeds from (seed, step), so a model restored to an epoch boundary continues
+// exactly as if never stopped.
 void train(Model& model, const TrainOptions& options);
 // Names how train() derives its random streams; checkpoints record it and --resume refuses another.
 extern const char* const kRandomStreams;

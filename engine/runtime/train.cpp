@@ -1,8 +1,11 @@
 // The training loop: one plan and one flow graph built before the first step, then per batch a data hand-off,
 // a seeded step and a run. Progress and per-epoch reports go to callbacks; tools/ decides how to show them.
 // Every random stream is a pure function of (seed, epoch) or (seed, step), so no generator state needs
-// saving.
+// saving. Every held-out data set is scored on evaluation epochs, and `select`/`patience` pick the best.
 #include <chrono>
+#include <cmath>
+
+#include "ir/lower_util.h"
 
 #include "plan/plan.h"
 #include "runtime/executor.h"
@@ -21,12 +24,39 @@ static double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// `select = best(DATA, METRIC)`: an evaluated epoch that beats the best so far (strictly, so that ties keep
+// the earlier epoch; a NaN never wins) becomes the best. `patience` counts epochs since the best.
+static void select(Model& model, EpochReport& report) {
+  const TrainSettings& settings = model.graph.train;
+  if (settings.select_data.empty()) return;
+  const EvalResult* scored = report.eval(settings.select_data);
+  if (!scored) return;  // not an evaluation epoch
+  Selection& s = model.selection;
+  const std::optional<double> value = metric_value(*scored, settings.select_metric);
+  if (value && !std::isnan(*value) &&
+      (s.best_epoch == 0 ||
+       (metric_maximized(settings.select_metric) ? *value > s.best_value : *value < s.best_value))) {
+    s.best_epoch = report.epoch;
+    s.best_value = *value;
+    s.best_evals = report.evals;
+    report.best = true;
+  }
+  if (settings.patience > 0 && report.epoch - s.best_epoch >= settings.patience) {
+    s.stopped = true;
+    report.stops = true;
+  }
+}
+
 void train(Model& model, const TrainOptions& options) {
   const Graph& g = model.graph;
   const TrainSettings& settings = g.train;
   const Dataset data = load_data(g, "train", options.data_dir, options.limit);
-  std::optional<Dataset> test;
-  if (g.binding("test")) test = load_data(g, "test", options.data_dir, options.limit);
+  std::vector<std::pair<std::string, Dataset>> held_out;  // every binding but train, in graph order
+  for (const DataBinding& b : g.data)
+    if (b.name != "train")
+      held_out.emplace_back(b.name, load_data(g, b.name, options.data_dir, options.limit));
+  const std::vector<std::string> keys = term_keys(g);
+  const std::vector<double>& weights = g.node(g.objective).attributes_as<ObjectiveAttributes>().weights;
   DataPipeline pipeline(g, data, settings.batch, true, settings.seed);
   Plan plan(g, model.parameters, model.plugins, settings.batch, PlanMode::Train);
   Executor executor(plan, bool(options.on_profile));
@@ -36,7 +66,7 @@ void train(Model& model, const TrainOptions& options) {
   const int64_t steps = pipeline.full_batches();
   const Clock::time_point start = Clock::now();
   const int64_t first_epoch = model.epoch + 1;
-  for (int64_t epoch = first_epoch; epoch <= settings.epochs; ++epoch) {
+  for (int64_t epoch = first_epoch; epoch <= settings.epochs && !model.selection.stopped; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
     Clock::time_point last_report = epoch_start;
     std::vector<double> sums(terms.size(), 0.0);
@@ -72,12 +102,15 @@ void train(Model& model, const TrainOptions& options) {
     report.learning_rate = settings.optimizer.learning_rate * model.parameters.learning_rate_scale;
     report.train.samples = steps * settings.batch;
     report.train.loss = loss_sum / double(std::max<int64_t>(steps, 1));
-    for (size_t t = 0; t < terms.size(); ++t)
-      report.train.terms.emplace_back(term_label(g, terms[t]),
-                                      sums[t] / double(std::max<int64_t>(steps, 1)));
-    if (test && (epoch % settings.test_every == 0 || epoch == settings.epochs))
-      report.test = evaluate(model, *test, settings.batch);
+    for (size_t t = 0; t < terms.size(); ++t) {
+      report.train.terms.emplace_back(keys[t], sums[t] / double(std::max<int64_t>(steps, 1)));
+      report.train.weights.push_back(weights[t]);
+    }
+    if (epoch % settings.test_every == 0 || epoch == settings.epochs)
+      for (const auto& [name, set] : held_out)
+        report.evals.push_back({name, evaluate(model, set, settings.batch)});
     model.epoch = epoch;
+    select(model, report);
     if (options.on_epoch) options.on_epoch(report);
   }
   if (options.on_profile && loop_steps > 0) {

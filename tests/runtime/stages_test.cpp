@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -101,11 +102,12 @@ TEST_CASE("the example pipelines parse") {
 }
 
 TEST_CASE("syntax errors name the place and what was expected") {
-  CHECK(
-      errors_of("stage a = trian \"g\" -> \"o\"\n") ==
-      "1:11: error: unknown stage kind 'trian' (did you mean 'train'?); a stage is train, eval or encode\n");
+  CHECK(errors_of("stage a = trian \"g\" -> \"o\"\n") ==
+        "1:11: error: unknown stage kind 'trian' (did you mean 'train'?); a stage is train, eval, encode or "
+        "summary\n");
   CHECK(errors_of("stgae a = eval b\n") ==
-        "1:1: error: expected a line starting with 'stage', found 'stgae' (did you mean 'stage'?)\n");
+        "1:1: error: expected a line starting with 'stage', 'param' or 'sweep', found 'stgae' (did you mean "
+        "'stage'?)\n");
   CHECK(errors_of("stage a train \"g\" -> \"o\"\n") == "1:9: error: expected '=' after 'a', found 'train'\n");
   CHECK(errors_of("stage a = train g -> \"o\"\n") ==
         "1:17: error: expected the graph file as a string after 'train', found 'g'\n");
@@ -173,7 +175,8 @@ TEST_CASE("every error in a pipeline is reported, in file order, without echoes 
                   "stage third = eval second\n"
                   "stage fourth = train \"g\" set { bogus=1 } -> \"d\"\n") ==
         "1:30: error: unknown stage 'zeroth'\n"
-        "2:16: error: unknown stage kind 'trian' (did you mean 'train'?); a stage is train, eval or encode\n"
+        "2:16: error: unknown stage kind 'trian' (did you mean 'train'?); a stage is train, eval, encode or "
+        "summary\n"
         "4:32: error: unknown setting 'bogus'; the settings are batch, epochs, seed, lr, momentum, "
         "test_every, data.NAME.count and data.NAME.skip\n");
 }
@@ -245,4 +248,134 @@ TEST_CASE("a graph's hash covers the files it includes") {
   std::ofstream(dir + "/common.graph") << "input x : [8] <- image\n";
   CHECK(graph_text_hash(dir + "/main.graph") != before);
   CHECK(graph_text_hash(dir + "/missing.graph").rfind("error-", 0) == 0);
+}
+
+TEST_CASE("parameters fill {NAME} in paths and bare names in settings, and --param overrides them") {
+  const std::string text =
+      "param seed = 1\nparam labels = 100\n"
+      "stage dae1 = train \"a/l1.graph\" set { seed=seed } -> \"out/{seed}/dae1.safetensors\"\n"
+      "stage clf = train \"a/c.graph\" init dae1 set { seed=seed data.train.count=labels }\n"
+      "              -> \"out/{seed}/clf_{labels}.safetensors\"\n";
+  DiagnosticSink sink;
+  const Pipeline one = parse_pipeline("p/x.pipeline", text, sink);
+  REQUIRE_FALSE(sink.has_errors());
+  REQUIRE(one.params.size() == 2);
+  CHECK(one.stages[0].out == "p/out/1/dae1.safetensors");
+  CHECK(one.stages[0].settings == std::vector<std::string>{"seed=1"});
+  CHECK(one.stages[1].out == "p/out/1/clf_100.safetensors");
+  CHECK(one.stages[1].settings == std::vector<std::string>{"seed=1", "data.train.count=100"});
+  const Pipeline two = parse_pipeline("p/x.pipeline", text, sink, {"seed=2"});
+  REQUIRE_FALSE(sink.has_errors());
+  CHECK(two.stages[0].out == "p/out/2/dae1.safetensors");
+  CHECK(two.stages[1].settings == std::vector<std::string>{"seed=2", "data.train.count=100"});
+  // The substituted values are the stage's text, so they enter its fingerprint and stamp.
+  CHECK(one.stages[0].text != two.stages[0].text);
+  CHECK(two.stages[0].text.find("\"out/2/dae1.safetensors\"") != std::string::npos);
+  const Pipeline labels = parse_pipeline("p/x.pipeline", text, sink, {"labels=1000"});
+  CHECK(labels.stages[0].text == one.stages[0].text);  // dae1 does not use labels: it stays up to date
+  CHECK(labels.stages[1].text != one.stages[1].text);
+}
+
+TEST_CASE("parameter mistakes are errors at their place or flag") {
+  CHECK(errors_of("param seed = 1\nstage a = train \"g\" -> \"out/{sed}/a\"\n") ==
+        "2:24: error: unknown parameter '{sed}' (did you mean 'seed'?)\n");
+  CHECK(errors_of("stage a = train \"g\" -> \"out/{seed}/a\"\n") ==
+        "1:24: error: unknown parameter '{seed}'; declare it with param seed = VALUE\n");
+  CHECK(errors_of("param seed = 1\nparam seed = 2\nstage a = train \"g\" -> \"a\"\n") ==
+        "2:7: error: parameter 'seed' is already defined\n1:7: note: first defined here\n");
+  CHECK(errors_of("param seed =\nstage a = train \"g\" -> \"a\"\n") ==
+        "1:13: error: expected a value for parameter 'seed' (a number, a name or a string), found end of "
+        "line\n");
+  CHECK(errors_of("param seed = 1\nsweep { sed = 1, 2 }\nstage a = train \"g\" -> \"a\"\n") ==
+        "2:9: error: sweep over 'sed', which is no parameter; declare it with param sed = VALUE\n");
+  DiagnosticSink sink;
+  parse_pipeline("p/x.pipeline", "param seed = 1\nstage a = train \"g\" -> \"a\"\n", sink, {"sed=2"});
+  REQUIRE(sink.count() == 1);
+  CHECK(sink.diagnostics()[0].str() ==
+        "--param sed=2: error: the pipeline has no parameter 'sed' (did you mean 'seed'?); declare it with "
+        "param sed = VALUE\n");
+}
+
+TEST_CASE("a sweep block and --sweep flags make a grid, the first axis slowest") {
+  DiagnosticSink sink;
+  const Pipeline p =
+      parse_pipeline("p/x.pipeline",
+                     "param seed = 1\nparam rate = 0.1\nsweep {\n  seed = 1, 2, 3\n  rate = 0.1, 0.25\n}\n"
+                     "stage a = train \"g\" set { seed=seed } -> \"out/{seed}_{rate}/a\"\n",
+                     sink);
+  REQUIRE_FALSE(sink.has_errors());
+  REQUIRE(p.sweep.size() == 2);
+  CHECK(p.sweep[0].values == std::vector<std::string>{"1", "2", "3"});
+  CHECK(p.sweep[1].values == std::vector<std::string>{"0.1", "0.25"});
+  const auto grid = sweep_grid(p.sweep);
+  REQUIRE(grid.size() == 6);
+  CHECK(grid[0] == std::vector<std::string>{"seed=1", "rate=0.1"});
+  CHECK(grid[1] == std::vector<std::string>{"seed=1", "rate=0.25"});
+  CHECK(grid[5] == std::vector<std::string>{"seed=3", "rate=0.25"});
+  CHECK(sweep_grid({}).size() == 1);
+  CHECK(parse_sweep_flag("seed=4,5").values == std::vector<std::string>{"4", "5"});
+  CHECK_THROWS_AS(parse_sweep_flag("seed"), Error);
+  CHECK_THROWS_AS(parse_sweep_flag("seed=1,,2"), Error);
+}
+
+TEST_CASE("a summary stage pairs eval stages") {
+  DiagnosticSink sink;
+  const Pipeline p = parse_pipeline("p/x.pipeline",
+                                    std::string(kTwoLayers) +
+                                        "stage ea = eval dae1\nstage eb = eval dae2\n"
+                                        "stage table = summary { ea - eb } -> \"out/summary\"\n",
+                                    sink);
+  REQUIRE_FALSE(sink.has_errors());
+  REQUIRE(p.stages.size() == 5);
+  CHECK(p.stages[4].kind == StageKind::Summary);
+  CHECK(p.stages[4].out == "p/out/summary");
+  CHECK(p.stages[4].pairs == std::vector<std::pair<std::string, std::string>>{{"ea", "eb"}});
+  CHECK(errors_of(std::string(kTwoLayers) + "stage table = summary { dae1 - dae2 } -> \"s\"\n") ==
+        "3:25: error: stage 'dae1' is a train stage; a summary pairs eval stages\n1:7: note: 'dae1' is "
+        "defined here\n"
+        "3:25: error: stage 'dae2' is a train stage; a summary pairs eval stages\n2:7: note: 'dae2' is "
+        "defined here\n");
+}
+
+TEST_CASE("reference checks stay fast on 2,000 chained stages, forward references included") {
+  // Each stage initializes from the next one down, so that every reference is a forward one and the cycle
+  // search walks the whole chain from each: quadratic at worst with the name index, cubic without it.
+  std::string text;
+  const int n = 2000;
+  for (int i = 0; i < n; ++i)
+    text += "stage s" + std::to_string(i) + " = train \"g\"" +
+            (i + 1 < n ? " init s" + std::to_string(i + 1) : std::string()) + " -> \"o" + std::to_string(i) +
+            "\"\n";
+  DiagnosticSink sink;
+  const auto start = std::chrono::steady_clock::now();
+  const Pipeline p = parse_pipeline("p/x.pipeline", text, sink);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(p.stages.size() == size_t(n));
+  CHECK(sink.count() == size_t(n - 1));  // every init names a stage defined later
+  CHECK(seconds < 2.0);
+  MESSAGE("2,000 chained stages checked in " << seconds << " s");
+  // Chained backwards, as pipelines are written, there is nothing to report.
+  std::string good;
+  for (int i = 0; i < n; ++i)
+    good += "stage s" + std::to_string(i) + " = train \"g\"" +
+            (i ? " init s" + std::to_string(i - 1) : std::string()) + " -> \"o" + std::to_string(i) + "\"\n";
+  DiagnosticSink clean;
+  parse_pipeline("p/x.pipeline", good, clean);
+  CHECK_FALSE(clean.has_errors());
+}
+
+TEST_CASE("init takes a checkpoint file as well as a stage") {
+  DiagnosticSink sink;
+  const Pipeline p = parse_pipeline(
+      "p/x.pipeline",
+      "stage a = train \"g\" init \"pre/dae.safetensors\" { \"enc.*\" -> \"fc1.*\" } -> \"out/a\"\n", sink);
+  REQUIRE_FALSE(sink.has_errors());
+  REQUIRE(p.stages[0].inits.size() == 1);
+  CHECK(p.stages[0].inits[0].stage == "");
+  CHECK(p.stages[0].inits[0].checkpoint == "p/pre/dae.safetensors");
+  CHECK(p.stages[0].inits[0].maps == std::vector<std::string>{"enc.*->fc1.*"});
+  CHECK(p.upstream(p.stages[0]).empty());
+  CHECK(errors_of("stage a = train \"g\" init 3 -> \"o\"\n") ==
+        "1:26: error: expected the stage to initialize from after 'init', or a checkpoint file as a string, "
+        "found number 3\n");
 }

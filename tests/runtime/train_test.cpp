@@ -36,8 +36,8 @@ TEST_CASE("an autoencoder trained on 2000 MNIST digits lowers its test loss") {
   const double before = evaluate(model, test, 50).loss;
   const std::vector<EpochReport> reports = train_slice(model, 2000);
   REQUIRE(reports.size() == 2);
-  REQUIRE(reports[1].test.has_value());
-  CHECK(reports[1].test->samples == 2000);
+  REQUIRE(reports[1].eval("test"));
+  CHECK(reports[1].eval("test")->samples == 2000);
   CHECK(reports[1].train.loss < reports[0].train.loss);
   const double after = evaluate(model, test, 50).loss;
   CHECK(after < 0.75 * before);
@@ -182,8 +182,8 @@ TEST_CASE("a sliced binding trains on its slice, and test_every skips the test p
   const std::vector<EpochReport> reports = train_slice(model, 0);
   REQUIRE(reports.size() == 3);
   CHECK(reports[0].train.samples == 300);
-  CHECK_FALSE(reports[0].test.has_value());
-  REQUIRE(reports[1].test.has_value());
-  CHECK(reports[1].test->samples == 200);
-  CHECK(reports[2].test.has_value());  // the last epoch is always tested
+  CHECK_FALSE(reports[0].eval("test"));
+  REQUIRE(reports[1].eval("test"));
+  CHECK(reports[1].eval("test")->samples == 200);
+  CHECK(reports[2].eval("test"));  // the last epoch is always tested
 }
