@@ -77,8 +77,12 @@ class ActivationOp : public Op {
     float alpha = alpha_ ? float(alpha_->fallback) : 0.f;
     bool ok = true;
     if (const ast::Arg* arg = alpha_ ? keyword(call, "alpha") : nullptr) {
-      const std::optional<double> value = constant_value(*arg->value, context.sink());
+      DiagnosticSink quiet;  // "expected a number" alone would not say which setting wants one
+      const std::optional<double> value = constant_value(*arg->value, quiet);
       ok = value.has_value();
+      if (!value)
+        context.sink().error(arg->value->location, std::string(name()) + " alpha is a number, found '" +
+                                                       ast::to_string(*arg->value) + "'");
       if (value && !(*value >= 0 && *value < alpha_->below)) {
         context.sink().error(arg->value->location,
                              std::string(name()) + " alpha must be at least 0" +
