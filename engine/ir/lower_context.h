@@ -258,11 +258,33 @@ class LowerContext {
         return resolve(e.text, e.location);
       case ast::Expr::Kind::Call:
         return lower_call(e);
-      default:
-        sink_.error(e.location,
-                    "expected a value such as a name or an op call, found '" + ast::to_string(e) + "'");
-        return kNoNode;
+      case ast::Expr::Kind::Binary:  // arithmetic is an op like any other (ops/elementwise.cpp)
+      case ast::Expr::Kind::Negate:
+        if (const Op* op = ops_.find(arithmetic_op(e))) return op->lower(*this, e);
+        [[fallthrough]];
+      case ast::Expr::Kind::Number:
+      case ast::Expr::Kind::String:
+        break;
     }
+    sink_.error(e.location,
+                "expected a value such as a name or an op call, found '" + ast::to_string(e) + "'");
+    return kNoNode;
+  }
+
+  // The reserved op names that `a + b`, `a - b`, `a * b`, `a / b` and `-a` lower through.
+  static const char* arithmetic_op(const ast::Expr& e) {
+    if (e.kind == ast::Expr::Kind::Negate) return "neg";
+    switch (e.op) {
+      case '+':
+        return "add";
+      case '-':
+        return "sub";
+      case '*':
+        return "mul";
+      case '/':
+        return "div";
+    }
+    return "";
   }
 
   NodeId lower_call(const ast::Expr& call) {

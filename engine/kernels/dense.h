@@ -19,8 +19,9 @@ struct DenseShape {
   int64_t batch = 0, in = 0, out = 0;
   bool transposed_weights = false;  // weights buffer is (K,M) row-major (tied to an encoder)
   bool has_bias = true;
-  // Applied to forward's dst in the same pass as the GEMM (a oneDNN post-op); relu, sigmoid or tanh.
+  // Applied to forward's dst in the same pass as the GEMM (a oneDNN post-op); any elementwise activation.
   Activation fused_activation = Activation::Linear;
+  float activation_alpha = 0;  // leaky_relu's and elu's alpha
 };
 
 class DenseKernels {

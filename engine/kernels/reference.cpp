@@ -29,7 +29,7 @@ void dense_forward(const DenseShape& s, const float* src, const float* weights, 
       dst[n * s.out + m] = static_cast<float>(sum);
     }
   if (s.fused_activation != Activation::Linear)
-    activation_forward(s.fused_activation, s.batch, s.out, dst, dst);
+    activation_forward(s.fused_activation, s.batch, s.out, dst, dst, s.activation_alpha);
 }
 
 // diff_src[n][k] = sum_m diff_dst[n][m] * weights(m, k)
@@ -83,7 +83,8 @@ void softmax_backward_row(int64_t cols, const float* diff_dst, const float* dst,
 
 }  // namespace
 
-void activation_forward(Activation kind, int64_t rows, int64_t cols, const float* src, float* dst) {
+void activation_forward(Activation kind, int64_t rows, int64_t cols, const float* src, float* dst,
+                        float alpha) {
   const int64_t n = rows * cols;
   switch (kind) {
     case Activation::Linear:
@@ -101,13 +102,38 @@ void activation_forward(Activation kind, int64_t rows, int64_t cols, const float
     case Activation::Softmax:
       for (int64_t r = 0; r < rows; ++r) softmax_row(cols, src + r * cols, dst + r * cols);
       return;
+    case Activation::LeakyRelu:
+      for (int64_t i = 0; i < n; ++i) dst[i] = src[i] > 0.f ? src[i] : alpha * src[i];
+      return;
+    case Activation::Elu:
+      for (int64_t i = 0; i < n; ++i)
+        dst[i] = src[i] > 0.f ? src[i] : static_cast<float>(alpha * std::expm1(double(src[i])));
+      return;
+    case Activation::Gelu:  // x * Phi(x), Phi the standard normal CDF
+      for (int64_t i = 0; i < n; ++i)
+        dst[i] = static_cast<float>(src[i] * 0.5 * std::erfc(-src[i] / std::sqrt(2.0)));
+      return;
+    case Activation::Silu:
+      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i] / (1.0 + std::exp(-double(src[i]))));
+      return;
+    case Activation::Softplus:  // log(1 + e^x), without overflow for large x
+      for (int64_t i = 0; i < n; ++i) {
+        const double x = src[i];
+        dst[i] = static_cast<float>(std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))));
+      }
+      return;
   }
   throw std::logic_error("reference::activation_forward: unknown activation");
 }
 
-// Derivatives from dst: relu' = [y > 0], sigmoid' = y (1 - y), tanh' = 1 - y^2.
+// Derivatives from dst: relu' = [y > 0], leaky_relu' = [y > 0] or alpha, elu' = [y > 0] or y + alpha,
+// sigmoid' = y (1 - y), tanh' = 1 - y^2. From src: gelu' = Phi(x) + x phi(x), silu' = s (1 + x (1 - s)) with
+// s = sigmoid(x), softplus' = sigmoid(x).
 void activation_backward(Activation kind, int64_t rows, int64_t cols, const float* diff_dst, const float* dst,
-                         float* diff_src) {
+                         float* diff_src, float alpha, const float* src) {
+  if (needs_src_for_backward(kind) && !src)
+    throw std::logic_error(std::string("reference::activation_backward: ") + activation_name(kind) +
+                           " needs src");
   const int64_t n = rows * cols;
   switch (kind) {
     case Activation::Linear:
@@ -125,6 +151,31 @@ void activation_backward(Activation kind, int64_t rows, int64_t cols, const floa
     case Activation::Softmax:
       for (int64_t r = 0; r < rows; ++r)
         softmax_backward_row(cols, diff_dst + r * cols, dst + r * cols, diff_src + r * cols);
+      return;
+    case Activation::LeakyRelu:
+      for (int64_t i = 0; i < n; ++i) diff_src[i] = dst[i] > 0.f ? diff_dst[i] : alpha * diff_dst[i];
+      return;
+    case Activation::Elu:
+      for (int64_t i = 0; i < n; ++i)
+        diff_src[i] = dst[i] > 0.f ? diff_dst[i] : diff_dst[i] * (dst[i] + alpha);
+      return;
+    case Activation::Gelu:
+      for (int64_t i = 0; i < n; ++i) {
+        const double x = src[i];
+        const double cdf = 0.5 * std::erfc(-x / std::sqrt(2.0)),
+                     pdf = std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+        diff_src[i] = static_cast<float>(diff_dst[i] * (cdf + x * pdf));
+      }
+      return;
+    case Activation::Silu:
+      for (int64_t i = 0; i < n; ++i) {
+        const double x = src[i], s = 1.0 / (1.0 + std::exp(-x));
+        diff_src[i] = static_cast<float>(diff_dst[i] * s * (1.0 + x * (1.0 - s)));
+      }
+      return;
+    case Activation::Softplus:
+      for (int64_t i = 0; i < n; ++i)
+        diff_src[i] = static_cast<float>(diff_dst[i] / (1.0 + std::exp(-double(src[i]))));
       return;
   }
   throw std::logic_error("reference::activation_backward: unknown activation");

@@ -1,7 +1,15 @@
-// Activations: linear, relu, sigmoid, tanh (elementwise, fusable into the op that produces their input)
-// and softmax (row-wise). The backward pass reads the forward's dst, not its src, which is all these need.
-//   forward:  dst = f(src)            backward: diff_src = diff_dst * f'(from dst)
+// Activations: linear, relu, sigmoid, tanh, leaky_relu(alpha), elu(alpha), gelu, silu, softplus (elementwise,
+// fusable into the op that produces their input) and softmax (row-wise).
+//   forward:  dst = f(src)            backward: diff_src = diff_dst * f'(from dst, or src for gelu, silu and
+//                                                                       softplus)
+// An activation whose backward reads src is only fused where nothing differentiates it (evaluation): in
+// training its backward node is a second reader of the producer's output, which keeps the two apart.
 #include "ops/activation.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <optional>
 
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
@@ -15,8 +23,8 @@ std::shared_ptr<ActivationKernels> activation_kernels(StepContext& context, Node
   const NodeId forward = context.forward_of(id);
   return context.shared_kernel<ActivationKernels>(forward, [&] {
     const Node& f = context.node(forward);
-    return std::make_shared<ActivationKernels>(f.attributes_as<ActivationAttributes>().kind, context.batch(),
-                                               f.elements_per_sample());
+    const auto& a = f.attributes_as<ActivationAttributes>();
+    return std::make_shared<ActivationKernels>(a.kind, context.batch(), f.elements_per_sample(), a.alpha);
   });
 }
 
@@ -32,9 +40,30 @@ class ActivationBackwardOp : public Op {
 };
 const ActivationBackwardOp activation_backward;
 
+class ActivationBackwardFromSourceOp : public Op {
+ public:
+  const char* name() const override { return "activation_backward"; }
+  int arity() const override { return 3; }  // diff_dst, the forward's dst, the forward's src
+  StepFunction bind(StepContext& context, NodeId id) const override {
+    auto k = activation_kernels(context, id);
+    float *diff_dst = context.input(id, 0), *forward_dst = context.input(id, 1), *src = context.input(id, 2);
+    float* dst = context.buffer(id);
+    return [=] { k->backward(diff_dst, forward_dst, dst, src); };
+  }
+};
+const ActivationBackwardFromSourceOp activation_backward_from_source;
+
+// alpha= of leaky_relu and elu: its default and bounds. It may not be negative, so that dst > 0 exactly where
+// src > 0 and the backward can read dst; a leaky slope of 1 or more would no longer be a non-linearity.
+struct AlphaRule {
+  double fallback;
+  double below;  // alpha must be < below
+};
+
 class ActivationOp : public Op {
  public:
-  explicit ActivationOp(Activation kind) : kind_(kind) {}
+  explicit ActivationOp(Activation kind, std::optional<AlphaRule> alpha = std::nullopt)
+      : kind_(kind), alpha_(alpha) {}
   const char* name() const override { return activation_name(kind_); }
   bool callable() const override { return true; }
   int arity() const override { return 1; }
@@ -42,9 +71,29 @@ class ActivationOp : public Op {
 
   // relu(x), x |> sigmoid: the same shape as its input, which must be a batch.
   NodeId lower(LowerContext& context, const ast::Expr& call) const override {
-    if (!check_arguments(call, 1, {}, context.sink())) return kNoNode;
+    if (!check_arguments(call, 1, alpha_ ? std::vector<std::string>{"alpha"} : std::vector<std::string>{},
+                         context.sink()))
+      return kNoNode;
+    float alpha = alpha_ ? float(alpha_->fallback) : 0.f;
+    bool ok = true;
+    if (const ast::Arg* arg = alpha_ ? keyword(call, "alpha") : nullptr) {
+      DiagnosticSink quiet;  // "expected a number" alone would not say which setting wants one
+      const std::optional<double> value = constant_value(*arg->value, quiet);
+      ok = value.has_value();
+      if (!value)
+        context.sink().error(arg->value->location, std::string(name()) + " alpha is a number, found '" +
+                                                       ast::to_string(*arg->value) + "'");
+      if (value && !(*value >= 0 && *value < alpha_->below)) {
+        context.sink().error(arg->value->location,
+                             std::string(name()) + " alpha must be at least 0" +
+                                 (std::isfinite(alpha_->below) ? " and below " + number(alpha_->below) : "") +
+                                 ", got " + number(*value));
+        ok = false;
+      }
+      alpha = float(value.value_or(0));
+    }
     std::vector<NodeId> inputs = context.lower_inputs(call, 1, "op");
-    if (inputs.empty()) return kNoNode;
+    if (inputs.empty() || !ok) return kNoNode;
     const Node& src = context.graph().node(inputs[0]);
     if (!src.batched) {
       context.sink().error(
@@ -61,12 +110,22 @@ class ActivationOp : public Op {
     n.batched = true;
     auto attributes = std::make_shared<ActivationAttributes>();
     attributes->kind = kind_;
+    attributes->alpha = alpha;
     n.attributes = attributes;
     return context.add(std::move(n));
   }
 
+  std::string describe(const Graph&, const Node& n) const override {
+    if (!alpha_) return name();
+    return std::string(name()) + "(alpha=" + number(n.attributes_as<ActivationAttributes>().alpha) + ")";
+  }
+
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
-    context.input_gradient(activation_backward, id, 0, {gradient, id});
+    if (needs_src_for_backward(kind_))
+      context.input_gradient(activation_backward_from_source, id, 0,
+                             {gradient, id, context.node(id).inputs[0]});
+    else
+      context.input_gradient(activation_backward, id, 0, {gradient, id});
   }
 
   StepFunction bind(StepContext& context, NodeId id) const override {
@@ -77,7 +136,13 @@ class ActivationOp : public Op {
   }
 
  private:
+  static std::string number(double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", v);
+    return text;
+  }
   Activation kind_;
+  std::optional<AlphaRule> alpha_;
 };
 
 }  // namespace
@@ -100,6 +165,31 @@ const Op& tanh_op() {
 }
 const Op& softmax_op() {
   static const ActivationOp op(Activation::Softmax);
+  return op;
+}
+
+}  // namespace hg
+
+namespace hg {
+
+const Op& leaky_relu_op() {
+  static const ActivationOp op(Activation::LeakyRelu, AlphaRule{0.01, 1});
+  return op;
+}
+const Op& elu_op() {
+  static const ActivationOp op(Activation::Elu, AlphaRule{1, std::numeric_limits<double>::infinity()});
+  return op;
+}
+const Op& gelu_op() {
+  static const ActivationOp op(Activation::Gelu);
+  return op;
+}
+const Op& silu_op() {
+  static const ActivationOp op(Activation::Silu);
+  return op;
+}
+const Op& softplus_op() {
+  static const ActivationOp op(Activation::Softplus);
   return op;
 }
 

@@ -1,4 +1,5 @@
-// The activation family (ops/activation.cpp): linear, relu, sigmoid, tanh and softmax, one op each.
+// The activation family (ops/activation.cpp): linear, relu, sigmoid, tanh, softmax, leaky_relu, elu, gelu,
+// silu and softplus, one op each. Dense reads these attributes to fuse an activation into its GEMM.
 #pragma once
 
 #include "ir/graph.h"
@@ -8,6 +9,7 @@ namespace hg {
 
 struct ActivationAttributes : Attributes {
   Activation kind = Activation::Linear;
+  float alpha = 0;  // leaky_relu's negative slope, elu's scale; 0 for the rest
 };
 
 }  // namespace hg

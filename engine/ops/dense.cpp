@@ -26,12 +26,12 @@ std::shared_ptr<DenseKernels> dense_kernels(StepContext& context, NodeId id) {
     const Node& dense = context.node(forward);
     const auto& a = dense.attributes_as<DenseAttributes>();
     const NodeId fused = context.fused_activation(forward);
-    const Activation activation = fused == kNoNode
-                                      ? Activation::Linear
-                                      : context.node(fused).attributes_as<ActivationAttributes>().kind;
+    const ActivationAttributes none;
+    const ActivationAttributes& activation =
+        fused == kNoNode ? none : context.node(fused).attributes_as<ActivationAttributes>();
     return std::make_shared<DenseKernels>(
         DenseShape{context.batch(), context.node(dense.inputs[0]).elements_per_sample(), a.units,
-                   a.transposed_weights, dense.inputs.size() > 2, activation});
+                   a.transposed_weights, dense.inputs.size() > 2, activation.kind, activation.alpha});
   });
 }
 

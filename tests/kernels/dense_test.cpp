@@ -65,10 +65,15 @@ TEST_CASE("dense forward and backward data match the reference") {
 }
 
 TEST_CASE("dense forward with a fused activation matches the reference") {
-  for (Activation activation : {Activation::Relu, Activation::Sigmoid, Activation::Tanh})
+  const std::pair<Activation, float> fusable[] = {{Activation::Relu, 0.f}, {Activation::Sigmoid, 0.f},
+                                                  {Activation::Tanh, 0.f}, {Activation::LeakyRelu, 0.2f},
+                                                  {Activation::Elu, 0.7f}, {Activation::Gelu, 0.f},
+                                                  {Activation::Silu, 0.f}, {Activation::Softplus, 0.f}};
+  for (auto [activation, alpha] : fusable)
     for (const Sizes& sizes : kShapes)
       for (DenseShape s : all_variants(sizes)) {
         s.fused_activation = activation;
+        s.activation_alpha = alpha;
         CAPTURE_SHAPE(s);
         CAPTURE(activation_name(activation));
         const size_t N = s.batch, K = s.in, M = s.out;

@@ -1,0 +1,503 @@
+// Arithmetic on values: a + b, a - b, a * b, a / b (also callable as add, sub, mul, div), with a scalar
+// constant on either side or a value broadcast over the other, and the unary neg (-x), exp, log, sqrt,
+// square and abs. Lowering sends the `+ - * /` and unary minus of a graph file here by these op names.
+//   shapes: equal; or one side per-feature (unbatched, the other's dims) broadcast over the batch; or one
+//           side of one element (per-sample [1], a scalar, a constant) broadcast over the other's features.
+//   gradient: the local derivative times the output's gradient, summed over whatever was broadcast.
+#include <cmath>
+
+#include "autodiff/gradient_context.h"
+#include "ir/lower_context.h"
+#include "ir/lower_util.h"
+#include "kernels/threading.h"
+#include "plan/step_context.h"
+
+namespace hg {
+namespace {
+
+// About this many elements per parallel chunk: below it, a thread's start costs more than the loop.
+constexpr int64_t kGrain = 1 << 14;
+
+int64_t rows_per_chunk(int64_t cols) {
+  return std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1));
+}
+
+Node new_node(const Op& op, LowerContext& context, const SourceLocation& where) {
+  Node n;
+  n.op = &op;
+  n.name = context.statement_name() + "." + op.name();
+  n.location = where;
+  return n;
+}
+
+// ---- broadcasting -----------------------------------------------------------------------------------------
+
+// An output is rows x cols (rows = the batch for a batched value, else 1). An operand's element for output
+// element (r, c) is at r * row_stride + c * col_stride: a stride of 0 is a broadcast along that axis.
+struct Layout {
+  int64_t row_stride = 0, col_stride = 0;
+};
+
+Layout layout_of(const Node& operand, const Node& output) {
+  const int64_t elements = operand.elements_per_sample();
+  const bool per_feature = elements == output.elements_per_sample() && elements > 1;
+  if (operand.batched) return per_feature ? Layout{elements, 1} : Layout{1, 0};
+  return per_feature ? Layout{0, 1} : Layout{0, 0};
+}
+
+// dst (shaped like the operand) = the sum of local(r, c) over the output elements that read each of its
+// elements. Each dst element is summed by one thread in a fixed order, so results do not depend on threads.
+template <class Local>
+void reduce_into(float* dst, Layout l, int64_t rows, int64_t cols, const Local& local) {
+  if (l.row_stride == 0 && l.col_stride == 0) {
+    double sum = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) sum += local(r, c);
+    dst[0] = float(sum);
+  } else if (l.row_stride == 0) {  // per feature: summed over the batch
+    parallel_for(0, cols, std::max<int64_t>(1, kGrain / std::max<int64_t>(rows, 1)),
+                 [&](int64_t b, int64_t e) {
+                   for (int64_t c = b; c < e; ++c) {
+                     double sum = 0;
+                     for (int64_t r = 0; r < rows; ++r) sum += local(r, c);
+                     dst[c] = float(sum);
+                   }
+                 });
+  } else if (l.col_stride == 0) {  // per sample: summed over the features
+    parallel_for(0, rows, rows_per_chunk(cols), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        double sum = 0;
+        for (int64_t c = 0; c < cols; ++c) sum += local(r, c);
+        dst[r] = float(sum);
+      }
+    });
+  } else {
+    parallel_for(0, rows, rows_per_chunk(cols), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        for (int64_t c = 0; c < cols; ++c) dst[r * cols + c] = local(r, c);
+    });
+  }
+}
+
+// ---- binary ops -------------------------------------------------------------------------------------------
+
+enum class BinaryKind { Add, Sub, Mul, Div };
+
+struct BinaryAttributes : Attributes {
+  BinaryKind kind = BinaryKind::Add;
+  bool has_constant = false;  // one side is a number; the node's only input is the other side
+  bool constant_left = false;
+  float constant = 0;
+};
+
+// The forward's operands as the kernels read them: a buffer, or the constant, with its layout.
+struct Operands {
+  const float* left;
+  const float* right;
+  Layout left_layout, right_layout;
+  int64_t rows, cols;
+};
+
+struct BinaryKernel {
+  float constant;  // the operand pointer of a constant side points here
+  Operands operands;
+};
+
+std::shared_ptr<BinaryKernel> binary_kernel(StepContext& context, NodeId id) {
+  const NodeId forward = context.forward_of(id);
+  return context.shared_kernel<BinaryKernel>(forward, [&] {
+    const Node& f = context.node(forward);
+    const auto& a = f.attributes_as<BinaryAttributes>();
+    auto k = std::make_shared<BinaryKernel>();
+    k->constant = a.constant;
+    Operands& o = k->operands;
+    o.rows = f.batched ? context.batch() : 1;
+    o.cols = f.elements_per_sample();
+    const float* value = context.input(forward, 0);
+    const Layout value_layout = layout_of(context.node(f.inputs[0]), f);
+    if (!a.has_constant) {
+      o.left = value;
+      o.left_layout = value_layout;
+      o.right = context.input(forward, 1);
+      o.right_layout = layout_of(context.node(f.inputs[1]), f);
+    } else {
+      (a.constant_left ? o.left : o.right) = &k->constant;
+      (a.constant_left ? o.right : o.left) = value;
+      (a.constant_left ? o.right_layout : o.left_layout) = value_layout;
+    }
+    return k;
+  });
+}
+
+template <class F>
+void map_binary(const Operands& o, float* dst, const F& f) {
+  parallel_for(0, o.rows, rows_per_chunk(o.cols), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r)
+      for (int64_t c = 0; c < o.cols; ++c)
+        dst[r * o.cols + c] = f(o.left[r * o.left_layout.row_stride + c * o.left_layout.col_stride],
+                                o.right[r * o.right_layout.row_stride + c * o.right_layout.col_stride]);
+  });
+}
+
+float at(const float* p, Layout l, int64_t r, int64_t c) {
+  return p[r * l.row_stride + c * l.col_stride];
+}
+
+// The gradient of one operand: which side (0 left, 1 right) and its layout, set per backward node.
+struct OperandGradientAttributes : Attributes {
+  int side = 0;
+};
+
+class BinaryBackwardOp : public Op {
+ public:
+  const char* name() const override { return "binary_backward"; }
+  // diff_dst, then for * and / the forward's value inputs, which the local derivative reads.
+  StepFunction bind(StepContext& context, NodeId id) const override {
+    auto k = binary_kernel(context, id);
+    const NodeId forward = context.forward_of(id);
+    const BinaryKind kind = context.node(forward).attributes_as<BinaryAttributes>().kind;
+    const int side = context.node(id).attributes_as<OperandGradientAttributes>().side;
+    const float* diff_dst = context.input(id, 0);
+    float* dst = context.buffer(id);
+    const Operands o = k->operands;
+    const Layout l = side == 0 ? o.left_layout : o.right_layout;
+    switch (kind) {
+      case BinaryKind::Add:
+      case BinaryKind::Sub: {
+        const float sign = kind == BinaryKind::Sub && side == 1 ? -1.f : 1.f;
+        return [=] {
+          reduce_into(dst, l, o.rows, o.cols,
+                      [&](int64_t r, int64_t c) { return sign * diff_dst[r * o.cols + c]; });
+        };
+      }
+      case BinaryKind::Mul:
+        return [=] {
+          const float* other = side == 0 ? o.right : o.left;
+          const Layout ol = side == 0 ? o.right_layout : o.left_layout;
+          reduce_into(dst, l, o.rows, o.cols,
+                      [&](int64_t r, int64_t c) { return diff_dst[r * o.cols + c] * at(other, ol, r, c); });
+        };
+      case BinaryKind::Div:  // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+        return [=] {
+          reduce_into(dst, l, o.rows, o.cols, [&](int64_t r, int64_t c) {
+            const float a = at(o.left, o.left_layout, r, c), b = at(o.right, o.right_layout, r, c);
+            const float g = diff_dst[r * o.cols + c];
+            return side == 0 ? g / b : -g * a / (b * b);
+          });
+        };
+    }
+    HG_ASSERT(false, "binary_backward: unknown kind");
+    return {};
+  }
+} const binary_backward;
+
+// What `hourglass check` and messages call each kind.
+struct BinaryInfo {
+  const char* name;
+  char symbol;
+};
+constexpr BinaryInfo kBinary[] = {{"add", '+'}, {"sub", '-'}, {"mul", '*'}, {"div", '/'}};
+
+class BinaryOp : public Op {
+ public:
+  explicit BinaryOp(BinaryKind kind) : kind_(kind) {}
+  const char* name() const override { return kBinary[int(kind_)].name; }
+  bool callable() const override { return true; }
+
+  void verify(const Graph& graph, const Node& n) const override {
+    const auto& a = n.attributes_as<BinaryAttributes>();
+    HG_ASSERT(n.inputs.size() == (a.has_constant ? 1u : 2u), n.name + ": operands");
+  }
+  std::string describe(const Graph&, const Node& n) const override {
+    const auto& a = n.attributes_as<BinaryAttributes>();
+    if (!a.has_constant) return name();
+    char number[32];
+    std::snprintf(number, sizeof number, "%.9g", double(a.constant));
+    const std::string symbol(1, kBinary[int(kind_)].symbol);
+    return a.constant_left ? std::string(number) + " " + symbol + " x" : "x " + symbol + " " + number;
+  }
+
+  // `a + b` (a Binary expression) or add(a, b) (a call): the two operands, each a value or a constant.
+  NodeId lower(LowerContext& context, const ast::Expr& e) const override {
+    const ast::Expr* operand[2] = {nullptr, nullptr};
+    if (e.kind == ast::Expr::Kind::Binary) {
+      operand[0] = e.lhs.get();
+      operand[1] = e.rhs.get();
+    } else {
+      if (!check_arguments(e, 2, {}, context.sink())) return kNoNode;
+      for (size_t i = 0; i < 2; ++i)
+        if (const ast::Arg* arg = positional(e, i)) operand[i] = arg->value.get();
+      if (!operand[1]) {
+        context.sink().error(e.location, std::string("op '") + name() + "' expects 2 inputs, got " +
+                                             std::to_string(operand[0] ? 1 : 0));
+        return kNoNode;
+      }
+    }
+    const std::string text = "'" + ast::to_string(*operand[0]) + " " + kBinary[int(kind_)].symbol + " " +
+                             ast::to_string(*operand[1]) + "'";
+    std::optional<double> constant[2];
+    for (int i = 0; i < 2; ++i) {
+      DiagnosticSink quiet;  // not a number: a value, lowered below
+      constant[i] = constant_value(*operand[i], quiet);
+    }
+    if (constant[0] && constant[1]) {
+      context.sink().error(e.location,
+                           text + " is a number, not a value; arithmetic needs at least one value");
+      return kNoNode;
+    }
+    auto attributes = std::make_shared<BinaryAttributes>();
+    attributes->kind = kind_;
+    Node n = new_node(*this, context, e.location);
+    if (constant[0] || constant[1]) {
+      const int side = constant[0] ? 1 : 0;  // the value's side
+      const double c = *constant[1 - side];
+      if (kind_ == BinaryKind::Div && side == 0 && c == 0) {
+        context.sink().error(operand[1]->location, "division by zero");
+        return kNoNode;
+      }
+      const NodeId value = context.lower_value(*operand[side]);
+      if (value == kNoNode) return kNoNode;
+      const Node& v = context.graph().node(value);
+      attributes->has_constant = true;
+      attributes->constant_left = side == 1;
+      attributes->constant = float(c);
+      n.inputs = {value};
+      n.dims = v.dims;
+      n.batched = v.batched;
+    } else {
+      const NodeId left = context.lower_value(*operand[0]);
+      const NodeId right = context.lower_value(*operand[1]);
+      if (left == kNoNode || right == kNoNode) return kNoNode;
+      const Node &a = context.graph().node(left), &b = context.graph().node(right);
+      const int64_t ea = a.elements_per_sample(), eb = b.elements_per_sample();
+      if (ea != eb && ea != 1 && eb != 1) {
+        const std::string sa = ast::to_string(*operand[0]), sb = ast::to_string(*operand[1]);
+        Diagnostic& d = context.sink().error(
+            e.location,
+            text + ": '" + sa + "' is " + shape_string(a.dims, a.batched) + " and '" + sb + "' is " +
+                shape_string(b.dims, b.batched) +
+                "; arithmetic needs equal shapes, a per-feature value or a single number per sample");
+        // A named operand points at its statement, a nested expression at itself.
+        d.notes.push_back({Severity::Note, context.definition_of(a), "'" + sa + "' is defined here", {}});
+        d.notes.push_back({Severity::Note, context.definition_of(b), "'" + sb + "' is defined here", {}});
+        return kNoNode;
+      }
+      if (ea == eb && a.dims != b.dims && ea != 1) {
+        context.sink().error(e.location, text + ": '" + ast::to_string(*operand[0]) + "' is " +
+                                             shape_string(a.dims, a.batched) + " and '" +
+                                             ast::to_string(*operand[1]) + "' is " +
+                                             shape_string(b.dims, b.batched) +
+                                             "; reshape one of them so that their dims agree");
+        return kNoNode;
+      }
+      n.inputs = {left, right};
+      // The output has the shape of the side with more elements (or more dims, between single numbers).
+      const bool left_shapes = ea > eb || (ea == eb && a.dims.size() >= b.dims.size());
+      n.dims = left_shapes ? a.dims : b.dims;
+      n.batched = a.batched || b.batched;
+    }
+    n.attributes = attributes;
+    return context.add(std::move(n));
+  }
+
+  void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
+    const Node n = context.node(id);  // a copy: adding backward nodes may move the graph's nodes
+    const auto& a = n.attributes_as<BinaryAttributes>();
+    const bool reads_operands = kind_ == BinaryKind::Mul || kind_ == BinaryKind::Div;
+    std::vector<NodeId> inputs = {gradient};
+    if (reads_operands) inputs.insert(inputs.end(), n.inputs.begin(), n.inputs.end());
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      auto side = std::make_shared<OperandGradientAttributes>();
+      side->side = a.has_constant ? (a.constant_left ? 1 : 0) : int(i);
+      context.input_gradient(binary_backward, id, i, inputs, side);
+    }
+  }
+
+  StepFunction bind(StepContext& context, NodeId id) const override {
+    auto k = binary_kernel(context, id);
+    float* dst = context.buffer(id);
+    switch (kind_) {
+      case BinaryKind::Add:
+        return [k, dst] { map_binary(k->operands, dst, [](float a, float b) { return a + b; }); };
+      case BinaryKind::Sub:
+        return [k, dst] { map_binary(k->operands, dst, [](float a, float b) { return a - b; }); };
+      case BinaryKind::Mul:
+        return [k, dst] { map_binary(k->operands, dst, [](float a, float b) { return a * b; }); };
+      case BinaryKind::Div:
+        return [k, dst] { map_binary(k->operands, dst, [](float a, float b) { return a / b; }); };
+    }
+    HG_ASSERT(false, "binary: unknown kind");
+    return {};
+  }
+
+ private:
+  BinaryKind kind_;
+};
+
+// ---- unary ops --------------------------------------------------------------------------------------------
+
+enum class UnaryKind { Neg, Exp, Log, Sqrt, Square, Abs };
+constexpr const char* kUnaryNames[] = {"neg", "exp", "log", "sqrt", "square", "abs"};
+
+// d/dx, from x, y = f(x) and the output's gradient g.
+float unary_derivative(UnaryKind kind, float x, float y, float g) {
+  switch (kind) {
+    case UnaryKind::Neg:
+      return -g;
+    case UnaryKind::Exp:
+      return g * y;
+    case UnaryKind::Log:
+      return g / x;
+    case UnaryKind::Sqrt:
+      return g / (2 * y);
+    case UnaryKind::Square:
+      return 2 * x * g;
+    case UnaryKind::Abs:  // 0 at 0, as PyTorch's sign
+      return x > 0 ? g : x < 0 ? -g : 0.f;
+  }
+  return 0;
+}
+
+template <class F>
+StepFunction map_unary(const float* src, float* dst, int64_t count, F f) {
+  return [=] {
+    parallel_for(0, count, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) dst[i] = f(src[i]);
+    });
+  };
+}
+
+struct UnaryAttributes : Attributes {
+  UnaryKind kind = UnaryKind::Neg;
+};
+
+class UnaryBackwardOp : public Op {
+ public:
+  const char* name() const override { return "unary_backward"; }
+  int arity() const override { return 3; }  // diff_dst, the forward's src and dst
+  StepFunction bind(StepContext& context, NodeId id) const override {
+    const UnaryKind kind = context.node(id).attributes_as<UnaryAttributes>().kind;
+    const float *g = context.input(id, 0), *x = context.input(id, 1), *y = context.input(id, 2);
+    float* dst = context.buffer(id);
+    const int64_t count = context.count(id);
+    return [=] {
+      parallel_for(0, count, kGrain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) dst[i] = unary_derivative(kind, x[i], y[i], g[i]);
+      });
+    };
+  }
+} const unary_backward;
+
+class UnaryOp : public Op {
+ public:
+  explicit UnaryOp(UnaryKind kind) : kind_(kind) {}
+  const char* name() const override { return kUnaryNames[int(kind_)]; }
+  bool callable() const override { return true; }
+  int arity() const override { return 1; }
+
+  // exp(x), or `-x` (a Negate expression) for neg: the shape of its input, batched or not.
+  NodeId lower(LowerContext& context, const ast::Expr& e) const override {
+    const ast::Expr* operand = nullptr;
+    if (e.kind == ast::Expr::Kind::Negate) {
+      operand = e.lhs.get();
+    } else {
+      if (!check_arguments(e, 1, {}, context.sink())) return kNoNode;
+      if (const ast::Arg* arg = positional(e, 0)) operand = arg->value.get();
+      if (!operand) {
+        context.sink().error(e.location, std::string("op '") + name() + "' expects 1 input, got 0");
+        return kNoNode;
+      }
+    }
+    DiagnosticSink quiet;
+    if (constant_value(*operand, quiet)) {
+      context.sink().error(e.location, "'" + ast::to_string(e) + "' is a number, not a value; " + name() +
+                                           " needs a value such as a name or an op call");
+      return kNoNode;
+    }
+    const NodeId input = context.lower_value(*operand);
+    if (input == kNoNode) return kNoNode;
+    const Node& src = context.graph().node(input);
+    Node n = new_node(*this, context, e.location);
+    n.inputs = {input};
+    n.dims = src.dims;
+    n.batched = src.batched;
+    auto attributes = std::make_shared<UnaryAttributes>();
+    attributes->kind = kind_;
+    n.attributes = attributes;
+    return context.add(std::move(n));
+  }
+
+  void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
+    context.input_gradient(unary_backward, id, 0, {gradient, context.node(id).inputs[0], id});
+  }
+
+  StepFunction bind(StepContext& context, NodeId id) const override {
+    const float* src = context.input(id, 0);
+    float* dst = context.buffer(id);
+    const int64_t count = context.count(id);
+    switch (kind_) {
+      case UnaryKind::Neg:
+        return map_unary(src, dst, count, [](float x) { return -x; });
+      case UnaryKind::Exp:
+        return map_unary(src, dst, count, [](float x) { return std::exp(x); });
+      case UnaryKind::Log:
+        return map_unary(src, dst, count, [](float x) { return std::log(x); });
+      case UnaryKind::Sqrt:
+        return map_unary(src, dst, count, [](float x) { return std::sqrt(x); });
+      case UnaryKind::Square:
+        return map_unary(src, dst, count, [](float x) { return x * x; });
+      case UnaryKind::Abs:
+        return map_unary(src, dst, count, [](float x) { return std::fabs(x); });
+    }
+    HG_ASSERT(false, "unary: unknown kind");
+    return {};
+  }
+
+ private:
+  UnaryKind kind_;
+};
+
+}  // namespace
+
+const Op& add_op() {
+  static const BinaryOp op(BinaryKind::Add);
+  return op;
+}
+const Op& sub_op() {
+  static const BinaryOp op(BinaryKind::Sub);
+  return op;
+}
+const Op& mul_op() {
+  static const BinaryOp op(BinaryKind::Mul);
+  return op;
+}
+const Op& div_op() {
+  static const BinaryOp op(BinaryKind::Div);
+  return op;
+}
+const Op& neg_op() {
+  static const UnaryOp op(UnaryKind::Neg);
+  return op;
+}
+const Op& exp_op() {
+  static const UnaryOp op(UnaryKind::Exp);
+  return op;
+}
+const Op& log_op() {
+  static const UnaryOp op(UnaryKind::Log);
+  return op;
+}
+const Op& sqrt_op() {
+  static const UnaryOp op(UnaryKind::Sqrt);
+  return op;
+}
+const Op& square_op() {
+  static const UnaryOp op(UnaryKind::Square);
+  return op;
+}
+const Op& abs_op() {
+  static const UnaryOp op(UnaryKind::Abs);
+  return op;
+}
+
+}  // namespace hg
