@@ -1,6 +1,7 @@
 // upsample(x, factor=2): nearest-neighbour upsampling of [C, H, W] samples to [C, H*f, W*f], the inverse
 // of a stride-f pooling in a convolutional decoder. Its backward sums each f x f block of the gradient.
-// Plain loops: a copy and a block sum at memory speed, with no parameters for oneDNN's resampling to fuse.
+// Plain loops for now: oneDNN's nearest resampling (forward and backward) fits this contract and is not
+// wired yet; these loops are the reference twin it would be tested against.
 #include <algorithm>
 
 #include "autodiff/gradient_context.h"
