@@ -127,3 +127,14 @@ TEST_CASE("layernorm normalizes each sample over its elements, the same in train
     CHECK(plan.buffer(n)[5] == doctest::Approx(2 * inverse1));
   }
 }
+
+TEST_CASE("batchnorm: freeze and lr_mult globs reach the scale and shift, never the buffers") {
+  test::TestModel boosted = test::model_from_text(std::string(kBatchnorm) + "lr_mult \"n.*\" = 2\n");
+  CHECK(boosted.parameters->slot("n.weights")->lr_mult == 2);
+  CHECK(boosted.parameters->slot("n.running_mean")->lr_mult == 1);
+  CHECK_FALSE(boosted.parameters->slot("n.running_mean")->trainable);
+  test::TestModel frozen = test::model_from_text(std::string(kBatchnorm) + "freeze \"n.*\"\n");
+  CHECK_FALSE(frozen.parameters->slot("n.weights")->trainable);
+  CHECK_FALSE(frozen.parameters->slot("n.weights")->buffer);
+  CHECK(frozen.parameters->slot("n.running_var")->buffer);
+}
