@@ -48,6 +48,11 @@ struct InputAttributes : Attributes {
 struct ParameterAttributes : Attributes {
   bool trainable = true;  // false when frozen
   double lr_mult = 1;     // multiplies the optimizer's learning rate
+  // A buffer (batchnorm's running statistics) is state, not a trained parameter: never trainable, no
+  // gradient, out of reach of freeze and lr_mult; its op's forward writes it in training. Checkpoints save it
+  // next to the parameters, under its own name.
+  bool buffer = false;
+  float initial = 0;  // every element's value before training, where not Glorot-initialized (rank < 2)
 };
 // A plugin term or corruption, named here and resolved against the loaded plugins when a plan is built.
 struct TermAttributes : Attributes {

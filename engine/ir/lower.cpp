@@ -41,15 +41,26 @@ std::vector<NodeId> LowerContext::lower_inputs(const ast::Expr& call, size_t cou
 }
 
 NodeId LowerContext::add_parameter(const std::string& suffix, std::vector<int64_t> dims,
-                                   const SourceLocation& where) {
+                                   const SourceLocation& where, float initial) {
   Node n;
   n.op = &ops_.of_role(OpRole::Parameter);
   n.name = current_->name + "." + suffix;
   n.location = where;
   n.dims = std::move(dims);
-  n.attributes = std::make_shared<ParameterAttributes>();
+  auto attributes = std::make_shared<ParameterAttributes>();
+  attributes->initial = initial;
+  n.attributes = attributes;
   NodeId id = graph_.add(std::move(n));
   graph_.parameters.push_back(id);
+  return id;
+}
+
+NodeId LowerContext::add_buffer(const std::string& suffix, std::vector<int64_t> dims,
+                                const SourceLocation& where, float initial) {
+  const NodeId id = add_parameter(suffix, std::move(dims), where, initial);
+  auto& attributes = graph_.nodes[id].attributes_as<ParameterAttributes>();
+  attributes.buffer = true;
+  attributes.trainable = false;
   return id;
 }
 

@@ -32,8 +32,12 @@ class LowerContext {
   NodeId resolve(const std::string& name, const SourceLocation& where);
   // The first `count` positional arguments, lowered; reports a missing one. Empty after any error.
   std::vector<NodeId> lower_inputs(const ast::Expr& call, size_t count, const char* what);
-  // NAME.suffix, a new parameter of the current statement.
-  NodeId add_parameter(const std::string& suffix, std::vector<int64_t> dims, const SourceLocation& where);
+  // NAME.suffix, a new parameter of the current statement; `initial` fills it when its rank is below 2.
+  NodeId add_parameter(const std::string& suffix, std::vector<int64_t> dims, const SourceLocation& where,
+                       float initial = 0);
+  // NAME.suffix, a new buffer (ParameterAttributes::buffer) of the current statement, filled with `initial`.
+  NodeId add_buffer(const std::string& suffix, std::vector<int64_t> dims, const SourceLocation& where,
+                    float initial);
   // One parametric op per statement, so that its parameters have a stable name; reports a second.
   bool claim_parameters(const ast::Expr& call, const char* op);
   // Where a value comes from, for notes: the name of its statement, or the op that created a parameter.

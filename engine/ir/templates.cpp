@@ -86,6 +86,7 @@ void apply_parameter_rules(const ast::Program& program, Graph& graph, Diagnostic
     int matched = 0;
     for (NodeId p : graph.parameters) {
       Node& n = graph.nodes[p];
+      if (n.attributes_as<ParameterAttributes>().buffer) continue;  // state, never trained
       if (fnmatch(s.source.c_str(), n.name.c_str(), 0) != 0) continue;
       ++matched;
       auto& parameter = n.attributes_as<ParameterAttributes>();

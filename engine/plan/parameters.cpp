@@ -37,7 +37,8 @@ ParameterStore::ParameterStore(const Graph& graph) {
   for (NodeId id : graph.parameters) {
     const Node& n = graph.node(id);
     const auto& a = n.attributes_as<ParameterAttributes>();
-    ParameterSlot s{id, n.name, n.dims, total_, n.elements_per_sample(), a.trainable, a.lr_mult};
+    ParameterSlot s{id,        n.name,   n.dims,   total_, n.elements_per_sample(), a.trainable && !a.buffer,
+                    a.lr_mult, a.buffer, a.initial};
     by_node_[id] = slots_.size();
     slots_.push_back(s);
     total_ += padded(s.count);
@@ -68,7 +69,7 @@ void ParameterStore::initialize(uint64_t seed) {
   for (const ParameterSlot& s : slots_) {
     float* p = values_.data() + s.offset;
     if (s.dims.size() < 2) {
-      std::fill(p, p + s.count, 0.0f);
+      std::fill(p, p + s.count, s.initial);
       continue;
     }
     const double fan_out = double(s.dims[0]), fan_in = double(s.count) / fan_out;

@@ -39,6 +39,8 @@ struct ParameterSlot {
   int64_t offset = 0, count = 0;  // in floats, into every arena below
   bool trainable = true;
   double lr_mult = 1;
+  bool buffer = false;  // running statistics: saved and restored, never trained (ParameterAttributes::buffer)
+  float initial = 0;    // the fill of a rank < 2 slot
 };
 
 class ParameterStore {

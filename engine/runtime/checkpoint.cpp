@@ -49,7 +49,7 @@ std::string join(const std::vector<std::string>& names) {
 std::vector<std::string> frozen_names(const Model& model) {
   std::vector<std::string> names;
   for (const ParameterSlot& s : model.parameters.slots())
-    if (!s.trainable) names.push_back(s.name);
+    if (!s.trainable && !s.buffer) names.push_back(s.name);  // buffers are never trained, not frozen
   return names;
 }
 

@@ -1,13 +1,14 @@
 // --resume continues bit-identically: 3 epochs straight, and the same run stopped after epoch 1's checkpoint
 // and resumed in a fresh model for 2 more, end with the same bytes in every parameter and optimizer state,
-// for Adam, SGD with momentum and a masking corruption (whose seeds follow the step). Resuming a different
-// run is refused, naming both sides.
+// for Adam, SGD with momentum, a masking corruption (whose seeds follow the step) and batchnorm (whose
+// running statistics are restored as well). Resuming a different run is refused, naming both sides.
 #include <doctest/doctest.h>
 
 #include <cstring>
 
 #include "mnist_fixture.h"
 #include "runtime/checkpoint.h"
+#include "runtime/transfer.h"
 
 using namespace hg;
 using hg::test::kMnistData;
@@ -187,4 +188,29 @@ TEST_CASE("--freeze globs freeze like the graph's freeze, and one that matches n
               " (did you mean 'code.*'?); parameters are named like 'code.weights' and "
               "'code.bias'");
   }
+}
+
+// Batchnorm's running statistics are buffers: saved next to the parameters under NAME.running_mean and
+// NAME.running_var, restored bit for bit by --resume and --init, and moved by training alone.
+TEST_CASE("a batchnorm run resumes bit-identically, running statistics included, and --init restores them") {
+  const std::string text = graph_with(
+      "h = dense(x, 24)\nn = batchnorm(h) |> sigmoid\nrecon = dense(n, 784) |> sigmoid\n"
+      "loss = loss.bce(recon, x)\n",
+      "optimizer = adam(lr=0.003)");
+  check_resume_is_exact("resume_batchnorm", text);
+
+  const std::string path = test::write_graph("init_batchnorm.graph", text);
+  const std::string checkpoint = test::scratch_path("init_batchnorm.safetensors");
+  Model trained(path, {});
+  REQUIRE(test::train_slice(trained, kSamples).size() == 3);
+  const ParameterSlot* var = trained.parameters.slot("n.running_var");
+  REQUIRE(var != nullptr);
+  CHECK(trained.parameters.values()[var->offset] != 1.0f);  // moved away from its initial 1
+  save_checkpoint(checkpoint, trained);
+  CheckpointFile file(checkpoint);
+  CHECK(file.metadata("frozen").empty());  // buffers are not frozen parameters
+
+  Model initialized(path, {});
+  initialize_from(checkpoint, initialized, {});
+  CHECK(same_arena(trained.parameters, initialized.parameters, &ParameterStore::values));
 }

@@ -1,0 +1,117 @@
+// upsample(x, factor=2): nearest-neighbour upsampling of [C, H, W] samples to [C, H*f, W*f], the inverse
+// of a stride-f pooling in a convolutional decoder. Its backward sums each f x f block of the gradient.
+// Plain loops for now: oneDNN's nearest resampling (forward and backward) fits this contract and is not
+// wired yet; these loops are the reference twin it would be tested against.
+#include <algorithm>
+
+#include "autodiff/gradient_context.h"
+#include "ops/spatial.h"
+#include "plan/step_context.h"
+
+namespace hg {
+namespace {
+
+struct UpsampleAttributes : Attributes {
+  int64_t factor = 2;
+};
+
+// Shape contract: planes = N*C planes of h x w in src, of (h*f) x (w*f) in dst.
+//   forward:  dst[p][y][x] = src[p][y/f][x/f]
+//   backward: diff_src[p][i][j] = sum over the f x f block (i*f.., j*f..) of diff_dst[p]
+struct UpsampleKernel {
+  int64_t planes, h, w, f;
+  void forward(const float* src, float* dst) const {
+    const int64_t W = w * f;
+    for (int64_t p = 0; p < planes; ++p)
+      for (int64_t y = 0; y < h * f; ++y) {
+        const float* row = src + (p * h + y / f) * w;
+        float* out = dst + (p * h * f + y) * W;
+        for (int64_t x = 0; x < W; ++x) out[x] = row[x / f];
+      }
+  }
+  void backward(const float* diff_dst, float* diff_src) const {
+    const int64_t W = w * f;
+    std::fill(diff_src, diff_src + planes * h * w, 0.0f);
+    for (int64_t p = 0; p < planes; ++p)
+      for (int64_t y = 0; y < h * f; ++y) {
+        const float* row = diff_dst + (p * h * f + y) * W;
+        float* out = diff_src + (p * h + y / f) * w;
+        for (int64_t x = 0; x < W; ++x) out[x / f] += row[x];
+      }
+  }
+};
+
+UpsampleKernel upsample_kernel(StepContext& context, NodeId id) {
+  const Node& forward = context.node(context.forward_of(id));
+  const Node& src = context.node(forward.inputs[0]);
+  return {context.batch() * src.dims[0], src.dims[1], src.dims[2],
+          forward.attributes_as<UpsampleAttributes>().factor};
+}
+
+class UpsampleBackwardOp : public Op {
+ public:
+  const char* name() const override { return "upsample_backward"; }
+  int arity() const override { return 1; }  // diff_dst
+  StepFunction bind(StepContext& context, NodeId id) const override {
+    const UpsampleKernel k = upsample_kernel(context, id);
+    const float* diff_dst = context.input(id, 0);
+    float* dst = context.buffer(id);
+    return [=] { k.backward(diff_dst, dst); };
+  }
+} const upsample_backward;
+
+class UpsampleOp : public Op {
+ public:
+  const char* name() const override { return "upsample"; }
+  bool callable() const override { return true; }
+  int arity() const override { return 1; }
+  std::string describe(const Graph&, const Node& n) const override {
+    return "upsample(x" + std::to_string(n.attributes_as<UpsampleAttributes>().factor) + ")";
+  }
+  NodeId lower(LowerContext& context, const ast::Expr& call) const override {
+    DiagnosticSink& sink = context.sink();
+    if (!check_arguments(call, 1, {"factor"}, sink)) return kNoNode;
+    const std::vector<NodeId> inputs = context.lower_inputs(call, 1, "op");
+    std::optional<int64_t> factor = 2;
+    if (const ast::Arg* arg = keyword(call, "factor")) {
+      factor = positive_integer(*arg->value, "upsample factor", sink);
+      if (factor && *factor > 64) {
+        sink.error(arg->value->location,
+                   "upsample factor must be at most 64, got " + std::to_string(*factor));
+        factor.reset();
+      }
+    }
+    if (inputs.empty() || !factor) return kNoNode;
+    const Node src = context.graph().node(inputs[0]);
+    if (!spatial_input(src, call, sink)) return kNoNode;
+    Node n;
+    n.op = this;
+    n.name = context.statement_name() + ".upsample";
+    n.location = call.location;
+    n.inputs = inputs;
+    n.dims = {src.dims[0], src.dims[1] * *factor, src.dims[2] * *factor};
+    n.batched = true;
+    auto attributes = std::make_shared<UpsampleAttributes>();
+    attributes->factor = *factor;
+    n.attributes = attributes;
+    return context.add(std::move(n));
+  }
+  void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
+    context.input_gradient(upsample_backward, id, 0, {gradient});
+  }
+  StepFunction bind(StepContext& context, NodeId id) const override {
+    const UpsampleKernel k = upsample_kernel(context, id);
+    const float* src = context.input(id, 0);
+    float* dst = context.buffer(id);
+    return [=] { k.forward(src, dst); };
+  }
+};
+
+}  // namespace
+
+const Op& upsample_op() {
+  static const UpsampleOp op;
+  return op;
+}
+
+}  // namespace hg
