@@ -46,6 +46,7 @@ static std::string json_line(const EpochReport& e) {
 }
 
 static void print_transfer(const std::string& checkpoint, const TransferPlan& plan, const Model& model) {
+  for (const std::string& note : plan.notes) std::printf("%s: note: %s\n", checkpoint.c_str(), note.c_str());
   std::printf("initialized from %s:\n", checkpoint.c_str());
   for (const TransferPlan::Load& l : plan.loads)
     std::printf("  loaded    %s -> %s %s\n", l.source.c_str(), l.target.c_str(),
@@ -98,7 +99,7 @@ int verb_train(const std::vector<std::string>& args) {
   CommonOptions common;
   StartOptions start;
   std::string out, metrics, seed;
-  bool profile = false;
+  bool profile = false, force = false;
   po::options_description options("train options");
   // clang-format off
   options.add_options()
@@ -121,6 +122,8 @@ int verb_train(const std::vector<std::string>& args) {
        "none; repeatable)")
       ("freeze", po::value(&start.freeze)->value_name("GLOB")->composing(),
        "do not train parameters matching this glob, like the graph's `freeze` (repeatable)")
+      ("force", po::bool_switch(&force),
+       "start a fresh run even when --out holds another run's checkpoint, which it then overwrites")
       ("profile", po::bool_switch(&profile),
        "after training, print the mean wall time per training step of each step of the plan (GEMMs, "
        "activations, terms, the optimizer) and of the work between steps; the first step is left out");
@@ -143,6 +146,9 @@ int verb_train(const std::vector<std::string>& args) {
     std::printf("resuming %s after epoch %lld (step %lld)\n", start.resume.c_str(), (long long)model.epoch,
                 (long long)model.parameters.step);
   }
+  if (start.resume.empty() && !force)  // before any work: an hour of training must not end in this error
+    if (const std::string note = check_fresh_output(out, model); !note.empty())
+      std::printf("%s: note: %s\n", out.c_str(), note.c_str());
   if (!start.init.empty()) print_transfer(start.init, initialize_from(start.init, model, start.rules), model);
   print_frozen(model, start.init.empty() ? "" : "  ");
   std::filesystem::path metrics_path(metrics);
