@@ -18,6 +18,8 @@ static PluginRegistry load_plugins(const ModelOptions& options) {
   PluginRegistry registry;
   for (const std::string& dir : PluginRegistry::default_search_path(options.plugin_dirs))
     registry.load_folder(dir);
+  if (options.on_plugin_errors && !registry.load_errors().empty())
+    options.on_plugin_errors(registry.load_errors());
   return registry;
 }
 

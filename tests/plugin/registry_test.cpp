@@ -98,7 +98,10 @@ TEST_CASE(
 TEST_CASE("a library without the entry point is not a plugin") {
   const std::string file = fixture("no_entry/hg_test_no_entry.so");
   CHECK(single_load_error(file) ==
-        file + ": error: not an hourglass plugin: no 'hourglass_plugin' entry point\n");
+        file +
+            ": error: not an hourglass plugin: no 'hourglass_plugin' entry point (if the source defines it, "
+            "export it: hourglass_add_plugin hides symbols by default, so declare it extern \"C\" "
+            "__attribute__((visibility(\"default\"))))\n");
 }
 
 TEST_CASE("a file that cannot be loaded reports dlerror's reason, without Boost's wrapping") {
