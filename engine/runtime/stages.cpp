@@ -286,8 +286,8 @@ void check_references(const std::vector<Stage>& stages, const std::vector<std::s
   for (size_t i = 0; i < stages.size(); ++i) {
     const Stage& s = stages[i];
     for (const auto& [name, where] : references(s)) {
-      const auto target =
-          std::find_if(stages.begin(), stages.end(), [&](const Stage& t) { return t.name == name; });
+      const auto target = std::find_if(stages.begin(), stages.end(),
+                                       [&name = name](const Stage& t) { return t.name == name; });
       if (target == stages.end()) {
         if (std::find(broken.begin(), broken.end(), name) != broken.end()) continue;
         sink.error(where, "unknown stage '" + name + "'" + did_you_mean(name, names));
@@ -481,7 +481,7 @@ std::string run_reason(const Stage& stage, const StageInputs& now, const std::op
   if (then.upstream != now.upstream) {
     for (const auto& [name, print] : now.upstream) {
       const auto was = std::find_if(then.upstream.begin(), then.upstream.end(),
-                                    [&](const auto& u) { return u.first == name; });
+                                    [&name = name](const auto& u) { return u.first == name; });
       if (was == then.upstream.end() || was->second != print) return "'" + name + "' changed";
     }
     return "its inputs changed";
