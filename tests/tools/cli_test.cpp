@@ -126,6 +126,41 @@ TEST_CASE("a broken graph file fails check with file:line:col and exit code 1") 
   CHECK(contains(r.output, "no-such.graph: error: cannot read graph file: No such file or directory"));
 }
 
+TEST_CASE("a missing data file is an error at the graph line that names it, saying where it was looked for") {
+  const std::string empty = scratch("empty-data");
+  std::filesystem::create_directories(empty);
+  Result r = run("train graphs/mnist_ae32.graph --data-dir " + empty + " --set epochs=1 --out " +
+                 scratch("missing-data.safetensors"));
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "graphs/mnist_ae32.graph:6:6: error: data 'train': no file '" + empty +
+                               "/mnist/train-images-idx3-ubyte'"));
+  CHECK(contains(r.output,
+                 "graphs/mnist_ae32.graph:6:6: note: 'mnist/train-images-idx3-ubyte' is looked for in "
+                 "the data folder '" +
+                     empty + "': choose it with --data-dir DIR or $HOURGLASS_DATA"));
+}
+
+TEST_CASE("a fresh train run refuses an --out holding another run unless --force") {
+  const std::string out = scratch("other-run.safetensors");
+  std::filesystem::remove(out);
+  Result r = run("train graphs/mnist_ae32.graph --set epochs=1 --limit 256 --out " + out + " --metrics " +
+                 scratch("other-run.jsonl"));
+  REQUIRE(r.status == 0);
+  r = run("train graphs/mnist_mlp.graph --set epochs=1 --limit 256 --out " + out + " --metrics " +
+          scratch("other-run.jsonl"));
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, out + ": error: --out holds another run (of 'graphs/mnist_ae32.graph', epoch 1)"));
+  CHECK(contains(r.output, "write this run elsewhere with --out, or overwrite it with --force"));
+  r = run("train graphs/mnist_mlp.graph --set epochs=1 --limit 256 --force --out " + out + " --metrics " +
+          scratch("other-run.jsonl"));
+  CHECK(r.status == 0);
+  r = run("train graphs/mnist_mlp.graph --set epochs=1 --limit 256 --out " + out + " --metrics " +
+          scratch("other-run.jsonl"));
+  CHECK(r.status == 0);  // the same run again: started over, with a note
+  CHECK(
+      contains(r.output, out + ": note: --out holds epoch 1 of this same run, which starting over replaces"));
+}
+
 TEST_CASE("missing or corrupt checkpoints are clear errors") {
   Result r = run("eval graphs/mnist_ae32.graph --ckpt " + scratch("missing.safetensors"));
   CHECK(r.status == 1);
