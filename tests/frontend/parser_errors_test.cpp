@@ -44,7 +44,8 @@ std::string nested_calls(int depth) {
 
 // Each text holds exactly one error, with this exact message.
 void check_single_errors(const std::vector<std::pair<std::string, std::string>>& cases) {
-  for (const auto& [text, message] : cases) {
+  for (const auto& text_message : cases) {  // not a structured binding: CAPTURE's lambda names it
+    const std::string &text = text_message.first, &message = text_message.second;
     CAPTURE(text);
     const Parsed parsed = parse(text);
     CHECK(parsed.errors == std::vector<std::string>{message});

@@ -131,7 +131,8 @@ TEST_CASE("each malformed table is refused with the exact problem") {
        "malformed plugin table: parameter 'weight' of 'bad.l1' has default 20 outside [0, 10]"},
       {"listed_twice", "malformed plugin table: term 'bad.l1' is listed twice"},
   };
-  for (const auto& [name, message] : cases) {
+  for (const auto& name_message : cases) {  // not a structured binding: CAPTURE's lambda names it
+    const auto &name = name_message.first, &message = name_message.second;
     CAPTURE(name);
     const std::string file = fixture("malformed/" + std::string(name) + ".so");
     CHECK(single_load_error(file) == file + ": error: " + message + "\n");

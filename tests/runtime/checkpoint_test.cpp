@@ -108,16 +108,19 @@ TEST_CASE("a checkpoint follows the safetensors layout byte for byte") {
   const json header = json::parse(text);
   REQUIRE(header.is_object());
   REQUIRE(header.contains("__metadata__"));
-  for (auto& [key, value] : header["__metadata__"].items()) {
+  for (auto& item : header["__metadata__"].items()) {  // not a structured binding: CAPTURE's lambda names it
+    const std::string key = item.key();
     CAPTURE(key);
-    CHECK(value.is_string());  // the spec's metadata is a map of strings
+    CHECK(item.value().is_string());  // the spec's metadata is a map of strings
   }
 
   // Every tensor is F32 with a shape, and their offsets tile the data section from 0 with no gap.
   const uint64_t data_size = bytes.size() - 8 - n;
   uint64_t expected_begin = 0;
   std::vector<std::string> names;
-  for (auto& [name, entry] : header.items()) {
+  for (auto& item : header.items()) {  // not a structured binding: CAPTURE's lambda names it
+    const std::string name = item.key();
+    const json& entry = item.value();
     if (name == "__metadata__") continue;
     CAPTURE(name);
     names.push_back(name);
