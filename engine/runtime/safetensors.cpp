@@ -174,6 +174,8 @@ void SafetensorsFile::parse() {
   } catch (const json::parse_error& e) {
     throw Error(where, "corrupt safetensors header: its JSON is malformed at byte " + std::to_string(e.byte) +
                            " of " + std::to_string(length));
+  } catch (const json::exception&) {  // found by fuzzing: 1e3056 is out_of_range.406, not a parse_error
+    throw Error(where, "corrupt safetensors header: its JSON holds a number too large to read");
   }
   if (!header.is_object()) throw Error(where, "corrupt safetensors header: not a JSON object");
   for (auto& [name, entry] : header.items()) {

@@ -275,6 +275,11 @@ TEST_CASE("every kind of broken checkpoint is an error naming the file and the t
     const std::string message = load_error(length_prefix(text.size()) + text);
     CHECK(message == bad + ": error: corrupt safetensors header: its JSON is malformed at byte 16 of 19");
   }
+  SUBCASE("a number too large for any reader (found by fuzzing: it escaped as a raw exception)") {
+    const std::string text = "{\"h.bias\": {\"dtype\": \"F32\", \"shape\": [1e3056]}}";
+    CHECK(load_error(length_prefix(text.size()) + text) ==
+          bad + ": error: corrupt safetensors header: its JSON holds a number too large to read");
+  }
   SUBCASE("a header length past the format's limit is refused before the header is read") {
     write_bytes(bad, length_prefix(200'000'000));
     std::filesystem::resize_file(bad, 200'000'008);  // sparse: no disk space, and nothing is allocated
