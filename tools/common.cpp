@@ -29,7 +29,9 @@ void add_common_options(po::options_description& options, CommonOptions& common)
 // "--epochs 3" is a train-block setting given as an option: point at "--set epochs=3".
 static std::string setting_hint(const std::string& option, const std::vector<std::string>& args) {
   static const char* const settings[] = {"batch", "epochs", "seed", "lr", "momentum", "test_every"};
-  std::string name = option.substr(option.find_first_not_of('-'));
+  const size_t start = option.find_first_not_of('-');
+  if (start == std::string::npos) return "";
+  std::string name = option.substr(start);
   std::string value = "N";
   if (const size_t equals = name.find('='); equals != std::string::npos) {
     value = name.substr(equals + 1);
@@ -88,11 +90,12 @@ void check_plugin_dirs(const std::vector<std::string>& dirs) {
     if (!fs::exists(status)) throw po::error("--plugin-dir '" + dir + "': no such folder");
     if (!fs::is_directory(status))
       throw po::error("--plugin-dir '" + dir + "' is a file, not a folder (give the folder that holds the " +
-                      "plugin: --plugin-dir '" + fs::path(dir).parent_path().string() + "')");
+                      "plugin: --plugin-dir '" +
+                      (fs::path(dir).has_parent_path() ? fs::path(dir).parent_path().string() : ".") + "')");
   }
 }
 
-void report_plugin_errors(const std::vector<Diagnostic>& errors) {
+static void report_plugin_errors(const std::vector<Diagnostic>& errors) {
   std::fprintf(stderr,
                "warning: %zu plugin%s failed to load, so %s terms are missing (`hourglass plugins` "
                "lists them):\n",
