@@ -13,6 +13,8 @@
 
 namespace hg::tools {
 
+namespace fs = std::filesystem;
+
 void add_common_options(po::options_description& options, CommonOptions& common) {
   options.add_options()("plugin-dir", po::value(&common.plugin_dirs)->composing(),
                         "also load term plugins from this folder (repeatable)")(
@@ -25,6 +27,27 @@ void add_common_options(po::options_description& options, CommonOptions& common)
       "limit", po::value(&common.limit), "use only the first N samples of each dataset");
 }
 
+// "--epochs 3" is a train-block setting given as an option: point at "--set epochs=3".
+static std::string setting_hint(const std::string& option, const std::vector<std::string>& args) {
+  static const char* const settings[] = {"batch", "epochs", "seed", "lr", "momentum", "test_every"};
+  const size_t start = option.find_first_not_of('-');
+  if (start == std::string::npos) return "";
+  std::string name = option.substr(start);
+  std::string value = "N";
+  if (const size_t equals = name.find('='); equals != std::string::npos) {
+    value = name.substr(equals + 1);
+    name = name.substr(0, equals);
+  } else {
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == option && i + 1 < args.size()) value = args[i + 1];
+      if (args[i].rfind(option + "=", 0) == 0) value = args[i].substr(option.size() + 1);
+    }
+  }
+  for (const char* setting : settings)
+    if (name == setting) return " (train settings are given as --set " + name + "=" + value + ")";
+  return "";
+}
+
 bool parse_verb(const std::string& verb, const std::string& usage, po::options_description& options,
                 const std::vector<std::string>& args, std::string& graph) {
   options.add_options()("help,h", "show this help");
@@ -35,7 +58,11 @@ bool parse_verb(const std::string& verb, const std::string& usage, po::options_d
   po::positional_options_description positional;
   positional.add("graph", 1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+  } catch (const po::unknown_option& e) {
+    throw po::error(std::string(e.what()) + setting_hint(e.get_option_name(), args));
+  }
   if (vm.count("help")) {
     std::cout << "usage: hourglass " << verb << " " << usage << "\n\n" << options << "\n";
     return false;
@@ -57,8 +84,31 @@ std::shared_ptr<void> configure_threads(int threads) {
   return std::make_shared<Settings>(size_t(threads));
 }
 
+void check_plugin_dirs(const std::vector<std::string>& dirs) {
+  for (const std::string& dir : dirs) {
+    std::error_code ec;
+    const fs::file_status status = fs::status(dir, ec);
+    if (!fs::exists(status)) throw po::error("--plugin-dir '" + dir + "': no such folder");
+    if (!fs::is_directory(status))
+      throw po::error("--plugin-dir '" + dir + "' is a file, not a folder (give the folder that holds the " +
+                      "plugin: --plugin-dir '" +
+                      (fs::path(dir).has_parent_path() ? fs::path(dir).parent_path().string() : ".") + "')");
+  }
+}
+
+static void report_plugin_errors(const std::vector<Diagnostic>& errors) {
+  std::fprintf(stderr,
+               "warning: %zu plugin%s failed to load, so %s terms are missing (`hourglass plugins` "
+               "lists them):\n",
+               errors.size(), errors.size() == 1 ? "" : "s", errors.size() == 1 ? "its" : "their");
+  for (const Diagnostic& d : errors) std::fprintf(stderr, "  %s", d.str().c_str());
+}
+
 ModelOptions model_options(const CommonOptions& common) {
-  return ModelOptions{common.plugin_dirs, common.settings};
+  check_plugin_dirs(common.plugin_dirs);
+  ModelOptions options{common.plugin_dirs, common.settings};
+  options.on_plugin_errors = report_plugin_errors;
+  return options;
 }
 
 std::string data_dir(const CommonOptions& common) {

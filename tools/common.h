@@ -28,7 +28,11 @@ bool parse_verb(const std::string& verb, const std::string& usage, po::options_d
 // Applies --threads to oneDNN, the kernels and TBB, and starts generating oneDNN's GEMM kernels on a helper
 // thread (warm_up_gemm_kernels); the returned object must live while work runs.
 std::shared_ptr<void> configure_threads(int threads);
+// Checks --plugin-dir (each must be an existing folder: a typo must not silently drop plugins) and warns on
+// stderr about every plugin that fails to load.
 ModelOptions model_options(const CommonOptions& common);
+// A --plugin-dir that does not exist or names a file is a po::error.
+void check_plugin_dirs(const std::vector<std::string>& dirs);
 std::string data_dir(const CommonOptions& common);
 std::string stem(const std::string& path);
 std::string format_eval(const EvalResult& result);  // "loss 0.1012 (loss.bce 0.1012) accuracy 97.9%"
@@ -49,6 +53,8 @@ struct TrainJob {
   std::vector<std::string> freeze;
   CommonOptions common;  // threads, --limit, data folder, plugin folders, settings (later ones win)
   bool profile = false;
+  // Train over an --out that holds another run's checkpoint. Pipelines set it: a stage owns its output.
+  bool force = false;
 };
 // Trains as the job says, printing progress and per-epoch reports; writes OUT after every epoch (with
 // `select`: the best epoch in OUT and the last in OUT.last), the metrics log and, next to it, the curves.

@@ -45,7 +45,9 @@ int verb_eval(const std::vector<std::string>& args) {
   if (!parse_verb("eval", "GRAPH --ckpt CKPT [options]", options, args, path)) return 0;
   auto threads = configure_threads(common.threads);
   Model model(path, model_options(common));
-  load_checkpoint(checkpoint, model);
+  std::vector<std::string> notes;
+  load_checkpoint(checkpoint, model, &notes);
+  for (const std::string& note : notes) std::printf("%s: note: %s\n", checkpoint.c_str(), note.c_str());
   Dataset dataset = load_data(model.graph, data, data_dir(common), noise > 0 ? 1 : common.limit);
   if (noise < 0 || noise > 10000000) throw po::error("--noise must be between 1 and 10000000");
   if (noise > 0) dataset = uniform_noise(dataset, noise, model.graph.train.seed);

@@ -1,5 +1,6 @@
 // `hourglass plugins`: every term the plugin folders provide, with its kind, inputs, typed parameters
-// (default and bounds) and the plugin's version and file; then every plugin that failed to load, and why.
+// (default and bounds) and the plugin's version and file; then every plugin that failed to load, and why
+// (exit status 1 when one did).
 #include <cstdio>
 #include <iostream>
 
@@ -20,6 +21,7 @@ int verb_plugins(const std::vector<std::string>& args) {
     return 0;
   }
   po::notify(vm);
+  check_plugin_dirs(plugin_dirs);
   PluginRegistry registry;
   std::printf("plugin folders:\n");
   for (const std::string& dir : PluginRegistry::default_search_path(plugin_dirs)) {
@@ -44,6 +46,7 @@ int verb_plugins(const std::vector<std::string>& args) {
   if (!registry.load_errors().empty()) {
     std::printf("\nplugins that failed to load:\n");
     for (const Diagnostic& d : registry.load_errors()) std::printf("  %s", d.str().c_str());
+    return 1;  // scripts that check plugins before a run must notice
   }
   return 0;
 }

@@ -110,6 +110,7 @@ void run_train(const Pipeline& pipeline, const Stage& s, const CommonOptions& c,
   TrainJob job;
   job.graph = s.graph;
   job.out = s.out;
+  job.force = true;  // the stage owns its output: a rerun replaces it
   job.metrics = metrics_path(s.out);
   job.freeze = s.freeze;
   job.common = c;

@@ -41,6 +41,7 @@ static std::string json_line(const EpochReport& e, bool selecting) {
 }
 
 static void print_transfer(const std::string& checkpoint, const TransferPlan& plan, const Model& model) {
+  for (const std::string& note : plan.notes) std::printf("%s: note: %s\n", checkpoint.c_str(), note.c_str());
   std::printf("initialized from %s:\n", checkpoint.c_str());
   for (const TransferPlan::Load& l : plan.loads)
     std::printf("  loaded    %s -> %s %s\n", l.source.c_str(), l.target.c_str(),
@@ -125,6 +126,9 @@ void run_train_job(const TrainJob& job) {
     std::printf("resuming %s after epoch %lld (step %lld)\n", job.resume.c_str(), (long long)model.epoch,
                 (long long)model.parameters.step);
   }
+  if (job.resume.empty() && !job.force)  // before any work: an hour of training must not end in this error
+    if (const std::string note = check_fresh_output(job.out, model); !note.empty())
+      std::printf("%s: note: %s\n", job.out.c_str(), note.c_str());
   // Several inits load one after another from their own files; no parameter may come from two.
   std::map<std::string, std::string> loaded_by;
   for (const TrainJob::Init& init : job.inits) {
@@ -206,6 +210,7 @@ int verb_train(const std::vector<std::string>& args) {
   TrainJob job;
   StartOptions start;
   std::string seed;
+  bool force = false;
   po::options_description options("train options");
   // clang-format off
   options.add_options()
@@ -229,6 +234,8 @@ int verb_train(const std::vector<std::string>& args) {
        "none; repeatable)")
       ("freeze", po::value(&start.freeze)->value_name("GLOB")->composing(),
        "do not train parameters matching this glob, like the graph's `freeze` (repeatable)")
+      ("force", po::bool_switch(&force),
+       "start a fresh run even when --out holds another run's checkpoint, which it then overwrites")
       ("profile", po::bool_switch(&job.profile),
        "after training, print the mean wall time per training step of each step of the plan (GEMMs, "
        "activations, terms, the optimizer) and of the work between steps; the first step is left out");
@@ -242,6 +249,7 @@ int verb_train(const std::vector<std::string>& args) {
   if (job.metrics.empty()) job.metrics = "out/" + stem(job.graph) + ".metrics.jsonl";
   if (!start.init.empty()) job.inits.push_back({start.init, start.maps, "", {}});
   job.resume = start.resume;
+  job.force = force;
   job.freeze = start.freeze;
   run_train_job(job);
   return 0;

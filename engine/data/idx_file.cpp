@@ -1,6 +1,7 @@
 // Reading one IDX file: header checks first, then the data in a few large reads. Plain files are checked
-// against their size on disk before anything is allocated; gzipped ones grow their buffer only as data
-// actually decompresses, so a lying header cannot make us allocate more than the file really holds.
+// against their size on disk before anything is allocated; gzipped ones against the most their compressed
+// size can expand to, so the data is decompressed into a buffer of exactly the size the header states,
+// which a lying header cannot make much larger than the file could really hold.
 #include "data/idx_file.h"
 
 #include <sys/stat.h>
@@ -18,6 +19,9 @@ namespace {
 constexpr uint8_t kUnsignedByte = 0x08;
 constexpr int kMaxDims = 4;
 constexpr uint64_t kMaxElements = uint64_t{1} << 31;  // keeps every index and size well inside int64
+// Deflate expands at most 1032:1 (a 258-byte match per two bits and the block overhead), so a gzip file
+// of N bytes decompresses to at most this many bytes per compressed byte.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 constexpr const char* kIdxStart =
     "an IDX file starts with 0x00 0x00, the element type and the number of dimensions";
 
@@ -65,7 +69,10 @@ std::string IdxHeader::dims_str() const {
 IdxFile::IdxFile(std::string path) : path_(std::move(path)) {
   open();
   read_header();
-  if (file_) check_plain_size();
+  if (gz_)
+    check_gz_ratio();
+  else
+    check_plain_size();
 }
 
 void IdxFile::fail(const std::string& message) const {
@@ -77,14 +84,25 @@ void IdxFile::open() {
   if (::stat(path_.c_str(), &info) != 0) fail(std::string("cannot open: ") + std::strerror(errno));
   if (S_ISDIR(info.st_mode)) fail("cannot open: it is a directory");
   file_bytes_ = info.st_size;
-  if (ends_with(path_, ".gz")) {
-    gz_.reset(gzopen(path_.c_str(), "rb"));
-    if (!gz_) fail(std::string("cannot open: ") + std::strerror(errno));
-    gzbuffer(gz_.get(), 1 << 18);  // fewer, larger reads from disk
-  } else {
-    file_.reset(std::fopen(path_.c_str(), "rb"));
-    if (!file_) fail(std::string("cannot open: ") + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) fail("cannot open: not a regular file");  // a FIFO or device never ends
+  file_.reset(std::fopen(path_.c_str(), "rb"));
+  if (!file_) fail(std::string("cannot open: ") + std::strerror(errno));
+  if (!ends_with(path_, ".gz")) return;
+  uint8_t magic[4] = {};
+  const size_t got = std::fread(magic, 1, sizeof magic, file_.get());
+  if (got < 2) fail("named .gz but not gzip-compressed: it is only " + std::to_string(got) + " bytes long");
+  if (magic[0] != 0x1f || magic[1] != 0x8b)
+    fail("named .gz but not gzip-compressed: it starts with " + hex(magic[0]) + " " + hex(magic[1]) +
+         (magic[0] == 0 && magic[1] == 0 ? " like a plain IDX file; rename it without .gz"
+                                         : ", not gzip's 0x1f 0x8b"));
+  std::rewind(file_.get());
+  auto* z = new z_stream{};
+  if (inflateInit2(z, 16 + MAX_WBITS) != Z_OK) {  // 16: the gzip wrapper, with its CRC-32 and length
+    delete z;
+    fail("cannot start decompressing: out of memory");
   }
+  gz_.reset(z);
+  gz_input_.resize(size_t{1} << 18);  // fewer, larger reads from disk
 }
 
 void IdxFile::read_header() {
@@ -141,10 +159,20 @@ void IdxFile::check_plain_size() const {
          " extra bytes)");
 }
 
+// Before anything is decompressed: a 2 MB file cannot hold 2 GB of data unless it is all one byte value,
+// but a header claiming more than deflate could ever expand to is certainly lying.
+void IdxFile::check_gz_ratio() const {
+  const uint64_t most = uint64_t(file_bytes_) * kMaxDeflateRatio;
+  if (uint64_t(header_.data_bytes) > most)
+    fail("the header says " + std::to_string(header_.data_bytes) + " bytes of data (" + header_.dims_str() +
+         "), more than a .gz file of " + std::to_string(file_bytes_) + " bytes can expand to (" +
+         std::to_string(most) + "): the header is corrupt or the file truncated");
+}
+
 std::vector<uint8_t> IdxFile::read_samples(int64_t count) {
   HG_ASSERT(count >= 0 && count <= header_.count(), "sample count outside the file");
   const int64_t bytes = count * header_.item_bytes();
-  return file_ ? read_plain(bytes) : read_gz(bytes, count == header_.count());
+  return gz_ ? read_gz(bytes, count == header_.count()) : read_plain(bytes);
 }
 
 std::vector<uint8_t> IdxFile::read_plain(int64_t bytes) {
@@ -155,16 +183,9 @@ std::vector<uint8_t> IdxFile::read_plain(int64_t bytes) {
 }
 
 std::vector<uint8_t> IdxFile::read_gz(int64_t bytes, bool whole_file) {
-  constexpr size_t kFirstChunk = size_t{16} << 20;
-  std::vector<uint8_t> data;
-  size_t got = 0;
-  while (got < size_t(bytes)) {
-    data.resize(std::min(size_t(bytes), std::max(kFirstChunk, 2 * data.size())));
-    const size_t wanted = data.size() - got;
-    const size_t n = read_some(data.data() + got, wanted);
-    got += n;
-    if (n < wanted) break;
-  }
+  std::vector<uint8_t> data(
+      static_cast<size_t>(bytes));  // exactly: check_gz_ratio bounded it by the file's size
+  const size_t got = read_some(data.data(), data.size());
   const std::string sizes =
       "header says " + std::to_string(header_.data_bytes) + " bytes of data, decompressed file has ";
   if (got < size_t(bytes)) fail("truncated: " + sizes + std::to_string(got));
@@ -186,29 +207,49 @@ int64_t IdxFile::count_trailing_bytes() {
 }
 
 size_t IdxFile::read_some(uint8_t* dst, size_t bytes) {
-  if (file_) {
-    const size_t got = std::fread(dst, 1, bytes, file_.get());
-    if (got < bytes && std::ferror(file_.get())) fail(std::string("read error: ") + std::strerror(errno));
-    return got;
-  }
-  size_t got = 0;
-  while (got < bytes) {
-    const unsigned chunk = unsigned(std::min<size_t>(bytes - got, size_t{1} << 30));  // gzread takes unsigned
-    const int n = gzread(gz_.get(), dst + got, chunk);
-    check_gz_error();
-    if (n <= 0) break;
-    got += size_t(n);
-  }
+  if (gz_) return inflate_some(dst, bytes);
+  const size_t got = std::fread(dst, 1, bytes, file_.get());
+  if (got < bytes && std::ferror(file_.get())) fail(std::string("read error: ") + std::strerror(errno));
   return got;
 }
 
-void IdxFile::check_gz_error() const {
-  int code = Z_OK;
-  std::string message = gzerror(gz_.get(), &code);
-  if (code == Z_OK) return;
-  if (code == Z_ERRNO) fail(std::string("read error: ") + std::strerror(errno));
-  if (message.rfind(path_ + ": ", 0) == 0) message.erase(0, path_.size() + 2);  // zlib prefixes the path
-  fail("corrupt .gz file: " + message);
+// Decompresses up to `bytes`; fewer only at the end of the file. Concatenated gzip members (`cat a.gz b.gz`)
+// are one stream, as gzip itself reads them; anything else after a member is trailing garbage.
+size_t IdxFile::inflate_some(uint8_t* dst, size_t bytes) {
+  z_stream& z = *gz_;
+  size_t got = 0;
+  while (got < bytes) {
+    if (z.avail_in == 0) {
+      const size_t n = std::fread(gz_input_.data(), 1, gz_input_.size(), file_.get());
+      if (n == 0) {
+        if (std::ferror(file_.get())) fail(std::string("read error: ") + std::strerror(errno));
+        if (!gz_member_ended_) fail("corrupt .gz file: unexpected end of file");
+        break;
+      }
+      z.next_in = gz_input_.data();
+      z.avail_in = unsigned(n);
+    }
+    if (gz_member_ended_) {
+      const uint64_t at = uint64_t(std::ftell(file_.get())) - z.avail_in;
+      if (z.next_in[0] != 0x1f || (z.avail_in > 1 && z.next_in[1] != 0x8b))
+        fail("trailing garbage after the gzip stream, at byte " + std::to_string(at) + " of " +
+             std::to_string(file_bytes_));
+      inflateReset(&z);
+      gz_member_ended_ = false;
+    }
+    z.next_out = dst + got;
+    z.avail_out = unsigned(std::min<size_t>(bytes - got, size_t{1} << 30));
+    const unsigned before = z.avail_out;
+    const int code = inflate(&z, Z_NO_FLUSH);
+    got += before - z.avail_out;
+    if (code == Z_STREAM_END)
+      gz_member_ended_ = true;
+    else if (code == Z_BUF_ERROR && z.avail_in == 0)
+      continue;  // needs more input
+    else if (code != Z_OK)
+      fail("corrupt .gz file: " + (z.msg ? std::string(z.msg) : "zlib error " + std::to_string(code)));
+  }
+  return got;
 }
 
 }  // namespace hg

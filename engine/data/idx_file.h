@@ -1,6 +1,6 @@
 // One IDX file (plain or gzipped), private to the data layer. Opening it reads and checks the header, so
-// a caller can compare the headers of an images/labels pair before loading any data; every problem is an
-// hg::Error located at the file's path.
+// a caller can compare the headers of an images/labels pair before loading any data (and before
+// decompressing it); every problem is an hg::Error located at the file's path.
 #pragma once
 
 #include <cstdint>
@@ -40,16 +40,23 @@ class IdxFile {
   void check_dims();
   void check_plain_size() const;
   size_t read_some(uint8_t* dst, size_t bytes);  // fewer bytes only at the end of the data
-  void check_gz_error() const;
+  size_t inflate_some(uint8_t* dst, size_t bytes);
+  void check_gz_ratio() const;
   std::vector<uint8_t> read_plain(int64_t bytes);
   std::vector<uint8_t> read_gz(int64_t bytes, bool whole_file);
   int64_t count_trailing_bytes();
 
   std::string path_;
-  // Exactly one of these is open; unique_ptr closes it even when the constructor throws.
   std::unique_ptr<FILE, int (*)(FILE*)> file_{nullptr, &std::fclose};
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> gz_{nullptr, &gzclose};
-  int64_t file_bytes_ = 0;  // size on disk; the data size only for plain files
+  // A .gz file is inflated here rather than through gzread, which silently skips garbage after the gzip
+  // stream and reads a plain file named .gz as if it were compressed. gz_ is set once inflateInit2 ran.
+  std::unique_ptr<z_stream, void (*)(z_stream*)> gz_{nullptr, [](z_stream* z) {
+                                                       inflateEnd(z);
+                                                       delete z;
+                                                     }};
+  std::vector<uint8_t> gz_input_;
+  bool gz_member_ended_ = false;  // a gzip member ended; more input must be another member
+  int64_t file_bytes_ = 0;        // size on disk; the data size only for plain files
   IdxHeader header_;
 };
 

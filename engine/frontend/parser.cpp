@@ -3,6 +3,10 @@
 // bracket opened by the broken code, so one run reports every broken line.
 #include "frontend/parser.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -139,16 +143,54 @@ namespace {
 
 using detail::Parser;
 
-// Reads the whole file; on failure errno says why.
-bool read_whole_file(const std::string& path, std::string& text) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (!file) return false;
+// Reads a whole regular file of at most `limit` bytes. Anything else (a device such as /dev/zero, a FIFO
+// that never ends, a folder) is refused before a byte is read, because its size says nothing about how
+// much it yields. On failure `reason` says why; `identity` is the file's (device, inode), which names it
+// however the path spells it.
+bool read_regular_file(const std::string& path, uint64_t limit, std::string& text, std::string& reason,
+                       std::pair<uint64_t, uint64_t>& identity, bool& too_big) {
+  too_big = false;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block open
+  if (fd < 0) {
+    reason = std::strerror(errno);
+    return false;
+  }
+  struct stat info {};
+  bool ok = ::fstat(fd, &info) == 0;
+  if (!ok) {
+    reason = std::strerror(errno);
+  } else if (S_ISDIR(info.st_mode)) {
+    reason = std::strerror(EISDIR);
+    ok = false;
+  } else if (!S_ISREG(info.st_mode)) {
+    reason = "not a regular file";
+    ok = false;
+  } else if (uint64_t(info.st_size) > limit) {
+    reason = "it is " + std::to_string(info.st_size) + " bytes, more than the " + std::to_string(limit) +
+             " left of the " + std::to_string(kMaxGraphTextBytes) +
+             "-byte limit on a graph with its includes";
+    ok = false;
+    too_big = true;
+  }
+  identity = {uint64_t(info.st_dev), uint64_t(info.st_ino)};
   char buffer[1 << 16];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, file)) > 0;) text.append(buffer, n);
-  const bool ok = !std::ferror(file);
-  const int saved_errno = errno;
-  std::fclose(file);
-  errno = saved_errno;
+  while (ok) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      reason = std::strerror(errno);
+      ok = false;
+    } else if (n == 0) {
+      break;
+    } else if (text.size() + size_t(n) > limit) {  // the file grew while being read
+      reason = "it grew past the " + std::to_string(kMaxGraphTextBytes) + "-byte limit while being read";
+      ok = false;
+      too_big = true;
+    } else {
+      text.append(buffer, size_t(n));
+    }
+  }
+  ::close(fd);
   return ok;
 }
 
@@ -167,52 +209,90 @@ std::string directory_of(const std::string& path) {
   return slash == std::string::npos ? "" : path.substr(0, slash + 1);
 }
 
+// What one expansion of a graph file has used so far. Sizes, not just depth, are bounded: a file that
+// includes another twice, which includes a third twice, and so on, stays shallow but grows exponentially.
+struct IncludeBudget {
+  struct Open {
+    std::string path;
+    std::pair<uint64_t, uint64_t> identity;  // (device, inode): './x.graph' and 'x.graph' are one file
+  };
+  std::vector<Open> stack;  // the files being read, outermost first
+  uint64_t bytes = 0;       // text read so far, every copy of a file counted
+  int includes = 0;         // include statements followed so far
+  bool exhausted = false;   // a limit was hit and reported: later includes are skipped without a word
+};
+
+std::string include_chain(const IncludeBudget& budget, const std::string& last) {
+  std::string chain;
+  for (const IncludeBudget::Open& file : budget.stack) chain += file.path + " -> ";
+  return chain + last;
+}
+
+// Why `target`, named by the include at `where`, must not be read, or "" when it may.
+std::string include_refusal(const IncludeBudget& budget, const std::string& target) {
+  if (budget.stack.size() >= size_t(kMaxIncludeDepth))
+    return "includes nested more than " + std::to_string(kMaxIncludeDepth) +
+           " files deep: " + include_chain(budget, target);
+  if (budget.includes >= kMaxIncludes)
+    return "more than " + std::to_string(kMaxIncludes) +
+           " includes in one graph (every time a file is included counts): '" + target + "' is one too many";
+  return "";
+}
+
 // Parses `path` and splices in the statements of the files it includes (paths relative to the including
-// file). `stack` holds the files being read, to refuse an include cycle.
+// file), within the limits of `budget`.
 ast::Program parse_with_includes(const std::string& path, const SourceLocation& included_at,
-                                 std::vector<std::string>& stack, DiagnosticSink& sink) {
+                                 IncludeBudget& budget, DiagnosticSink& sink) {
   ast::Program expanded;
   expanded.file = path;
-  std::string text;
-  errno = 0;
-  if (!read_whole_file(path, text)) {
-    const std::string reason = std::strerror(errno);
+  std::string text, reason;
+  std::pair<uint64_t, uint64_t> identity;
+  bool too_big = false;
+  if (!read_regular_file(path, kMaxGraphTextBytes - budget.bytes, text, reason, identity, too_big)) {
     if (included_at.file.empty())
       sink.error(SourceLocation{path}, "cannot read graph file: " + reason);
     else
       sink.error(included_at, "cannot read included file '" + path + "': " + reason);
+    budget.exhausted = too_big;  // nothing more fits, so every further include would say the same
     return expanded;
   }
+  for (const IncludeBudget::Open& open : budget.stack)
+    if (open.identity == identity) {
+      sink.error(included_at, "include cycle: " + include_chain(budget, path));
+      return expanded;
+    }
+  budget.bytes += text.size();
   ast::Program program = parse_graph(path, text, sink);
   expanded.source_text = text;
-  stack.push_back(path);
+  budget.stack.push_back({path, identity});
   for (ast::Statement& statement : program.statements) {
     if (statement.kind != ast::Statement::Kind::Include) {
       expanded.statements.push_back(std::move(statement));
       continue;
     }
+    if (budget.exhausted) continue;
     const std::string target = statement.source.empty() || statement.source[0] == '/'
                                    ? statement.source
                                    : directory_of(path) + statement.source;
-    if (std::find(stack.begin(), stack.end(), target) != stack.end() || stack.size() > 32) {
-      std::string chain;
-      for (const std::string& file : stack) chain += file + " -> ";
-      sink.error(statement.source_location, "include cycle: " + chain + target);
+    if (const std::string refusal = include_refusal(budget, target); !refusal.empty()) {
+      sink.error(statement.source_location, refusal);
+      budget.exhausted = true;
       continue;
     }
-    ast::Program inner = parse_with_includes(target, statement.source_location, stack, sink);
+    ++budget.includes;
+    ast::Program inner = parse_with_includes(target, statement.source_location, budget, sink);
     expanded.source_text += inner.source_text;
     for (ast::Statement& s : inner.statements) expanded.statements.push_back(std::move(s));
   }
-  stack.pop_back();
+  budget.stack.pop_back();
   return expanded;
 }
 
 }  // namespace
 
 ast::Program parse_graph_file(const std::string& path, DiagnosticSink& sink) {
-  std::vector<std::string> stack;
-  return parse_with_includes(path, SourceLocation{}, stack, sink);
+  IncludeBudget budget;
+  return parse_with_includes(path, SourceLocation{}, budget, sink);
 }
 
 }  // namespace hg

@@ -2,6 +2,7 @@
 // line) into the sink rather than stopping at the first.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "frontend/ast.h"
@@ -13,8 +14,16 @@ namespace hg {
 // that parsed cleanly.
 ast::Program parse_graph(const std::string& file, const std::string& text, DiagnosticSink& sink);
 
-// Reads and parses a file, splicing in the files it includes; an unreadable file is an error at "file" (or
-// at the include that names it), an include cycle an error at the include.
+// Limits on one graph file with everything it includes, so that a hostile or mistaken file ends in an error
+// rather than in a hang or an exhausted memory: files nested deeper than kMaxIncludeDepth, more than
+// kMaxIncludes include statements followed, or more than kMaxGraphTextBytes of text read in all.
+constexpr int kMaxIncludeDepth = 16;
+constexpr int kMaxIncludes = 256;
+constexpr uint64_t kMaxGraphTextBytes = uint64_t(8) << 20;
+
+// Reads and parses a file, splicing in the files it includes; an unreadable file or anything that is not a
+// regular file (a device, a FIFO, a folder) is an error at "file" (or at the include that names it), an
+// include cycle (the same file, however its path is spelled) or a limit above an error at the include.
 ast::Program parse_graph_file(const std::string& path, DiagnosticSink& sink);
 
 }  // namespace hg

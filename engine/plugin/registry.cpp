@@ -68,7 +68,12 @@ const hg_plugin* open_plugin(const std::string& path, std::shared_ptr<const Plug
     return nullptr;
   }
   if (!library->library().has(HG_PLUGIN_ENTRY_POINT)) {
-    error = "not an hourglass plugin: no '" HG_PLUGIN_ENTRY_POINT "' entry point";
+    // hourglass_add_plugin builds with hidden visibility, so a defined but unexported entry point is the
+    // usual cause, and its fix is one attribute.
+    error = "not an hourglass plugin: no '" HG_PLUGIN_ENTRY_POINT
+            "' entry point (if the source defines "
+            "it, export it: hourglass_add_plugin hides symbols by default, so declare it "
+            "extern \"C\" __attribute__((visibility(\"default\"))))";
     return nullptr;
   }
   // get<F> with F a function type yields a function reference; get<F*> would read the symbol as a variable.

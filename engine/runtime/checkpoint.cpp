@@ -1,19 +1,15 @@
-// safetensors reading (checked against the spec) and writing, and the training state that rides along.
+// What hourglass keeps in a safetensors checkpoint (the training state that rides along with the tensors),
+// and the policy for continuing a run from one (--resume) or writing over one (a fresh run's --out).
 #include "runtime/checkpoint.h"
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 namespace hg {
-
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-              "checkpoints are written as raw little-endian floats");
 
 namespace {
 
@@ -21,15 +17,6 @@ const char* const kOptimizerPrefix = "__optimizer__.";
 
 std::string quoted(const std::string& s) {
   return "'" + s + "'";
-}
-
-// Bytes per element of every safetensors dtype; a dtype outside this table is an error.
-int64_t dtype_size(const std::string& dtype) {
-  static const std::map<std::string, int64_t> sizes = {
-      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"U16", 2}, {"I16", 2}, {"F16", 2},
-      {"BF16", 2}, {"U32", 4}, {"I32", 4}, {"F32", 4},     {"U64", 8},     {"I64", 8}, {"F64", 8}};
-  auto it = sizes.find(dtype);
-  return it == sizes.end() ? 0 : it->second;
 }
 
 // The shortest of %.15g and %.17g that reads back as the same double ("0.9", not "0.90000000000000002").
@@ -108,62 +95,21 @@ std::map<std::string, std::string> training_metadata(const Model& model) {
           {"frozen", join(frozen_names(model))}};
 }
 
-struct TensorToWrite {
-  std::string name;
-  const std::vector<int64_t>* dims;
-  const float* data;
-  int64_t count;
-};
-
-void write_all(int fd, const void* data, size_t size, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Error({path, 0, 0}, "cannot write checkpoint: " + std::string(std::strerror(errno)));
-    p += n;
-    size -= size_t(n);
-  }
-}
-
-// Temporary file, fsync, rename over the old one, fsync of the folder: a crash leaves the old or the new.
-void write_atomically(const std::string& path, const std::string& header,
-                      const std::vector<TensorToWrite>& tensors) {
-  std::filesystem::path target(path);
-  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
-  const std::string temporary = path + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw Error({path, 0, 0}, "cannot write checkpoint: " + std::string(std::strerror(errno)));
-  try {
-    const uint64_t length = header.size();
-    write_all(fd, &length, 8, path);
-    write_all(fd, header.data(), header.size(), path);
-    for (const TensorToWrite& t : tensors) write_all(fd, t.data, size_t(t.count) * 4, path);
-    if (::fsync(fd) != 0)
-      throw Error({path, 0, 0}, "cannot sync checkpoint: " + std::string(std::strerror(errno)));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(temporary.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (std::rename(temporary.c_str(), path.c_str()) != 0)
-    throw Error({path, 0, 0}, "cannot replace checkpoint: " + std::string(std::strerror(errno)));
-  const std::string folder = target.has_parent_path() ? target.parent_path().string() : ".";
-  if (const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY); dir >= 0) {
-    ::fsync(dir);  // makes the rename itself durable
-    ::close(dir);
-  }
-}
-
+// A count of the checkpoint's metadata: only digits, and at most kMaxCheckpointCount, so that a damaged or
+// hostile file cannot make the next epoch overflow (an epoch of 2^63-1 once trained forever).
 int64_t parse_count(const CheckpointFile& file, const std::string& key) {
   const std::string text = file.metadata(key);
-  char* end = nullptr;
-  const long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value < 0)
-    throw Error({file.path(), 0, 0},
-                "metadata '" + key + "' is '" + text + "', not a count: the checkpoint cannot be resumed");
-  return value;
+  const std::string shown = text.size() > 40 ? text.substr(0, 37) + "..." : text;
+  const SourceLocation where{file.path(), 0, 0};
+  const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits)
+    throw Error(where,
+                "metadata '" + key + "' is '" + shown + "', not a count: the checkpoint cannot be resumed");
+  if (text.size() > 19 || std::stoull(text) > uint64_t(kMaxCheckpointCount))  // 19 digits always fit
+    throw Error(where, "metadata '" + key + "' is " + shown + ", more than the largest count a checkpoint " +
+                           "may hold (" + std::to_string(kMaxCheckpointCount) +
+                           "): the file is damaged and cannot be resumed");
+  return int64_t(std::stoull(text));
 }
 
 }  // namespace
@@ -181,147 +127,20 @@ void save_checkpoint(const std::string& path, Model& model,
   ParameterStore& store = model.parameters;
   std::vector<TensorToWrite> tensors;
   for (const ParameterSlot& s : store.slots())
-    tensors.push_back({s.name, &s.dims, store.values() + s.offset, s.count});
+    tensors.push_back({s.name, s.dims, store.values() + s.offset, s.count});
   for (int which = 0; which < optimizer_states(model.graph.train.optimizer); ++which)
     for (const ParameterSlot& s : store.slots())
       tensors.push_back(
-          {optimizer_tensor_name(which, s.name), &s.dims, store.state(which) + s.offset, s.count});
-  nlohmann::ordered_json header;
-  nlohmann::ordered_json meta = nlohmann::ordered_json::object();
-  for (const auto& [k, v] : training_metadata(model)) meta[k] = v;
-  for (const auto& [k, v] : metadata) meta[k] = v;
-  header["__metadata__"] = meta;
-  uint64_t offset = 0;
-  for (const TensorToWrite& t : tensors) {
-    header[t.name] = {
-        {"dtype", "F32"}, {"shape", *t.dims}, {"data_offsets", {offset, offset + uint64_t(t.count) * 4}}};
-    offset += uint64_t(t.count) * 4;
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // the spec allows trailing spaces; keeps tensors aligned
-  write_atomically(path, text, tensors);
+          {optimizer_tensor_name(which, s.name), s.dims, store.state(which) + s.offset, s.count});
+  std::map<std::string, std::string> merged = training_metadata(model);
+  for (const auto& [k, v] : metadata) merged[k] = v;
+  write_safetensors(path, {merged.begin(), merged.end()}, tensors);
 }
 
-// One header entry, checked on its own: known dtype, non-negative shape, offsets spanning exactly its bytes
-// inside the data section.
-static StoredTensor parse_entry(const std::string& name, const nlohmann::ordered_json& entry,
-                                const SourceLocation& where, uint64_t data_size) {
-  StoredTensor t;
-  t.name = name;
-  try {
-    t.dtype = entry.at("dtype").get<std::string>();
-    t.shape = entry.at("shape").get<std::vector<int64_t>>();
-    const std::vector<uint64_t> range = entry.at("data_offsets").get<std::vector<uint64_t>>();
-    if (range.size() != 2) throw Error(where, "tensor '" + name + "': data_offsets must be [begin, end]");
-    t.begin = range[0];
-    t.end = range[1];
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(where, "corrupt entry for tensor '" + name + "': " + e.what());
-  }
-  const int64_t element = dtype_size(t.dtype);
-  if (element == 0) throw Error(where, "tensor '" + name + "' has the unknown dtype '" + t.dtype + "'");
-  uint64_t bytes = uint64_t(element);
-  for (int64_t d : t.shape) {
-    if (d < 0)
-      throw Error(where, "tensor '" + name + "' has a negative dimension in " + shape_string(t.shape));
-    if (__builtin_mul_overflow(bytes, uint64_t(d), &bytes)) bytes = UINT64_MAX;  // saturate; a 0 still zeroes
-  }
-  const std::string range = "[" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]";
-  if (t.end < t.begin || t.end - t.begin != bytes)
-    throw Error(where, "tensor '" + name + "' is " + t.dtype + " " + shape_string(t.shape) + " (" +
-                           std::to_string(bytes) + " bytes), but its data_offsets " + range +
-                           " do not span that");
-  if (t.end > data_size)
-    throw Error(where, "tensor '" + name + "' has data_offsets " + range + " past the end of the data (" +
-                           std::to_string(data_size) + " bytes): the file is truncated or corrupt");
-  return t;
-}
-
-// The spec demands the data section be entirely indexed, without holes or overlaps.
-static void check_tiling(const std::vector<StoredTensor>& tensors, const SourceLocation& where,
-                         uint64_t data_size) {
-  std::vector<const StoredTensor*> by_offset;
-  for (const StoredTensor& t : tensors) by_offset.push_back(&t);
-  std::stable_sort(by_offset.begin(), by_offset.end(),
-                   [](const StoredTensor* a, const StoredTensor* b) { return a->begin < b->begin; });
-  uint64_t covered = 0;
-  for (const StoredTensor* t : by_offset) {
-    if (t->begin != covered)
-      throw Error(where, "tensor '" + t->name + "' starts at byte " + std::to_string(t->begin) +
-                             " of the data, but the tensors before it end at " + std::to_string(covered) +
-                             " (safetensors allows no gaps or overlaps)");
-    covered = t->end;
-  }
-  if (covered != data_size)
-    throw Error(where, "the tensors cover " + std::to_string(covered) + " bytes, but the data section has " +
-                           std::to_string(data_size) + " (safetensors allows no trailing bytes)");
-}
-
-CheckpointFile::CheckpointFile(const std::string& path) : path_(path), in_(path, std::ios::binary) {
-  const SourceLocation where{path, 0, 0};
-  if (!in_) throw Error(where, "cannot read checkpoint: " + std::string(std::strerror(errno)));
-  in_.seekg(0, std::ios::end);
-  const uint64_t file_size = uint64_t(in_.tellg());
-  in_.seekg(0);
-  uint64_t length = 0;
-  if (file_size < 8 || !in_.read(reinterpret_cast<char*>(&length), 8))
-    throw Error(where, "not a safetensors file: shorter than its 8-byte header length");
-  if (length > file_size - 8)
-    throw Error(where, "truncated: header length " + std::to_string(length) + " exceeds the file (" +
-                           std::to_string(file_size) + " bytes)");
-  std::string text(length, '\0');
-  in_.read(text.data(), std::streamsize(length));
-  data_start_ = 8 + length;
-  nlohmann::ordered_json header;
-  try {
-    header = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(where, std::string("corrupt safetensors header: ") + e.what());
-  }
-  if (!header.is_object()) throw Error(where, "corrupt safetensors header: not a JSON object");
-  for (auto& [name, entry] : header.items()) {
-    if (name != "__metadata__") {
-      tensors_.push_back(parse_entry(name, entry, where, file_size - data_start_));
-      continue;
-    }
-    if (!entry.is_object()) throw Error(where, "corrupt safetensors header: __metadata__ is not an object");
-    for (auto& [k, v] : entry.items()) {
-      if (!v.is_string())
-        throw Error(where, "corrupt safetensors header: __metadata__ value '" + k + "' is not a string");
-      metadata_[k] = v.get<std::string>();
-    }
-  }
-  check_tiling(tensors_, where, file_size - data_start_);
-}
-
-std::string CheckpointFile::metadata(const std::string& key) const {
-  auto it = metadata_.find(key);
-  return it == metadata_.end() ? std::string() : it->second;
-}
-
-const StoredTensor* CheckpointFile::find(const std::string& name) const {
-  for (const StoredTensor& t : tensors_)
-    if (t.name == name) return &t;
-  return nullptr;
-}
-
-void CheckpointFile::read(const std::string& name, const std::vector<int64_t>& dims, float* dst,
-                          const std::string& need) const {
-  const SourceLocation where{path_, 0, 0};
-  const StoredTensor* t = find(name);
-  if (!t) throw Error(where, "checkpoint has no tensor '" + name + "' " + need);
-  if (t->dtype != "F32") throw Error(where, "tensor '" + name + "' is " + t->dtype + ", expected F32");
-  if (t->shape != dims)
-    throw Error(where, "tensor '" + name + "' is " + shape_string(t->shape) + ", the graph's is " +
-                           shape_string(dims));
-  in_.clear();
-  in_.seekg(std::streamoff(data_start_ + t->begin));
-  if (!in_.read(reinterpret_cast<char*>(dst), std::streamsize(t->end - t->begin)))
-    throw Error(where, "truncated while reading tensor '" + name + "'");
-}
-
-std::map<std::string, std::string> load_checkpoint(const std::string& path, Model& model) {
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Model& model,
+                                                   std::vector<std::string>* notes) {
   const CheckpointFile file(path);
+  if (std::optional<std::string> note = file.verify_checksum(); note && notes) notes->push_back(*note);
   for (const ParameterSlot& s : model.parameters.slots())
     file.read(s.name, s.dims, model.parameters.values() + s.offset, "that the graph needs");
   return file.metadata();
@@ -365,6 +184,9 @@ static std::vector<std::string> check_resumable(const CheckpointFile& file, cons
 std::vector<std::string> resume_checkpoint(const std::string& path, Model& model) {
   const CheckpointFile file(path);
   std::vector<std::string> notes = check_resumable(file, model);
+  // Before anything is loaded, so that a damaged file changes nothing.
+  if (std::optional<std::string> note = file.verify_checksum()) notes.push_back(*note);
+  const int64_t step = parse_count(file, "step"), epoch = parse_count(file, "epoch");
   ParameterStore& store = model.parameters;
   for (const ParameterSlot& s : store.slots()) {
     file.read(s.name, s.dims, store.values() + s.offset, "that the graph needs");
@@ -372,9 +194,43 @@ std::vector<std::string> resume_checkpoint(const std::string& path, Model& model
       file.read(optimizer_tensor_name(which, s.name), s.dims, store.state(which) + s.offset,
                 "(optimizer state): it cannot be resumed; start from its weights with --init");
   }
-  store.step = parse_count(file, "step");
-  model.epoch = parse_count(file, "epoch");
+  store.step = step;
+  model.epoch = epoch;
   return notes;
+}
+
+std::string check_fresh_output(const std::string& out, const Model& model) {
+  std::error_code ec;
+  if (!std::filesystem::exists(out, ec)) return "";
+  const SourceLocation where{out, 0, 0};
+  const std::string keep = "write this run elsewhere with --out, or overwrite it with --force";
+  std::optional<CheckpointFile> file;
+  try {
+    file.emplace(out);
+  } catch (const Error& e) {
+    throw Error(where, "--out names a file that is not a readable checkpoint (" + e.diagnostics()[0].message +
+                           "): " + keep);
+  }
+  if (file->metadata("format") != "hourglass")
+    throw Error(where, "--out names a safetensors file that `hourglass train` did not write: " + keep);
+  const std::map<std::string, std::string> now = training_metadata(model);
+  const std::string epoch = file->metadata("epoch");
+  const char* identity[][2] = {
+      {"graph_hash", "graph hash"},           {"seed", "seed"},           {"batch", "batch"},
+      {"train_slice", "training data slice"}, {"optimizer", "optimizer"}, {"frozen", "frozen parameters"},
+      {"random_streams", "random streams"}};
+  for (const auto& [key, what] : identity)
+    if (file->metadata(key) != now.at(key)) {
+      const std::string graph = file->metadata("graph_file");
+      throw Error(where, "--out holds another run (" + (graph.empty() ? "" : "of '" + graph + "', ") +
+                             "epoch " + epoch + "): its " + what + " is " + quoted(file->metadata(key)) +
+                             ", this run's " + quoted(now.at(key)) + "; " + keep);
+    }
+  if (epoch.empty() || epoch == "0") return "";
+  return "--out holds epoch " + epoch +
+         " of this same run, which starting over replaces (to continue it "
+         "instead, use --resume " +
+         out + ")";
 }
 
 }  // namespace hg

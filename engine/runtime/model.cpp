@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <filesystem>
 
 #include "autodiff/autodiff.h"
 #include "ir/lower.h"
@@ -21,6 +22,8 @@ static PluginRegistry load_plugins(const ModelOptions& options) {
   PluginRegistry registry;
   for (const std::string& dir : PluginRegistry::default_search_path(options.plugin_dirs))
     registry.load_folder(dir);
+  if (options.on_plugin_errors && !registry.load_errors().empty())
+    options.on_plugin_errors(registry.load_errors());
   return registry;
 }
 
@@ -83,6 +86,23 @@ Dataset load_data(const Graph& graph, const std::string& name, const std::string
   auto resolve = [&](const std::string& p) { return p.empty() || p[0] == '/' ? p : data_dir + "/" + p; };
   // --limit trims whatever slice the binding (or --set data.NAME.count) asked for.
   const int64_t count = b->count > 0 && limit > 0 ? std::min(b->count, limit) : std::max(b->count, limit);
+  for (const std::string* path : {&b->images, &b->labels}) {
+    std::error_code ec;
+    if (path->empty() || std::filesystem::exists(resolve(*path), ec)) continue;
+    // The usual cause is the data folder, not the graph, so say where the path was looked for and how to
+    // point elsewhere; the error sits at the graph line that names the file.
+    Diagnostic missing;
+    missing.where = b->location;
+    missing.message = "data '" + name + "': no file '" + resolve(*path) + "'";
+    Diagnostic how;
+    how.severity = Severity::Note;
+    how.where = b->location;
+    how.message = "'" + *path + "' is looked for in the data folder '" + data_dir +
+                  "': choose it with --data-dir DIR or $HOURGLASS_DATA (default ./data); "
+                  "scripts/fetch-data.sh fetches MNIST and Fashion-MNIST into ./data";
+    missing.notes.push_back(how);
+    throw Error({missing});
+  }
   return read_idx(IdxOptions{resolve(b->images), resolve(b->labels), float(b->scale), count, b->skip});
 }
 

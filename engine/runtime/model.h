@@ -19,6 +19,9 @@ struct ModelOptions {
   std::vector<std::string> settings;     // `--set key=value` overrides of the train block
   std::vector<std::string> freeze =
       {};  // `--freeze GLOB`: like the graph's `freeze`, applied before autodiff
+  // Told about plugins that failed to load, before the graph is read: a broken plugin must not pass
+  // unnoticed just because the graph happens not to use its terms.
+  std::function<void(const std::vector<Diagnostic>&)> on_plugin_errors = {};
 };
 
 // data/ under the working directory unless --data-dir or $HOURGLASS_DATA says otherwise.

@@ -167,6 +167,7 @@ TransferPlan initialize_from(const std::string& checkpoint_path, Model& model,
   for (const StoredTensor& t : file.tensors()) stored.push_back({t.name, t.shape});
   for (const ParameterSlot& s : model.parameters.slots()) parameters.push_back({s.name, s.dims});
   TransferPlan plan = plan_transfer(checkpoint_path, stored, parameters, rules);
+  if (std::optional<std::string> note = file.verify_checksum()) plan.notes.push_back(*note);
   for (const TransferPlan::Load& load : plan.loads) {
     const ParameterSlot* slot = model.parameters.slot(load.target);
     file.read(load.source, load.shape, model.parameters.values() + slot->offset, "");

@@ -32,6 +32,7 @@ struct TransferPlan {
   };
   std::vector<Load> loads;             // in the graph's parameter order
   std::vector<std::string> untouched;  // graph parameters no tensor initializes
+  std::vector<std::string> notes;      // about the file itself (one without a data checksum)
 };
 
 // `stored` are the checkpoint's tensors (optimizer state is never transferred), `parameters` the graph's.

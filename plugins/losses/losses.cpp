@@ -13,7 +13,8 @@
 #if defined(__x86_64__) && defined(__GLIBC__)
 #include <immintrin.h>
 // glibc's vector logf for AVX2 (libmvec), what GCC calls when it vectorizes logf under -ffast-math.
-extern "C" __m256 _ZGVdN8v_logf(__m256);
+// The target attribute tells clang the call passes __m256 in AVX registers (GCC does not need it).
+extern "C" __attribute__((target("avx2"))) __m256 _ZGVdN8v_logf(__m256);
 #define HG_VECTOR_LOG 1  // and the AVX2 loops below
 #endif
 

@@ -2,6 +2,7 @@
 // malformed file, each asserting the exact message a user would see.
 #include <doctest/doctest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -279,10 +280,59 @@ TEST_CASE("gzipped data shorter or longer than the header says is refused") {
         trailing +
             ": error: trailing garbage: header says 12 bytes of data, decompressed file has "
             "15 (3 extra bytes)");
-  // A header claiming 2^31 bytes over 12 real ones: found while reading, without a 2 GB allocation.
+  // A header claiming 2^31 bytes over 12 real ones: refused from the file's size, before any allocation.
   const std::string liar = write_gz(dir.file("liar.gz"), idx_bytes({32768, 256, 256}, iota_bytes(12)));
-  CHECK(error_of(liar) ==
-        liar + ": error: truncated: header says 2147483648 bytes of data, decompressed file has 12");
+  const std::string size = std::to_string(std::filesystem::file_size(liar));
+  CHECK(error_of(liar) == liar +
+                              ": error: the header says 2147483648 bytes of data (32768 x 256 x 256), more "
+                              "than a .gz file of " +
+                              size + " bytes can expand to (" + std::to_string(std::stoull(size) * 1032) +
+                              "): the header is corrupt or the file truncated");
+  // Within what deflate can reach, but still more than the stream holds: found while decompressing.
+  const std::string short_liar =
+      write_gz(dir.file("short_liar.gz"), idx_bytes({100, 10, 10}, iota_bytes(12)));
+  CHECK(error_of(short_liar) ==
+        short_liar + ": error: truncated: header says 10000 bytes of data, decompressed file has 12");
+}
+
+TEST_CASE("garbage after the gzip stream is refused, and a second gzip member is read on as gzip does") {
+  TempDir dir;
+  const std::string idx = idx_bytes({3, 2, 2}, iota_bytes(12));
+  const std::string member = read_file(write_gz(dir.file("whole.gz"), idx));
+  const std::string garbage = write_file(dir.file("garbage.gz"), member + "junk after the stream");
+  CHECK(error_of(garbage) == garbage + ": error: trailing garbage after the gzip stream, at byte " +
+                                 std::to_string(member.size()) + " of " + std::to_string(member.size() + 21));
+  const std::string zeros =
+      write_file(dir.file("zeros.gz"), member + std::string(512, '\0'));  // tar-style padding
+  CHECK(error_of(zeros) == zeros + ": error: trailing garbage after the gzip stream, at byte " +
+                               std::to_string(member.size()) + " of " + std::to_string(member.size() + 512));
+  // `cat a.gz b.gz`: one file in two members, split inside the data.
+  const std::string first = read_file(write_gz(dir.file("first.gz"), idx.substr(0, 15)));
+  const std::string second = read_file(write_gz(dir.file("second.gz"), idx.substr(15)));
+  const std::string joined = write_file(dir.file("joined.gz"), first + second);
+  const Dataset data = read_idx(IdxOptions{joined, ""});
+  CHECK(data.count == 3);
+  CHECK(image(data, 2) == std::vector<float>{8, 9, 10, 11});
+}
+
+TEST_CASE("a plain file named .gz is refused instead of being read as if compressed") {
+  TempDir dir;
+  const std::string plain = write_file(dir.file("images.gz"), idx_bytes({3, 2, 2}, iota_bytes(12)));
+  CHECK(error_of(plain) == plain +
+                               ": error: named .gz but not gzip-compressed: it starts with 0x00 0x00 like a "
+                               "plain IDX file; rename it without .gz");
+  const std::string text = write_file(dir.file("notes.gz"), "hello");
+  CHECK(error_of(text) ==
+        text + ": error: named .gz but not gzip-compressed: it starts with 0x68 0x65, not gzip's 0x1f 0x8b");
+  const std::string empty = write_file(dir.file("empty.gz"), "");
+  CHECK(error_of(empty) == empty + ": error: named .gz but not gzip-compressed: it is only 0 bytes long");
+}
+
+TEST_CASE("a FIFO or device is refused before it is read") {
+  TempDir dir;
+  REQUIRE(::mkfifo(dir.file("pipe").c_str(), 0600) == 0);  // nobody writes: reading would block forever
+  CHECK(error_of(dir.file("pipe")) == dir.file("pipe") + ": error: cannot open: not a regular file");
+  CHECK(error_of("/dev/zero") == "/dev/zero: error: cannot open: not a regular file");
 }
 
 TEST_CASE("a corrupt gzip stream is reported as such") {

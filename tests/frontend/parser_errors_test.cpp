@@ -2,7 +2,11 @@
 // file while keeping the statements that parsed, and unreadable files.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "frontend/parser.h"
@@ -40,7 +44,8 @@ std::string nested_calls(int depth) {
 
 // Each text holds exactly one error, with this exact message.
 void check_single_errors(const std::vector<std::pair<std::string, std::string>>& cases) {
-  for (const auto& [text, message] : cases) {
+  for (const auto& text_message : cases) {  // not a structured binding: CAPTURE's lambda names it
+    const std::string &text = text_message.first, &message = text_message.second;
     CAPTURE(text);
     const Parsed parsed = parse(text);
     CHECK(parsed.errors == std::vector<std::string>{message});
@@ -257,4 +262,76 @@ TEST_CASE("parse_graph_file reads a file, and reports an unreadable one at the f
   parse_graph_file(".", directory);
   REQUIRE(directory.diagnostics().size() == 1);
   CHECK(directory.diagnostics()[0].str() == ".: error: cannot read graph file: Is a directory\n");
+}
+
+namespace {
+
+// A fresh folder of its own for each test, since CTest runs test cases as parallel processes.
+std::string include_folder(const std::string& name) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("hg_includes_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+std::vector<std::string> file_errors(const std::string& path) {
+  DiagnosticSink sink;
+  parse_graph_file(path, sink);
+  std::vector<std::string> errors;
+  for (const Diagnostic& d : sink.diagnostics()) errors.push_back(d.str().substr(0, d.str().size() - 1));
+  return errors;
+}
+
+}  // namespace
+
+TEST_CASE("includes: a chain deeper than the limit stops with one error naming the chain") {
+  const std::string dir = include_folder("deep");
+  for (int i = 0; i < 24; ++i)
+    std::ofstream(dir + "/f" + std::to_string(i) + ".graph")
+        << "include \"f" << i + 1 << ".graph\"\nh" << i << " = 1\n";
+  std::ofstream(dir + "/f24.graph") << "h24 = 1\n";
+  const std::vector<std::string> errors = file_errors(dir + "/f0.graph");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].rfind(
+            dir + "/f15.graph:1:9: error: includes nested more than 16 files deep: " + dir + "/f0.graph -> ",
+            0) == 0);
+  CHECK(errors[0].find("-> " + dir + "/f16.graph") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("includes: the same file through a symbolic link is a cycle") {
+  const std::string dir = include_folder("link");
+  std::ofstream(dir + "/a.graph") << "include \"alias.graph\"\nh = 1\n";
+  std::filesystem::create_symlink("a.graph", dir + "/alias.graph");
+  const std::vector<std::string> errors = file_errors(dir + "/a.graph");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0] ==
+        dir + "/a.graph:1:9: error: include cycle: " + dir + "/a.graph -> " + dir + "/alias.graph");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("includes: a file over the size limit is refused from its size, before it is read") {
+  const std::string dir = include_folder("huge");
+  std::ofstream(dir + "/main.graph") << "include \"huge.graph\"\ninclude \"huge.graph\"\nh = 1\n";
+  std::ofstream(dir + "/huge.graph").close();
+  std::filesystem::resize_file(dir + "/huge.graph", uint64_t(1) << 40);  // sparse: 1 TiB on no disk space
+  const std::vector<std::string> errors = file_errors(dir + "/main.graph");
+  REQUIRE(errors.size() == 1);  // the second include is not tried: nothing more can fit
+  CHECK(errors[0] == dir + "/main.graph:1:9: error: cannot read included file '" + dir +
+                         "/huge.graph': it is 1099511627776 bytes, more than the 8388560 left of the "
+                         "8388608-byte limit on a graph with its includes");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("includes: a FIFO or a device is refused without reading it, and so is one as the graph file") {
+  const std::string dir = include_folder("fifo");
+  REQUIRE(::mkfifo((dir + "/pipe.graph").c_str(), 0600) == 0);  // nobody writes: reading would block
+  std::ofstream(dir + "/main.graph") << "include \"pipe.graph\"\n";
+  CHECK(file_errors(dir + "/main.graph") ==
+        std::vector<std::string>{dir + "/main.graph:1:9: error: cannot read included file '" + dir +
+                                 "/pipe.graph': not a regular file"});
+  CHECK(file_errors("/dev/zero") ==
+        std::vector<std::string>{"/dev/zero: error: cannot read graph file: not a regular file"});
+  std::filesystem::remove_all(dir);
 }

@@ -385,7 +385,8 @@ TEST_CASE("apply_setting: a bad --set names the flag and leaves the settings unc
        "--set optimizer=adam: error: unknown setting 'optimizer'; the settings are batch, epochs, seed, lr, "
        "momentum, test_every, data.NAME.count and data.NAME.skip\n"},
   };
-  for (const auto& [assignment, message] : cases) {
+  for (const auto& assignment_message : cases) {  // not a structured binding: the lambdas below name it
+    const auto &assignment = assignment_message.first, &message = assignment_message.second;
     CAPTURE(assignment);
     TrainSettings settings;
     CHECK(error_of([&] { apply_setting(settings, assignment); }) == message);
@@ -425,7 +426,8 @@ TEST_CASE("data bindings take a slice, and --set data.NAME.count/skip changes it
       {"data.train.skip=0.5",
        "--set data.train.skip=0.5: error: skip must be a whole number >= 0, found '0.5'\n"},
   };
-  for (const auto& [assignment, message] : cases) {
+  for (const auto& assignment_message : cases) {  // not a structured binding: the lambdas below name it
+    const auto &assignment = assignment_message.first, &message = assignment_message.second;
     CAPTURE(assignment);
     CHECK(error_of([&] { apply_setting(g, assignment); }) == message);
     CHECK(g.binding("train")->count == 100);

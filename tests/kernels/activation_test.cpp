@@ -50,7 +50,8 @@ TEST_CASE("activation names parse and print") {
 
 TEST_CASE("activation forward and backward match the reference") {
   for (Activation a : kAll)
-    for (auto [rows, cols] : kShapes) {
+    for (const auto& shape : kShapes) {  // not a structured binding: CAPTURE's lambda names them
+      const auto rows = shape.first, cols = shape.second;
       CAPTURE(activation_name(a));
       CAPTURE(rows);
       CAPTURE(cols);

@@ -98,7 +98,10 @@ TEST_CASE(
 TEST_CASE("a library without the entry point is not a plugin") {
   const std::string file = fixture("no_entry/hg_test_no_entry.so");
   CHECK(single_load_error(file) ==
-        file + ": error: not an hourglass plugin: no 'hourglass_plugin' entry point\n");
+        file +
+            ": error: not an hourglass plugin: no 'hourglass_plugin' entry point (if the source defines it, "
+            "export it: hourglass_add_plugin hides symbols by default, so declare it extern \"C\" "
+            "__attribute__((visibility(\"default\"))))\n");
 }
 
 TEST_CASE("a file that cannot be loaded reports dlerror's reason, without Boost's wrapping") {
@@ -128,7 +131,8 @@ TEST_CASE("each malformed table is refused with the exact problem") {
        "malformed plugin table: parameter 'weight' of 'bad.l1' has default 20 outside [0, 10]"},
       {"listed_twice", "malformed plugin table: term 'bad.l1' is listed twice"},
   };
-  for (const auto& [name, message] : cases) {
+  for (const auto& name_message : cases) {  // not a structured binding: CAPTURE's lambda names it
+    const auto &name = name_message.first, &message = name_message.second;
     CAPTURE(name);
     const std::string file = fixture("malformed/" + std::string(name) + ".so");
     CHECK(single_load_error(file) == file + ": error: " + message + "\n");

@@ -3,6 +3,8 @@
 // read back by an independent numpy reader, and every kind of broken file reported with its path and tensor.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -13,6 +15,7 @@
 #include "mnist_fixture.h"
 #include "plan/plan.h"
 #include "runtime/checkpoint.h"
+#include "test_skip.h"
 
 using namespace hg;
 using json = nlohmann::ordered_json;
@@ -105,16 +108,19 @@ TEST_CASE("a checkpoint follows the safetensors layout byte for byte") {
   const json header = json::parse(text);
   REQUIRE(header.is_object());
   REQUIRE(header.contains("__metadata__"));
-  for (auto& [key, value] : header["__metadata__"].items()) {
+  for (auto& item : header["__metadata__"].items()) {  // not a structured binding: CAPTURE's lambda names it
+    const std::string key = item.key();
     CAPTURE(key);
-    CHECK(value.is_string());  // the spec's metadata is a map of strings
+    CHECK(item.value().is_string());  // the spec's metadata is a map of strings
   }
 
   // Every tensor is F32 with a shape, and their offsets tile the data section from 0 with no gap.
   const uint64_t data_size = bytes.size() - 8 - n;
   uint64_t expected_begin = 0;
   std::vector<std::string> names;
-  for (auto& [name, entry] : header.items()) {
+  for (auto& item : header.items()) {  // not a structured binding: CAPTURE's lambda names it
+    const std::string name = item.key();
+    const json& entry = item.value();
     if (name == "__metadata__") continue;
     CAPTURE(name);
     names.push_back(name);
@@ -185,8 +191,7 @@ TEST_CASE("sgd checkpoints carry one state tensor per parameter, its momentum") 
 
 TEST_CASE("numpy reads a checkpoint with a plain header parse and np.frombuffer") {
   if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
-    MESSAGE("python3 with numpy is not installed (apt-get install python3-numpy): skipping the numpy reader");
-    return;
+    return test::skip_test("python3 with numpy is not installed (apt-get install python3-numpy)");
   }
   TinyRun run("tiny_numpy");
   const std::string path = test::scratch_path("tiny_numpy.safetensors");
@@ -265,10 +270,24 @@ TEST_CASE("every kind of broken checkpoint is an error naming the file and the t
   SUBCASE("trailing bytes") {
     has(load_error(bytes + "junk"), "the tensors cover 912 bytes, but the data section has 916");
   }
-  SUBCASE("corrupt JSON") {
+  SUBCASE("corrupt JSON, reported without the parser's internals") {
     const std::string text = "{\"h.weights\": [oops";
-    has(load_error(length_prefix(text.size()) + text),
-        "corrupt safetensors header: [json.exception.parse_error");
+    const std::string message = load_error(length_prefix(text.size()) + text);
+    CHECK(message == bad + ": error: corrupt safetensors header: its JSON is malformed at byte 16 of 19");
+  }
+  SUBCASE("a number too large for any reader (found by fuzzing: it escaped as a raw exception)") {
+    const std::string text = "{\"h.bias\": {\"dtype\": \"F32\", \"shape\": [1e3056]}}";
+    CHECK(load_error(length_prefix(text.size()) + text) ==
+          bad + ": error: corrupt safetensors header: its JSON holds a number too large to read");
+  }
+  SUBCASE("a header length past the format's limit is refused before the header is read") {
+    write_bytes(bad, length_prefix(200'000'000));
+    std::filesystem::resize_file(bad, 200'000'008);  // sparse: no disk space, and nothing is allocated
+    Model fresh(run.graph, {});
+    CHECK_THROWS_WITH_AS(
+        load_checkpoint(bad, fresh),
+        (bad + ": error: header length 200000000 exceeds the format's limit of 100000000 bytes").c_str(),
+        Error);
   }
   SUBCASE("a header that is not an object") {
     has(load_error(length_prefix(2) + "[]"), "not a JSON object");
@@ -305,6 +324,43 @@ TEST_CASE("every kind of broken checkpoint is an error naming the file and the t
     has(load_error(edited([](Parts& p) { p.header["h.bias"]["shape"] = {-4}; })),
         "tensor 'h.bias' has a negative dimension");
   }
+  SUBCASE("dimensions that are not whole numbers in range are refused, not converted") {
+    CHECK(load_error(edited([](Parts& p) {
+            p.header["h.weights"]["shape"] = {1e30, 4};
+          })) == bad +
+                     ": error: tensor 'h.weights': 'shape' entry 0 is 1e+30, not a whole number from 0 to "
+                     "9223372036854775807");
+    CHECK(load_error(edited([](Parts& p) {
+            p.header["h.weights"]["shape"] = {2.9, 4.7};
+          })) == bad +
+                     ": error: tensor 'h.weights': 'shape' entry 0 is 2.9, not a whole number from 0 to "
+                     "9223372036854775807");
+    CHECK(load_error(edited([](Parts& p) {
+            p.header["h.weights"]["shape"] = {4, 18446744073709551615ull};
+          })) == bad +
+                     ": error: tensor 'h.weights': 'shape' entry 1 is 18446744073709551615, not a whole "
+                     "number from 0 to 9223372036854775807");
+    CHECK(load_error(edited([](Parts& p) {
+            p.header["h.weights"]["shape"] = {"4", "8"};
+          })) == bad +
+                     ": error: tensor 'h.weights': 'shape' entry 0 is \"4\", not a whole number from 0 to "
+                     "9223372036854775807");
+  }
+  SUBCASE("every malformed field is a sentence naming the tensor and the field") {
+    CHECK(load_error(edited([](Parts& p) {
+            p.header["h.bias"] = json::array({1, 2});
+          })) ==
+          bad +
+              ": error: tensor 'h.bias': its header entry is [1,2], not an object with dtype, shape and "
+              "data_offsets");
+    CHECK(load_error(edited([](Parts& p) { p.header["h.bias"]["shape"] = json::object(); })) ==
+          bad + ": error: tensor 'h.bias': 'shape' is {}, not a list");
+    CHECK(load_error(edited([](Parts& p) { p.header["h.bias"]["dtype"] = 32; })) ==
+          bad + ": error: tensor 'h.bias': 'dtype' is 32, not a string");
+    CHECK(load_error(edited([](Parts& p) {
+            p.header["h.bias"]["data_offsets"] = {128.5, 144};
+          })) == bad + ": error: tensor 'h.bias': 'data_offsets' [128.5,144] are not two byte offsets");
+  }
   SUBCASE("offsets out of range") {
     has(load_error(edited([](Parts& p) {
           p.header["r.bias"]["data_offsets"] = {100000, 100032};
@@ -320,9 +376,9 @@ TEST_CASE("every kind of broken checkpoint is an error naming the file and the t
   }
   SUBCASE("malformed offsets") {
     has(load_error(edited([](Parts& p) { p.header["h.bias"]["data_offsets"] = {128}; })),
-        "tensor 'h.bias': data_offsets must be [begin, end]");
-    has(load_error(edited([](Parts& p) { p.header["h.bias"].erase("shape"); })),
-        "corrupt entry for tensor 'h.bias'");
+        "tensor 'h.bias': 'data_offsets' is [128], not [begin, end]");
+    CHECK(load_error(edited([](Parts& p) { p.header["h.bias"].erase("shape"); })) ==
+          bad + ": error: tensor 'h.bias' has no 'shape' field");
   }
   SUBCASE("a tensor the graph needs is missing") {
     Parts parts = split(bytes);
@@ -351,6 +407,7 @@ TEST_CASE("resuming needs the optimizer state and hourglass metadata") {
   json weights_only;
   for (auto& [name, entry] : parts.header.items())
     if (!is_optimizer_tensor(name)) weights_only[name] = entry;
+  weights_only["__metadata__"].erase("data_crc32");  // it covered the optimizer state cut off here
   CHECK(resume_error(weights_only, parts.data.substr(0, 4 * (32 + 4 + 32 + 8))) ==
         bad +
             ": error: checkpoint has no tensor '__optimizer__.state0.h.weights' (optimizer state): it cannot "
@@ -363,6 +420,23 @@ TEST_CASE("resuming needs the optimizer state and hourglass metadata") {
   bad_step["__metadata__"]["step"] = "two";
   CHECK(resume_error(bad_step, parts.data) ==
         bad + ": error: metadata 'step' is 'two', not a count: the checkpoint cannot be resumed");
+  // An epoch of 2^63-1 once made the next epoch overflow and the run train forever.
+  json huge_epoch = parts.header;
+  huge_epoch["__metadata__"]["epoch"] = "9223372036854775807";
+  CHECK(resume_error(huge_epoch, parts.data) ==
+        bad +
+            ": error: metadata 'epoch' is 9223372036854775807, more than the largest count a checkpoint may "
+            "hold (9007199254740992): the file is damaged and cannot be resumed");
+  json huge_step = parts.header;
+  huge_step["__metadata__"]["step"] = "99999999999999999999999";
+  CHECK(resume_error(huge_step, parts.data) ==
+        bad +
+            ": error: metadata 'step' is 99999999999999999999999, more than the largest count a checkpoint "
+            "may hold (9007199254740992): the file is damaged and cannot be resumed");
+  json signed_epoch = parts.header;
+  signed_epoch["__metadata__"]["epoch"] = "+3";
+  CHECK(resume_error(signed_epoch, parts.data) ==
+        bad + ": error: metadata 'epoch' is '+3', not a count: the checkpoint cannot be resumed");
   Model fresh(run.graph, {});
   CHECK(resume_checkpoint(good, fresh).empty());
   CHECK(fresh.parameters.step == 2);
@@ -374,8 +448,114 @@ TEST_CASE("a failed write leaves the previous checkpoint in place") {
   const std::string path = test::scratch_path("tiny_atomic.safetensors");
   save_checkpoint(path, run.model);
   const std::string before = file_bytes(path);
-  std::filesystem::create_directories(path + ".tmp");  // the temporary file cannot be created
+  const std::string temporary = path + "." + std::to_string(::getpid()) + ".tmp";
+  std::filesystem::create_directories(temporary);  // the temporary file cannot be created
   CHECK_THROWS_AS(save_checkpoint(path, run.model, {{"note", "second"}}), Error);
-  std::filesystem::remove(path + ".tmp");
+  std::filesystem::remove(temporary);
   CHECK(file_bytes(path) == before);
+}
+
+TEST_CASE("the next write removes temporary files that killed writers left, and only theirs") {
+  TinyRun run("tiny_stale");
+  const std::string path = test::scratch_path("tiny_stale.safetensors");
+  const std::string legacy = path + ".tmp", dead = path + ".2147483646.tmp", live = path + ".1.tmp",
+                    other = test::scratch_path("tiny_other.safetensors.2147483646.tmp");
+  for (const std::string& file : {legacy, dead, live, other}) write_bytes(file, std::string(1000, 'x'));
+  save_checkpoint(path, run.model);
+  CHECK_FALSE(std::filesystem::exists(legacy));
+  CHECK_FALSE(std::filesystem::exists(dead));  // no process has that id: its writer was killed
+  CHECK(std::filesystem::exists(live));        // process 1 runs: it might be writing right now
+  CHECK(std::filesystem::exists(other));       // another checkpoint's
+  CHECK_FALSE(std::filesystem::exists(path + "." + std::to_string(::getpid()) + ".tmp"));
+  std::filesystem::remove(live);
+  std::filesystem::remove(other);
+}
+
+TEST_CASE("a checksum of the data catches flipped bytes, and a file without one loads with a note") {
+  TinyRun run("tiny_crc");
+  const std::string good = test::scratch_path("tiny_crc.safetensors");
+  save_checkpoint(good, run.model);
+  const std::string bytes = file_bytes(good);
+  Parts parts = split(bytes);
+  REQUIRE(parts.header["__metadata__"].contains("data_crc32"));
+  CHECK(parts.header["__metadata__"]["data_crc32"].get<std::string>().size() == 8);
+
+  const std::string flipped_path = test::scratch_path("tiny_crc_flipped.safetensors");
+  std::string flipped = bytes;
+  flipped[flipped.size() - 3] ^=
+      0x01;  // one bit of Adam's second moment: the weights load fine without a check
+  write_bytes(flipped_path, flipped);
+  Model fresh(run.graph, {});
+  try {
+    load_checkpoint(flipped_path, fresh);
+    FAIL("a flipped bit loaded");
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    CHECK(message.find(flipped_path + ": error: the data section's CRC-32 is ") == 0);
+    CHECK(message.find(
+              "but the metadata records " + parts.header["__metadata__"]["data_crc32"].get<std::string>() +
+              ": the tensors were changed or damaged after the file was written") != std::string::npos);
+  }
+  CHECK_THROWS_AS(resume_checkpoint(flipped_path, fresh), Error);
+
+  const std::string foreign = test::scratch_path("tiny_crc_foreign.safetensors");
+  parts.header["__metadata__"].erase("data_crc32");
+  write_bytes(foreign, join(parts.header, parts.data));
+  std::vector<std::string> notes;
+  load_checkpoint(foreign, fresh, &notes);
+  CHECK(notes ==
+        std::vector<std::string>{"the file records no checksum of its data (it was not written by this "
+                                 "version of hourglass), so damaged tensors cannot be detected"});
+  CHECK(resume_checkpoint(foreign, fresh) == notes);
+
+  parts.header["__metadata__"]["data_crc32"] = "xyz";
+  write_bytes(foreign, join(parts.header, parts.data));
+  CHECK_THROWS_WITH_AS(
+      load_checkpoint(foreign, fresh),
+      (foreign + ": error: metadata 'data_crc32' is 'xyz', not 8 lowercase hex digits").c_str(), Error);
+}
+
+TEST_CASE("a fresh run refuses an --out that holds another run, and notes when it restarts its own") {
+  TinyRun run("tiny_fresh");
+  const std::string out = test::scratch_path("tiny_fresh.safetensors");
+  std::filesystem::remove(out);
+  CHECK(check_fresh_output(out, run.model).empty());  // nothing there yet
+  save_checkpoint(out, run.model);
+  CHECK(check_fresh_output(out, run.model) ==
+        "--out holds epoch 1 of this same run, which starting over replaces (to continue it instead, use "
+        "--resume " +
+            out + ")");
+
+  const std::string other_graph =
+      test::write_graph("tiny_fresh_other.graph", std::string(kTinyGraph) + "# edited\n");
+  Model other(other_graph, {});
+  try {
+    check_fresh_output(out, other);
+    FAIL("another run's checkpoint would be overwritten");
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    CHECK(message.find(out + ": error: --out holds another run (of '" + run.graph +
+                       "', epoch 1): its graph hash is '") == 0);
+    CHECK(message.find("; write this run elsewhere with --out, or overwrite it with --force") !=
+          std::string::npos);
+  }
+
+  ModelOptions reseeded;
+  reseeded.settings = {"seed=4"};
+  Model seed4(run.graph, reseeded);
+  CHECK_THROWS_WITH_AS(check_fresh_output(out, seed4),
+                       (out + ": error: --out holds another run (of '" + run.graph +
+                        "', epoch 1): its seed is '3', "
+                        "this run's '4'; write this run elsewhere with --out, or overwrite it with --force")
+                           .c_str(),
+                       Error);
+
+  write_bytes(out, "notes");
+  CHECK_THROWS_WITH_AS(
+      check_fresh_output(out, run.model),
+      (out + ": error: --out names a file that is not a readable checkpoint (not a safetensors "
+             "file: shorter than its 8-byte header length): write this run elsewhere with --out, or "
+             "overwrite it with --force")
+          .c_str(),
+      Error);
 }

@@ -9,6 +9,7 @@
 #include "mnist_fixture.h"
 #include "runtime/checkpoint.h"
 #include "runtime/transfer.h"
+#include "test_skip.h"
 
 using namespace hg;
 using hg::test::kMnistData;
@@ -35,7 +36,7 @@ bool same_state(ParameterStore& a, ParameterStore& b, int which) {
 
 // Trains `text` for 3 epochs straight, and for 1 epoch, checkpointed, resumed in a new model for 2 more.
 void check_resume_is_exact(const std::string& name, const std::string& text) {
-  REQUIRE_MESSAGE(test::have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  if (!test::have_mnist()) return test::skip_test("MNIST is not fetched: run scripts/fetch-data.sh");
   const std::string path = test::write_graph(name + ".graph", text);
   const std::string checkpoint = test::scratch_path(name + ".safetensors");
   Model straight(path, {});
@@ -94,7 +95,7 @@ TEST_CASE(
 }
 
 TEST_CASE("a step schedule halves the learning rate each epoch, and the reports and checkpoint say so") {
-  REQUIRE_MESSAGE(test::have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  if (!test::have_mnist()) return test::skip_test("MNIST is not fetched: run scripts/fetch-data.sh");
   const std::string train = "optimizer = sgd(lr=0.5, momentum=0.9)";
   Model constant(test::write_graph("schedule_constant.graph", graph_with(kPlainAutoencoder, train)), {});
   Model halving(test::write_graph("schedule_step.graph",
@@ -115,7 +116,7 @@ TEST_CASE("a step schedule halves the learning rate each epoch, and the reports 
 }
 
 TEST_CASE("the exactness needs the restored optimizer state: weights alone drift") {
-  REQUIRE_MESSAGE(test::have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  if (!test::have_mnist()) return test::skip_test("MNIST is not fetched: run scripts/fetch-data.sh");
   const std::string path = test::write_graph("resume_weights_only.graph",
                                              graph_with(kPlainAutoencoder, "optimizer = adam(lr=0.003)"));
   const std::string checkpoint = test::scratch_path("resume_weights_only.safetensors");

@@ -10,6 +10,7 @@
 #include "runtime/checkpoint.h"
 #include "runtime/executor.h"
 #include "runtime/model.h"
+#include "test_skip.h"
 
 using namespace hg;
 
@@ -30,7 +31,7 @@ std::string autoencoder() {
 }  // namespace
 
 TEST_CASE("an autoencoder trained on 2000 MNIST digits lowers its test loss") {
-  REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  if (!have_mnist()) return test::skip_test("MNIST is not fetched: run scripts/fetch-data.sh");
   Model model(write_graph("ae.graph", autoencoder()), {});
   const Dataset test = load_data(model.graph, "test", kData, 500);
   const double before = evaluate(model, test, 50).loss;
@@ -45,7 +46,7 @@ TEST_CASE("an autoencoder trained on 2000 MNIST digits lowers its test loss") {
 }
 
 TEST_CASE("the same seed and thread count give bit-identical weights") {
-  REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  if (!have_mnist()) return test::skip_test("MNIST is not fetched: run scripts/fetch-data.sh");
   const std::string path = write_graph("ae_seed.graph", autoencoder());
   Model a(path, {}), b(path, {}), c(path, ModelOptions{{}, {"seed=4"}});
   train_slice(a, 1000);
@@ -57,7 +58,7 @@ TEST_CASE("the same seed and thread count give bit-identical weights") {
 }
 
 TEST_CASE("a profiled run reports every plan step per training step, and changes nothing it trains") {
-  REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  if (!have_mnist()) return test::skip_test("MNIST is not fetched: run scripts/fetch-data.sh");
   const std::string path = write_graph("ae_profile.graph", autoencoder());
   Model plain(path, {}), profiled(path, {});
   const std::vector<EpochReport> plain_reports = train_slice(plain, 1000);
@@ -92,7 +93,7 @@ TEST_CASE("a profiled run reports every plan step per training step, and changes
 }
 
 TEST_CASE("a classifier reports accuracy, and evaluation covers a partial last batch") {
-  REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  if (!have_mnist()) return test::skip_test("MNIST is not fetched: run scripts/fetch-data.sh");
   Model model(
       write_graph("mlp.graph", std::string(kMnistData) +
                                    "input x : [784] <- image\ninput y : [10] <- label\n"
@@ -109,7 +110,7 @@ TEST_CASE("a classifier reports accuracy, and evaluation covers a partial last b
 }
 
 TEST_CASE("a checkpoint round-trips every parameter, and eval on it reproduces the loss") {
-  REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  if (!have_mnist()) return test::skip_test("MNIST is not fetched: run scripts/fetch-data.sh");
   const std::string path = write_graph("ae_ckpt.graph", autoencoder());
   Model trained(path, {});
   train_slice(trained, 500);
@@ -124,7 +125,7 @@ TEST_CASE("a checkpoint round-trips every parameter, and eval on it reproduces t
 }
 
 TEST_CASE("an input that does not fit the data is an error at the input's line") {
-  REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  if (!have_mnist()) return test::skip_test("MNIST is not fetched: run scripts/fetch-data.sh");
   Model model(write_graph("wrong_width.graph", std::string(kMnistData) +
                                                    "input x : [100] <- image\nr = dense(x, 100) |> sigmoid\n"
                                                    "loss = loss.mse(r, x)\n"),
@@ -160,7 +161,7 @@ TEST_CASE("a plugin term that throws is reported at the graph line that uses it"
 }
 
 TEST_CASE("a sliced binding trains on its slice, and test_every skips the test pass on other epochs") {
-  REQUIRE_MESSAGE(have_mnist(), "MNIST is not fetched: run scripts/fetch-data.sh");
+  if (!have_mnist()) return test::skip_test("MNIST is not fetched: run scripts/fetch-data.sh");
   const std::string graph =
       "data train = idx(\"mnist/train-images-idx3-ubyte\", labels=\"mnist/train-labels-idx1-ubyte\", "
       "scale=1/255, skip=100, count=300)\n"

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include "tools/tool_runner.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -125,6 +126,41 @@ TEST_CASE("a broken graph file fails check with file:line:col and exit code 1") 
   CHECK(contains(r.output, "no-such.graph: error: cannot read graph file: No such file or directory"));
 }
 
+TEST_CASE("a missing data file is an error at the graph line that names it, saying where it was looked for") {
+  const std::string empty = scratch("empty-data");
+  std::filesystem::create_directories(empty);
+  Result r = run("train graphs/mnist_ae32.graph --data-dir " + empty + " --set epochs=1 --out " +
+                 scratch("missing-data.safetensors"));
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "graphs/mnist_ae32.graph:6:6: error: data 'train': no file '" + empty +
+                               "/mnist/train-images-idx3-ubyte'"));
+  CHECK(contains(r.output,
+                 "graphs/mnist_ae32.graph:6:6: note: 'mnist/train-images-idx3-ubyte' is looked for in "
+                 "the data folder '" +
+                     empty + "': choose it with --data-dir DIR or $HOURGLASS_DATA"));
+}
+
+TEST_CASE("a fresh train run refuses an --out holding another run unless --force") {
+  const std::string out = scratch("other-run.safetensors");
+  std::filesystem::remove(out);
+  Result r = run("train graphs/mnist_ae32.graph --set epochs=1 --limit 256 --out " + out + " --metrics " +
+                 scratch("other-run.jsonl"));
+  REQUIRE(r.status == 0);
+  r = run("train graphs/mnist_mlp.graph --set epochs=1 --limit 256 --out " + out + " --metrics " +
+          scratch("other-run.jsonl"));
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, out + ": error: --out holds another run (of 'graphs/mnist_ae32.graph', epoch 1)"));
+  CHECK(contains(r.output, "write this run elsewhere with --out, or overwrite it with --force"));
+  r = run("train graphs/mnist_mlp.graph --set epochs=1 --limit 256 --force --out " + out + " --metrics " +
+          scratch("other-run.jsonl"));
+  CHECK(r.status == 0);
+  r = run("train graphs/mnist_mlp.graph --set epochs=1 --limit 256 --out " + out + " --metrics " +
+          scratch("other-run.jsonl"));
+  CHECK(r.status == 0);  // the same run again: started over, with a note
+  CHECK(
+      contains(r.output, out + ": note: --out holds epoch 1 of this same run, which starting over replaces"));
+}
+
 TEST_CASE("missing or corrupt checkpoints are clear errors") {
   Result r = run("eval graphs/mnist_ae32.graph --ckpt " + scratch("missing.safetensors"));
   CHECK(r.status == 1);
@@ -165,7 +201,8 @@ TEST_CASE("every example graph checks, trains for a step and evaluates") {
         relative.rfind("common/", 0) == 0)
       continue;  // broken on purpose, or only included by others
     ++graphs;
-    const std::string name = entry.path().stem().string();
+    std::string name = relative.substr(0, relative.size() - 6);  // three graphs are called classifier
+    std::replace(name.begin(), name.end(), '/', '_');
     const std::string graph = "graphs/" + relative;
     CAPTURE(graph);
     CHECK(run("check " + graph).status == 0);
@@ -198,11 +235,44 @@ TEST_CASE("plugins lists every built-in term with its parameters and version") {
   CHECK(contains(r.output, "version 1.0.0"));
 }
 
-TEST_CASE("plugins reports a plugin folder's broken libraries without failing") {
+TEST_CASE("plugins lists a plugin folder's broken libraries and then fails, so scripts notice") {
   Result r = run(std::string("plugins --plugin-dir ") + HG_TEST_PLUGIN_DIR + "/abi");
-  CHECK(r.status == 0);
+  CHECK(r.status == 1);
   CHECK(contains(r.output, "plugins that failed to load:"));
   CHECK(contains(r.output, "plugin built for ABI version 999"));
+  CHECK(contains(r.output, "loss.mse(prediction, target)"));  // the good ones are still listed
+}
+
+TEST_CASE("check and train warn about plugins that failed to load, even when the graph needs none of them") {
+  Result r = run(std::string("check graphs/mnist_ae32.graph --plugin-dir ") + HG_TEST_PLUGIN_DIR + "/abi");
+  CHECK(r.status == 0);
+  CHECK(contains(r.output,
+                 "warning: 1 plugin failed to load, so its terms are missing (`hourglass plugins` "
+                 "lists them):"));
+  CHECK(contains(r.output, "plugin built for ABI version 999"));
+  CHECK(contains(r.output, "graphs/mnist_ae32.graph: ok"));
+}
+
+TEST_CASE("a --plugin-dir that does not exist or names a file is a command-line error") {
+  Result r = run("check graphs/mnist_ae32.graph --plugin-dir no/such/plugins");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "hourglass check: --plugin-dir 'no/such/plugins': no such folder"));
+  r = run("plugins --plugin-dir graphs/mnist_ae32.graph");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output,
+                 "hourglass plugins: --plugin-dir 'graphs/mnist_ae32.graph' is a file, not a folder "
+                 "(give the folder that holds the plugin: --plugin-dir 'graphs')"));
+}
+
+TEST_CASE("a train setting given as an option points at --set") {
+  Result r = run("train graphs/mnist_ae32.graph --epochs 3");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "(train settings are given as --set epochs=3)"));
+  r = run("check graphs/mnist_ae32.graph --batch=64");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "(train settings are given as --set batch=64)"));
+  r = run("train graphs/mnist_ae32.graph --frobnicate");
+  CHECK_FALSE(contains(r.output, "--set"));
 }
 
 namespace {
@@ -234,7 +304,7 @@ TEST_CASE("train --profile prints each plan step's share of a training step") {
 
 TEST_CASE("show writes filter and reconstruction grids as PNG") {
   const std::string checkpoint = scratch("dae.safetensors");
-  REQUIRE(run("train graphs/gallery/denoising_masking.graph --set epochs=1 --limit 200 --out " + checkpoint +
+  REQUIRE(run("train graphs/gallery/denoising_masking.graph --set epochs=1 --limit 200 --force --out " + checkpoint +
               " --metrics " + scratch("dae.jsonl"))
               .status == 0);
   Result r = run("show filters graphs/gallery/denoising_masking.graph --ckpt " + checkpoint +
