@@ -57,7 +57,9 @@ std::shared_ptr<void> configure_threads(int threads) {
 }
 
 ModelOptions model_options(const CommonOptions& common) {
-  return ModelOptions{common.plugin_dirs, common.settings};
+  ModelOptions options{common.plugin_dirs, common.settings};
+  options.limit = common.limit;  // recorded in checkpoints, so a resume without --limit is refused
+  return options;
 }
 
 std::string data_dir(const CommonOptions& common) {

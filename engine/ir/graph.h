@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/data_binding.h"
 #include "kernels/activation.h"
 #include "plugin/registry.h"
 #include "support/diagnostics.h"
@@ -72,14 +73,6 @@ struct Node {
   NodeId forward = kNoNode;                    // backward nodes: the forward node they differentiate
 
   int64_t elements_per_sample() const;  // product of dims (1 for a scalar)
-};
-
-struct DataBinding {
-  std::string name;  // e.g. "train", "test"
-  SourceLocation location;
-  std::string images, labels;  // paths as written (resolved against the data directory at run time)
-  double scale = 1;
-  int64_t skip = 0, count = 0;  // a slice of the files: pass over `skip` samples, then take `count` (0: all)
 };
 
 struct OptimizerSettings {

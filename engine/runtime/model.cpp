@@ -44,6 +44,7 @@ static Graph load_trainable(const std::string& path, const ModelOptions& options
                             const PluginRegistry& plugins) {
   Graph graph = load_graph(path, plugins);
   for (const std::string& s : options.settings) apply_setting(graph, s);
+  apply_limit(graph, options.limit);
   for (const std::string& glob : options.freeze) freeze_parameters(graph, glob);
   append_backward(graph);
   return graph;
@@ -56,25 +57,6 @@ Model::Model(const std::string& graph_path, const ModelOptions& options)
 
 std::vector<NodeId> Model::terms() const {
   return graph.node(graph.objective).inputs;
-}
-
-std::string default_data_dir() {
-  const char* env = std::getenv("HOURGLASS_DATA");
-  return env && *env ? env : "data";
-}
-
-Dataset load_data(const Graph& graph, const std::string& name, const std::string& data_dir, int64_t limit) {
-  const DataBinding* b = graph.binding(name);
-  if (!b) {
-    std::vector<std::string> names;
-    for (const DataBinding& d : graph.data) names.push_back(d.name);
-    throw Error({graph.file, 0, 0}, "the graph has no data '" + name + "': add `data " + name +
-                                        " = idx(\"...\")`" + did_you_mean(name, names));
-  }
-  auto resolve = [&](const std::string& p) { return p.empty() || p[0] == '/' ? p : data_dir + "/" + p; };
-  // --limit trims whatever slice the binding (or --set data.NAME.count) asked for.
-  const int64_t count = b->count > 0 && limit > 0 ? std::min(b->count, limit) : std::max(b->count, limit);
-  return read_idx(IdxOptions{resolve(b->images), resolve(b->labels), float(b->scale), count, b->skip});
 }
 
 // Loss terms whose second input is a one-hot label input: their first input is scored by argmax.

@@ -11,6 +11,7 @@
 #include "ir/graph.h"
 #include "plan/parameters.h"
 #include "plugin/registry.h"
+#include "runtime/data_load.h"
 
 namespace hg {
 
@@ -19,6 +20,8 @@ struct ModelOptions {
   std::vector<std::string> settings;     // `--set key=value` overrides of the train block
   std::vector<std::string> freeze =
       {};  // `--freeze GLOB`: like the graph's `freeze`, applied before autodiff
+  int64_t limit =
+      0;  // `--limit N`: every data binding's slice trimmed to N samples (recorded in checkpoints)
 };
 
 class Model {
@@ -30,11 +33,6 @@ class Model {
   int64_t epoch = 0;  // epochs completed: train() continues after it, checkpoints record and restore it
   std::vector<NodeId> terms() const;  // the objective's terms, in order
 };
-
-// data/ under the working directory unless --data-dir or $HOURGLASS_DATA says otherwise.
-std::string default_data_dir();
-// Reads the graph's data binding `name`; `limit` > 0 keeps only the first samples.
-Dataset load_data(const Graph& graph, const std::string& name, const std::string& data_dir, int64_t limit);
 
 struct EvalResult {
   int64_t samples = 0;

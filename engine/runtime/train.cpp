@@ -25,6 +25,7 @@ void train(Model& model, const TrainOptions& options) {
   const Graph& g = model.graph;
   const TrainSettings& settings = g.train;
   const Dataset data = load_data(g, "train", options.data_dir, options.limit);
+  keep_transform(model.graph, data);  // the test data and checkpoints use the training data's statistics
   std::optional<Dataset> test;
   if (g.binding("test")) test = load_data(g, "test", options.data_dir, options.limit);
   DataPipeline pipeline(g, data, settings.batch, true, settings.seed);
