@@ -16,7 +16,8 @@ void add_common_options(po::options_description& options, CommonOptions& common)
   options.add_options()("plugin-dir", po::value(&common.plugin_dirs)->composing(),
                         "also load term plugins from this folder (repeatable)")(
       "set", po::value(&common.settings)->composing(),
-      "override a setting: batch, epochs, seed, lr, momentum, test_every, data.NAME.count, data.NAME.skip "
+      "override a setting: batch, epochs, seed, lr, momentum, test_every, data.NAME.count, data.NAME.skip, "
+      "data.NAME.subset.n/.subset.seed/.subset.balanced, data.NAME.split.valid/.split.seed/.split.stratify "
       "(KEY=VALUE, repeatable)")(
       "data-dir", po::value(&common.data_dir),
       "where data paths in the graph are resolved (default $HOURGLASS_DATA or ./data)")(
