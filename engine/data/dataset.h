@@ -112,7 +112,8 @@ std::vector<int64_t> split_positions(const Dataset& data, double valid, uint64_t
 // balanced to within one sample per class, and the first n of a seed are inside its first m > n.
 std::vector<int64_t> subset_positions(const Dataset& data, int64_t n, bool balanced, uint64_t seed,
                                       const std::vector<int32_t>& classes);
-// The samples at `positions`, in that order, sharing `data`'s storage (moved in).
+// The samples at `positions`, in that order, sharing `data`'s storage (moved in); num_classes becomes the
+// largest label left + 1.
 Dataset select(Dataset data, const std::vector<int64_t>& positions);
 // Relabels class classes[k] as k (after a subset restricted to those classes).
 void relabel(Dataset& data, const std::vector<int32_t>& classes);

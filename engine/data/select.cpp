@@ -111,6 +111,8 @@ Dataset select(Dataset data, const std::vector<int64_t>& positions) {
   data.rows = std::move(rows);
   data.labels = std::move(labels);
   data.count = int64_t(positions.size());
+  // the classes left: subset(classes=[0, 1, 2, 3, 4]) fits a 5-way label input without relabelling
+  if (!data.labels.empty()) data.num_classes = 1 + *std::max_element(data.labels.begin(), data.labels.end());
   return data;
 }
 

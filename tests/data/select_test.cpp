@@ -82,6 +82,7 @@ TEST_CASE("subset: classes keeps only those, relabel numbers them in the order l
   const auto picked = subset_positions(d, 0, false, 3, {7, 5});
   for (int64_t p : picked) CHECK((d.labels[size_t(p)] == 7 || d.labels[size_t(p)] == 5));
   Dataset sub = select(d, picked);
+  CHECK(sub.num_classes == 8);  // labels 5 and 7 left: an 8-way input fits them
   relabel(sub, {7, 5});
   CHECK(sub.num_classes == 2);
   for (int64_t i = 0; i < sub.count; ++i) {
