@@ -181,7 +181,10 @@ TEST_CASE("every example graph checks, trains for a step and evaluates") {
     CHECK(contains(line, "\"test_loss\""));
     r = run("eval " + graph + " --ckpt " + checkpoint + " --limit 100");
     CHECK(r.status == 0);
-    CHECK(contains(r.output, "(100 samples): loss"));
+    // --limit trims the file; a test binding that keeps some classes of it holds fewer than 100
+    std::ifstream in(entry.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    CHECK(contains(r.output, contains(text, "classes=[") ? "samples): loss" : "(100 samples): loss"));
   }
   CHECK(graphs >= 11);
 }
