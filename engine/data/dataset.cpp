@@ -1,8 +1,36 @@
-// Dataset's derived sizes and its byte-to-float conversion, kept apart from the IDX reader so other file
-// formats can fill a Dataset too.
+// Dataset's derived sizes and its element-to-float conversion, shared by every file format: IDX bytes,
+// numpy arrays of any supported dtype (memory-mapped), CSV tables stored as float32.
 #include "data/dataset.h"
 
+#include <cstring>
+
 namespace hg {
+
+int dtype_bytes(DType t) {
+  switch (t) {
+    case DType::U8:
+    case DType::I8:
+      return 1;
+    case DType::U16:
+    case DType::I16:
+      return 2;
+    case DType::U32:
+    case DType::I32:
+    case DType::F32:
+      return 4;
+    case DType::U64:
+    case DType::I64:
+    case DType::F64:
+      return 8;
+  }
+  return 1;
+}
+
+const char* dtype_name(DType t) {
+  static const char* const names[] = {"uint8", "int8",   "uint16", "int16",   "uint32",
+                                      "int32", "uint64", "int64",  "float32", "float64"};
+  return names[int(t)];
+}
 
 int64_t Dataset::features() const {
   int64_t product = 1;
@@ -10,11 +38,79 @@ int64_t Dataset::features() const {
   return product;
 }
 
-void Dataset::copy_image(int64_t i, float* dst) const {
+namespace {
+
+template <typename T>
+T load(const uint8_t* p, bool swap) {
+  uint8_t bytes[sizeof(T)];
+  std::memcpy(bytes, p, sizeof(T));
+  if (swap)
+    for (size_t k = 0; k < sizeof(T) / 2; ++k) std::swap(bytes[k], bytes[sizeof(T) - 1 - k]);
+  T value;
+  std::memcpy(&value, bytes, sizeof(T));
+  return value;
+}
+
+// One loop per element type, so the common cases (bytes, little-endian float32) compile to tight loops.
+template <typename T>
+void convert(const uint8_t* src, int64_t n, float factor, bool swap, float* dst) {
+  if (!swap) {
+    for (int64_t j = 0; j < n; ++j) {
+      T value;
+      std::memcpy(&value, src + j * int64_t(sizeof(T)), sizeof(T));
+      dst[j] = float(value) * factor;
+    }
+    return;
+  }
+  for (int64_t j = 0; j < n; ++j) dst[j] = float(load<T>(src + j * int64_t(sizeof(T)), true)) * factor;
+}
+
+}  // namespace
+
+void Dataset::copy_untransformed(int64_t i, float* dst) const {
   const int64_t n = features();
-  const uint8_t* src = pixels.data() + i * n;
+  const uint8_t* base = mapped ? mapped : pixels.data();
+  const uint8_t* src = base + row(i) * n * dtype_bytes(dtype);
   const float factor = scale;  // a local, so the compiler need not reload it after every store to dst
-  for (int64_t j = 0; j < n; ++j) dst[j] = float(src[j]) * factor;
+  switch (dtype) {
+    case DType::U8:
+      for (int64_t j = 0; j < n; ++j) dst[j] = float(src[j]) * factor;
+      break;
+    case DType::I8:
+      convert<int8_t>(src, n, factor, false, dst);
+      break;
+    case DType::U16:
+      convert<uint16_t>(src, n, factor, swap_bytes, dst);
+      break;
+    case DType::I16:
+      convert<int16_t>(src, n, factor, swap_bytes, dst);
+      break;
+    case DType::U32:
+      convert<uint32_t>(src, n, factor, swap_bytes, dst);
+      break;
+    case DType::I32:
+      convert<int32_t>(src, n, factor, swap_bytes, dst);
+      break;
+    case DType::U64:
+      convert<uint64_t>(src, n, factor, swap_bytes, dst);
+      break;
+    case DType::I64:
+      convert<int64_t>(src, n, factor, swap_bytes, dst);
+      break;
+    case DType::F32:
+      convert<float>(src, n, factor, swap_bytes, dst);
+      break;
+    case DType::F64:
+      convert<double>(src, n, factor, swap_bytes, dst);
+      break;
+  }
+}
+
+void Dataset::copy_image(int64_t i, float* dst) const {
+  copy_untransformed(i, dst);
+  if (offset.empty()) return;
+  const int64_t n = features();
+  for (int64_t j = 0; j < n; ++j) dst[j] = (dst[j] - offset[size_t(j)]) * multiplier[size_t(j)];
 }
 
 }  // namespace hg

@@ -77,6 +77,14 @@ void render(const Expr& expr, std::string& out) {
     case Expr::Kind::Call:
       render_call(expr, out);
       break;
+    case Expr::Kind::List:
+      out += "[";
+      for (size_t i = 0; i < expr.args.size(); ++i) {
+        if (i > 0) out += ", ";
+        render_operand(expr.args[i].value, 0, out);
+      }
+      out += "]";
+      break;
     case Expr::Kind::Negate:
       out += "-";
       render_operand(expr.lhs, 3, out);

@@ -15,6 +15,7 @@
 //   product     := unary { ('*' | '/') unary }
 //   unary       := '-' unary | primary
 //   primary     := NUMBER | STRING | NAME | NAME '(' [ args ] ')' | '(' expr ')'
+//                | '[' [ expr { ',' expr } ] ']'          a list, for data options (classes=[5, 6])
 //   args        := arg { ',' arg } ;  arg := [ NAME '=' ] expr
 // NAME may be dotted (loss.bce, code.weights). Newlines inside ( ) [ ] { } do not end a statement.
 #pragma once
@@ -37,12 +38,12 @@ struct Arg {
 };
 
 struct Expr {
-  enum class Kind { Number, String, Name, Call, Binary, Negate };
+  enum class Kind { Number, String, Name, Call, Binary, Negate, List };
   Kind kind = Kind::Number;
   SourceLocation location;
   double number = 0;      // Number
   std::string text;       // String: its value; Name: the (dotted) name; Call: the callee
-  std::vector<Arg> args;  // Call
+  std::vector<Arg> args;  // Call; List: the elements (positional)
   char op = 0;            // Binary: '+', '-', '*', '/'
   ExprPtr lhs, rhs;       // Binary (lhs, rhs), Negate (lhs)
 };

@@ -70,6 +70,7 @@ ExprPtr Parser::parse_unary() {
 ExprPtr Parser::parse_primary() {
   const Token& token = peek();
   if (token.is("(")) return parse_group();
+  if (token.is("[")) return parse_list();
   if (token.kind == TokenKind::Number) {
     ExprPtr number = make_expr(Expr::Kind::Number, take().location);
     number->number = token.number;
@@ -98,6 +99,23 @@ ExprPtr Parser::parse_group() {
   ExprPtr inner = parse_expr();
   expect_closing(")", "')' to close the '(' at " + line_column(open.location));
   return inner;
+}
+
+// '[' [ expr { ',' expr } ] ']': only data options take lists, and they check the elements.
+ExprPtr Parser::parse_list() {
+  const Token& open = take();
+  BracketScope scope(brackets_);
+  ExprPtr list = make_expr(Expr::Kind::List, open.location);
+  if (!peek().is("]")) {
+    do {
+      ast::Arg element;
+      element.location = peek().location;
+      element.value = parse_expr();
+      list->args.push_back(std::move(element));
+    } while (accept(","));
+  }
+  expect_closing("]", "']' to close the '[' at " + line_column(open.location));
+  return list;
 }
 
 // '(' [ arg { ',' arg } ] ')', appended to `args` (which holds the piped value, if any).

@@ -117,6 +117,7 @@ class Parser {
   ExprPtr parse_unary();
   ExprPtr parse_primary();
   ExprPtr parse_group();
+  ExprPtr parse_list();
   void parse_args(const Token& callee, std::vector<ast::Arg>& args);
   ast::Arg parse_arg();
 

@@ -12,6 +12,7 @@
 
 #include "ir/op.h"
 #include "ir/terms.h"
+#include "ir/data_binding.h"
 #include "support/diagnostics.h"
 
 namespace hg {
@@ -64,14 +65,6 @@ struct TermAttributes : Attributes {
 // element adds weights[k] * its mean over the batch, as plugin terms average over the batch.
 struct ObjectiveAttributes : Attributes {
   std::vector<double> weights;
-};
-
-struct DataBinding {
-  std::string name;  // e.g. "train", "test"
-  SourceLocation location;
-  std::string images, labels;  // paths as written (resolved against the data directory at run time)
-  double scale = 1;
-  int64_t skip = 0, count = 0;  // a slice of the files: pass over `skip` samples, then take `count` (0: all)
 };
 
 struct OptimizerSettings {

@@ -1,4 +1,5 @@
-// Argument checking, constant folding, plugin-term parameters, data bindings and the train block.
+// Argument checking, constant folding, plugin-term parameters and the train block (data bindings are in
+// lower_data.cpp).
 #include "ir/lower_util.h"
 
 #include <algorithm>
@@ -168,65 +169,6 @@ static std::optional<std::vector<double>> checked_term_parameters(const ast::Exp
     values.push_back(v);
   }
   return ok ? std::optional<std::vector<double>>(values) : std::nullopt;
-}
-
-static std::optional<std::string> string_argument(const ast::Arg& arg, DiagnosticSink& sink) {
-  if (arg.value->kind != ast::Expr::Kind::String) {
-    sink.error(arg.value->location,
-               "expected a file name in double quotes, found '" + ast::to_string(*arg.value) + "'");
-    return std::nullopt;
-  }
-  return arg.value->text;
-}
-
-std::optional<DataBinding> lower_data_binding(const ast::Statement& s, DiagnosticSink& sink) {
-  const ast::Expr& call = *s.value;
-  const std::string usage =
-      "data is read with idx(images=\"...\", labels=\"...\", scale=1/255, skip=0, count=0)";
-  if (call.kind != ast::Expr::Kind::Call) {
-    sink.error(call.location, usage + ", found '" + ast::to_string(call) + "'");
-    return std::nullopt;
-  }
-  if (call.text != "idx") {
-    sink.error(call.location,
-               "unknown data reader '" + call.text + "'" + did_you_mean(call.text, {"idx"}) + "; " + usage);
-    return std::nullopt;
-  }
-  if (!check_arguments(call, 1, {"images", "labels", "scale", "skip", "count"}, sink)) return std::nullopt;
-  DataBinding b;
-  b.name = s.name;
-  b.location = s.name_location;
-  const ast::Arg* images = positional(call, 0) ? positional(call, 0) : keyword(call, "images");
-  if (!images) {
-    sink.error(call.location, "idx needs the images file: idx(\"train-images-idx3-ubyte\")");
-    return std::nullopt;
-  }
-  auto path = string_argument(*images, sink);
-  if (!path) return std::nullopt;
-  b.images = *path;
-  if (const ast::Arg* labels = keyword(call, "labels")) {
-    auto label_path = string_argument(*labels, sink);
-    if (!label_path) return std::nullopt;
-    b.labels = *label_path;
-  }
-  if (const ast::Arg* scale = keyword(call, "scale")) {
-    auto v = constant_value(*scale->value, sink);
-    if (!v) return std::nullopt;
-    b.scale = *v;
-  }
-  for (const char* field : {"skip", "count"}) {
-    const ast::Arg* arg = keyword(call, field);
-    if (!arg) continue;
-    auto v = constant_value(*arg->value, sink);
-    if (!v) return std::nullopt;
-    if (*v < 0 || *v != std::floor(*v) || *v > 1e12) {
-      sink.error(arg->value->location, std::string(field) + " must be a whole number >= 0, found '" +
-                                           ast::to_string(*arg->value) + "'");
-      return std::nullopt;
-    }
-    (std::string(field) == "skip" ? b.skip : b.count) = int64_t(*v);
-  }
-  return b;
 }
 
 // sgd(lr=, momentum=) or adam(lr=, beta1=, beta2=, eps=)
@@ -431,39 +373,6 @@ void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& s
   }
   const std::string problem = schedule_problem(settings);
   if (!problem.empty()) sink.error(settings.schedule.location, problem);
-}
-
-std::optional<DataSetting> data_setting(const std::string& assignment) {
-  if (assignment.rfind("data.", 0) != 0) return std::nullopt;
-  const SourceLocation where{"--set " + assignment, 0, 0};
-  const size_t eq = assignment.find('='), dot = assignment.rfind('.', eq);
-  if (eq == std::string::npos) throw Error(where, "expected data.NAME.count=N or data.NAME.skip=N");
-  DataSetting d;
-  d.binding = dot > 5 ? assignment.substr(5, dot - 5) : "";
-  d.field = assignment.substr(dot + 1, eq - dot - 1);
-  if (d.binding.empty() || (d.field != "skip" && d.field != "count"))
-    throw Error(where, "expected data.NAME.count=N or data.NAME.skip=N, like data.train.count=100");
-  const std::string text = assignment.substr(eq + 1);
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !(v >= 0 && v <= 1e12) || v != std::floor(v))
-    throw Error(where, d.field + " must be a whole number >= 0, found '" + text + "'");
-  d.value = int64_t(v);
-  return d;
-}
-
-void apply_setting(Graph& graph, const std::string& assignment) {
-  const std::optional<DataSetting> d = data_setting(assignment);
-  if (!d) return apply_setting(graph.train, assignment);
-  std::vector<std::string> names;
-  for (DataBinding& b : graph.data) {
-    names.push_back(b.name);
-    if (b.name != d->binding) continue;
-    (d->field == "skip" ? b.skip : b.count) = d->value;
-    return;
-  }
-  throw Error({"--set " + assignment, 0, 0},
-              "the graph has no data '" + d->binding + "'" + did_you_mean(d->binding, names));
 }
 
 void apply_setting(TrainSettings& settings, const std::string& assignment) {

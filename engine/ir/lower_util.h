@@ -41,12 +41,13 @@ std::vector<std::string> term_keys(const Graph& graph);
 // `--set key=value` from the command line: batch, epochs, seed, lr, momentum. Errors name the flag.
 void apply_setting(TrainSettings& settings, const std::string& assignment);
 
-// `--set data.NAME.skip=N` or `data.NAME.count=N` slices a data binding without editing the graph (a
-// pipeline fine-tunes on 100, 1000 or all labels this way). nullopt when `assignment` is no data key; a
-// malformed data key throws.
+// `--set data.NAME.skip=N`, `data.NAME.count=N`, `data.NAME.subset.n=N` (or subset.seed, subset.balanced,
+// split.valid, split.seed, split.stratify) changes a data binding without editing the graph (a pipeline
+// fine-tunes on 100, 1000 or all labels this way). nullopt when `assignment` is no data key; a malformed
+// data key throws. Implemented in lower_data.cpp.
 struct DataSetting {
-  std::string binding, field;  // field: skip | count
-  int64_t value = 0;
+  std::string binding, field;  // field: skip | count | subset.n | ... as above
+  double value = 0;
 };
 std::optional<DataSetting> data_setting(const std::string& assignment);
 // Any `--set`: the data keys above on `graph.data`, the rest on `graph.train`.

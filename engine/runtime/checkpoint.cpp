@@ -64,12 +64,6 @@ std::string describe_terms(const Model& model) {
   return terms.dump();
 }
 
-// The slice of the training data (--set data.train.count=100 changes it), "" without a train binding.
-static std::string train_slice(const Graph& g) {
-  const DataBinding* b = g.binding("train");
-  return b ? "skip=" + std::to_string(b->skip) + " count=" + std::to_string(b->count) : "";
-}
-
 std::map<std::string, std::string> training_metadata(const Model& model) {
   const TrainSettings& t = model.graph.train;
   const OptimizerSettings& o = t.optimizer;
@@ -83,7 +77,8 @@ std::map<std::string, std::string> training_metadata(const Model& model) {
           {"step", std::to_string(model.parameters.step)},
           {"seed", std::to_string(t.seed)},
           {"batch", std::to_string(t.batch)},
-          {"train_slice", train_slice(model.graph)},
+          {"train_slice", describe_training_data(model.graph)},  // runtime/data_load.h
+          {"data_transform", transform_metadata(model.graph)},
           {"random_streams", kRandomStreams},
           {"optimizer", o.kind},
           {"optimizer.learning_rate", number(o.learning_rate)},
@@ -143,6 +138,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Mode
   if (std::optional<std::string> note = file.verify_checksum(); note && notes) notes->push_back(*note);
   for (const ParameterSlot& s : model.parameters.slots())
     file.read(s.name, s.dims, model.parameters.values() + s.offset, "that the graph needs");
+  restore_transform(model.graph, file.metadata("data_transform"), path);  // eval/encode see the same features
   return file.metadata();
 }
 
@@ -194,6 +190,7 @@ std::vector<std::string> resume_checkpoint(const std::string& path, Model& model
       file.read(optimizer_tensor_name(which, s.name), s.dims, store.state(which) + s.offset,
                 "(optimizer state): it cannot be resumed; start from its weights with --init");
   }
+  restore_transform(model.graph, file.metadata("data_transform"), path);
   store.step = step;
   model.epoch = epoch;
   return notes;

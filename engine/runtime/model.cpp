@@ -51,6 +51,7 @@ static Graph load_trainable(const std::string& path, const ModelOptions& options
                             const PluginRegistry& plugins) {
   Graph graph = load_graph(path, builtin_ops(), PluginTerms(plugins));
   for (const std::string& s : options.settings) apply_setting(graph, s);
+  apply_limit(graph, options.limit);
   for (const std::string& glob : options.freeze) freeze_parameters(graph, glob);
   append_backward(graph);
   return graph;
@@ -68,42 +69,6 @@ std::vector<NodeId> Model::terms() const {
 std::string term_label(const Graph& graph, NodeId term) {
   const Node& n = graph.node(term);
   return n.is(OpRole::Term) ? n.attributes_as<TermAttributes>().term : n.name;
-}
-
-std::string default_data_dir() {
-  const char* env = std::getenv("HOURGLASS_DATA");
-  return env && *env ? env : "data";
-}
-
-Dataset load_data(const Graph& graph, const std::string& name, const std::string& data_dir, int64_t limit) {
-  const DataBinding* b = graph.binding(name);
-  if (!b) {
-    std::vector<std::string> names;
-    for (const DataBinding& d : graph.data) names.push_back(d.name);
-    throw Error({graph.file, 0, 0}, "the graph has no data '" + name + "': add `data " + name +
-                                        " = idx(\"...\")`" + did_you_mean(name, names));
-  }
-  auto resolve = [&](const std::string& p) { return p.empty() || p[0] == '/' ? p : data_dir + "/" + p; };
-  // --limit trims whatever slice the binding (or --set data.NAME.count) asked for.
-  const int64_t count = b->count > 0 && limit > 0 ? std::min(b->count, limit) : std::max(b->count, limit);
-  for (const std::string* path : {&b->images, &b->labels}) {
-    std::error_code ec;
-    if (path->empty() || std::filesystem::exists(resolve(*path), ec)) continue;
-    // The usual cause is the data folder, not the graph, so say where the path was looked for and how to
-    // point elsewhere; the error sits at the graph line that names the file.
-    Diagnostic missing;
-    missing.where = b->location;
-    missing.message = "data '" + name + "': no file '" + resolve(*path) + "'";
-    Diagnostic how;
-    how.severity = Severity::Note;
-    how.where = b->location;
-    how.message = "'" + *path + "' is looked for in the data folder '" + data_dir +
-                  "': choose it with --data-dir DIR or $HOURGLASS_DATA (default ./data); "
-                  "scripts/fetch-data.sh fetches MNIST and Fashion-MNIST into ./data";
-    missing.notes.push_back(how);
-    throw Error({missing});
-  }
-  return read_idx(IdxOptions{resolve(b->images), resolve(b->labels), float(b->scale), count, b->skip});
 }
 
 // Loss terms whose second input is a one-hot label input: their first input is scored by argmax.

@@ -11,6 +11,7 @@
 #include "ir/graph.h"
 #include "plan/parameters.h"
 #include "plugin/registry.h"
+#include "runtime/data_load.h"
 
 namespace hg {
 
@@ -22,12 +23,8 @@ struct ModelOptions {
   // Told about plugins that failed to load, before the graph is read: a broken plugin must not pass
   // unnoticed just because the graph happens not to use its terms.
   std::function<void(const std::vector<Diagnostic>&)> on_plugin_errors = {};
+  int64_t limit = 0;  // `--limit N`: every data binding's slice trimmed to N samples (recorded in checkpoints)
 };
-
-// data/ under the working directory unless --data-dir or $HOURGLASS_DATA says otherwise.
-std::string default_data_dir();
-// Reads the graph's data binding `name`; `limit` > 0 keeps only the first samples.
-Dataset load_data(const Graph& graph, const std::string& name, const std::string& data_dir, int64_t limit);
 
 struct EvalResult {
   int64_t samples = 0;

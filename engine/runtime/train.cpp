@@ -51,6 +51,7 @@ void train(Model& model, const TrainOptions& options) {
   const Graph& g = model.graph;
   const TrainSettings& settings = g.train;
   const Dataset data = load_data(g, "train", options.data_dir, options.limit);
+  keep_transform(model.graph, data);  // held-out data and checkpoints use the training data's statistics
   std::vector<std::pair<std::string, Dataset>> held_out;  // every binding but train, in graph order
   for (const DataBinding& b : g.data)
     if (b.name != "train")

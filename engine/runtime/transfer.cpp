@@ -168,6 +168,9 @@ TransferPlan initialize_from(const std::string& checkpoint_path, Model& model,
   for (const ParameterSlot& s : model.parameters.slots()) parameters.push_back({s.name, s.dims});
   TransferPlan plan = plan_transfer(checkpoint_path, stored, parameters, rules);
   if (std::optional<std::string> note = file.verify_checksum()) plan.notes.push_back(*note);
+  // weights learnt on standardized features keep those features' statistics
+  if (!file.metadata("data_transform").empty())
+    restore_transform(model.graph, file.metadata("data_transform"), checkpoint_path);
   for (const TransferPlan::Load& load : plan.loads) {
     const ParameterSlot* slot = model.parameters.slot(load.target);
     file.read(load.source, load.shape, model.parameters.values() + slot->offset, "");

@@ -21,9 +21,10 @@ std::string tree(const Expr& expr) {
     case Expr::Kind::Binary:
       return std::string("(") + expr.op + " " + tree(*expr.lhs) + " " + tree(*expr.rhs) + ")";
     case Expr::Kind::Call:
+    case Expr::Kind::List:  // rendered as (list a b)
       break;
   }
-  std::string out = "(" + expr.text;
+  std::string out = "(" + (expr.kind == Expr::Kind::List ? std::string("list") : expr.text);
   for (const ast::Arg& arg : expr.args)
     out += " " + (arg.keyword.empty() ? "" : arg.keyword + "=") + tree(*arg.value);
   return out + ")";
@@ -144,4 +145,10 @@ TEST_CASE("expressions: deep but bounded nesting is accepted (the limit is 200 l
   std::string chain = "x";
   for (int i = 0; i < 150; ++i) chain += " + 1";
   CHECK(parse_value(chain)->kind == Expr::Kind::Binary);
+}
+
+TEST_CASE("a list holds any expressions, spans lines, and renders back as written") {
+  CHECK(tree_of("subset(d, classes=[5, 6 + 1,\n  -2], names=[\"a\"], none=[])") ==
+        "(subset d classes=(list 5 (+ 6 1) (neg 2)) names=(list \"a\") none=(list))");
+  CHECK(ast::to_string(*parse_value("f(size=[1, 28, 28])")) == "f(size=[1, 28, 28])");
 }

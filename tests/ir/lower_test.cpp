@@ -416,11 +416,12 @@ TEST_CASE("data bindings take a slice, and --set data.NAME.count/skip changes it
       {"data.trian.count=5",
        "--set data.trian.count=5: error: the graph has no data 'trian' (did you mean 'train'?)\n"},
       {"data.train.size=5",
-       "--set data.train.size=5: error: expected data.NAME.count=N or data.NAME.skip=N, like "
-       "data.train.count=100\n"},
+       "--set data.train.size=5: error: expected data.NAME.FIELD=VALUE with FIELD one of skip, count, "
+       "subset.n, "
+       "subset.seed, subset.balanced, split.valid, split.seed, split.stratify (like data.train.count=100)\n"},
       {"data.count=5",
-       "--set data.count=5: error: expected data.NAME.count=N or data.NAME.skip=N, like "
-       "data.train.count=100\n"},
+       "--set data.count=5: error: expected data.NAME.FIELD=VALUE with FIELD one of skip, count, subset.n, "
+       "subset.seed, subset.balanced, split.valid, split.seed, split.stratify (like data.train.count=100)\n"},
       {"data.train.count=-1",
        "--set data.train.count=-1: error: count must be a whole number >= 0, found '-1'\n"},
       {"data.train.skip=0.5",

@@ -122,7 +122,8 @@ TEST_CASE("syntax errors name the place and what was expected") {
         "1:27: error: unknown setting 'epoch' (did you mean 'epochs'?)\n");
   CHECK(errors_of("stage a = train \"g\" set { lr=-1 } -> \"o\"\n") == "1:27: error: lr must be positive\n");
   CHECK(errors_of("stage a = train \"g\" set { data.train.size=100 } -> \"o\"\n") ==
-        "1:27: error: expected data.NAME.count=N or data.NAME.skip=N, like data.train.count=100\n");
+        "1:27: error: expected data.NAME.FIELD=VALUE with FIELD one of skip, count, subset.n, subset.seed, "
+        "subset.balanced, split.valid, split.seed, split.stratify (like data.train.count=100)\n");
   CHECK(errors_of("stage a = train \"g\" set { data.train.count=2.5 } -> \"o\"\n") ==
         "1:27: error: count must be a whole number >= 0, found '2.5'\n");
   CHECK(errors_of("stage a = train \"g\" -> 'o'\n") ==
