@@ -13,6 +13,7 @@ else
   scripts/build.sh
 fi
 scripts/fetch-data.sh
+scripts/sklearn-data.sh  # the real-data examples' tables and photographs (python3-sklearn)
 cd "$BUILD_DIR"
 # Files the runner tests wrote in an earlier run may come from an older build; a fresh train refuses to
 # overwrite another run's checkpoint, so each suite run starts with an empty scratch folder.
