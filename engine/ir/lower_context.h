@@ -268,6 +268,7 @@ class LowerContext {
         [[fallthrough]];
       case ast::Expr::Kind::Number:
       case ast::Expr::Kind::String:
+      case ast::Expr::Kind::List:  // lists are attribute values (classes=[5, 6]), not values of the graph
         break;
     }
     sink_.error(e.location,
