@@ -198,6 +198,18 @@ class LowerContext {
                   "a label input is one-hot and needs one dimension, the number of classes");
       return kNoNode;
     }
+    // Each dim is a positive integer (the parser checks); their product must stay far from overflowing the
+    // element counts every pass computes.
+    constexpr int64_t kMaxElements = int64_t(1) << 30;
+    int64_t elements = 1;
+    for (int64_t d : s.shape) {
+      if (d > kMaxElements / elements) {
+        sink_.error(s.shape_location, "input '" + s.name + "' " + shape_string(s.shape) +
+                                          " has more than 2^30 elements per sample");
+        return kNoNode;
+      }
+      elements *= d;
+    }
     Node n;
     n.op = &ops_.of_role(OpRole::Input);
     n.name = s.name;

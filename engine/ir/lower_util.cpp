@@ -10,6 +10,9 @@
 
 namespace hg {
 
+// The largest seed a double holds exactly.
+constexpr double kMaxSeed = 9007199254740992.0;
+
 std::string fnv1a_hex(const std::string& text) {
   uint64_t hash = 1469598103934665603ull;
   for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
@@ -361,8 +364,11 @@ void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& s
       if (auto v = positive_integer(*arg.value, "'patience'", sink)) settings.patience = *v;
     } else if (arg.keyword == "seed") {
       if (auto v = constant_value(*arg.value, sink)) {
-        if (*v < 0 || *v != std::floor(*v))
-          sink.error(arg.value->location, "'seed' must be a whole number >= 0, got " + number_text(*v));
+        // Seeds are read as doubles, which hold every whole number up to 2^53 exactly; a larger one would
+        // silently become another seed (or, past 2^64, undefined behaviour), so it is refused.
+        if (!(*v >= 0 && *v <= kMaxSeed) || *v != std::floor(*v))
+          sink.error(arg.value->location,
+                     "'seed' must be a whole number from 0 to 2^53 (9007199254740992), got " + number_text(*v));
         else
           settings.seed = uint64_t(*v);
       }
@@ -396,7 +402,8 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
   const bool whole = v == std::floor(v);
   if ((key == "batch" || key == "epochs" || key == "test_every") && (!whole || v < 1 || v > 1e9))
     throw Error(where, key + " must be a positive integer");
-  if (key == "seed" && (!whole || v < 0)) throw Error(where, "seed must be a whole number >= 0");
+  if (key == "seed" && (!whole || v < 0 || v > kMaxSeed))
+    throw Error(where, "seed must be a whole number from 0 to 2^53 (9007199254740992)");
   if (key == "lr" && !(v > 0)) throw Error(where, "lr must be positive");
   if (key == "momentum" && !(v >= 0 && v < 1)) throw Error(where, "momentum must be in [0, 1)");
   TrainSettings next = settings;  // checked whole before it replaces the settings
