@@ -26,7 +26,9 @@ static std::vector<std::string> open_data(const Graph& g, const std::string& dir
   std::vector<std::string> lines;
   for (const DataBinding& b : g.data) {
     const Dataset d = load_data(g, b.name, dir, limit);
-    DataPipeline check(g, d, g.train.batch, false, 0);  // throws at the input statement that does not fit
+    // Throws at the input statement that does not fit; the training data is checked as training reads it,
+    // shuffled in whole batches, so a batch larger than the data is caught here too.
+    DataPipeline check(g, d, g.train.batch, b.name == "train", 0);
     std::string line = "  " + b.name + " = " + b.describe() + "\n      " + std::to_string(d.count) +
                        " samples of " + shape_string(d.item_dims) + " " + dtype_name(d.dtype);
     if (d.scale != 1) line += " (x " + std::to_string(d.scale) + ")";

@@ -367,8 +367,9 @@ void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& s
         // Seeds are read as doubles, which hold every whole number up to 2^53 exactly; a larger one would
         // silently become another seed (or, past 2^64, undefined behaviour), so it is refused.
         if (!(*v >= 0 && *v <= kMaxSeed) || *v != std::floor(*v))
-          sink.error(arg.value->location,
-                     "'seed' must be a whole number from 0 to 2^53 (9007199254740992), got " + number_text(*v));
+          sink.error(
+              arg.value->location,
+              "'seed' must be a whole number from 0 to 2^53 (9007199254740992), got " + number_text(*v));
         else
           settings.seed = uint64_t(*v);
       }

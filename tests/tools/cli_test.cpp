@@ -106,6 +106,14 @@ TEST_CASE("idle OpenMP threads spin briefly, then sleep, unless the user chose a
   CHECK_FALSE(contains(r.output, "GOMP_SPINCOUNT = '1000'"));
 }
 
+TEST_CASE("check refuses a batch larger than the training data, as train would") {
+  Result r = run("check graphs/mnist_ae32.graph --limit 100");
+  CHECK(r.status == 1);
+  CHECK(contains(
+      r.output, "graphs/mnist_ae32.graph:16:1: error: batch 256 is larger than the 100 samples of the data"));
+  CHECK(run("check graphs/mnist_ae32.graph --limit 100 --set batch=100").status == 0);
+}
+
 TEST_CASE("check on a pipeline file points to run --dry-run instead of reporting graph syntax errors") {
   Result r = run("check graphs/pipelines/sda.pipeline");
   CHECK(r.status == 1);
@@ -346,8 +354,8 @@ TEST_CASE("train --profile prints each plan step's share of a training step") {
 
 TEST_CASE("show writes filter and reconstruction grids as PNG") {
   const std::string checkpoint = scratch("dae.safetensors");
-  REQUIRE(run("train graphs/gallery/denoising_masking.graph --set epochs=1 --limit 200 --force --out " + checkpoint +
-              " --metrics " + scratch("dae.jsonl"))
+  REQUIRE(run("train graphs/gallery/denoising_masking.graph --set epochs=1 --limit 200 --force --out " +
+              checkpoint + " --metrics " + scratch("dae.jsonl"))
               .status == 0);
   Result r = run("show filters graphs/gallery/denoising_masking.graph --ckpt " + checkpoint +
                  " --count 16 --zoom 1 --out " + scratch("filters.png"));
