@@ -2,11 +2,12 @@
 #include "runtime/model.h"
 
 #include <fnmatch.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
-#include <nlohmann/json.hpp>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "autodiff/autodiff.h"
 #include "ir/lower.h"
@@ -57,8 +58,36 @@ static Graph load_trainable(const std::string& path, const ModelOptions& options
   return graph;
 }
 
+// The parameters, their gradients and the optimizer's state are allocated whole when a model is built, so a
+// graph whose parameters cannot fit in this machine's memory is refused up front, at its largest parameter,
+// with the estimate, instead of failing in the allocator.
+static const Graph& within_memory(const Graph& graph) {
+  double floats = 0;
+  NodeId largest = kNoNode;
+  for (NodeId p : graph.parameters) {
+    const double count = double(graph.node(p).elements_per_sample());
+    floats += count;
+    if (largest == kNoNode || count > double(graph.node(largest).elements_per_sample())) largest = p;
+  }
+  const double bytes = floats * 4 * (2 + optimizer_states(graph.train.optimizer));
+  const double memory = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
+  if (largest != kNoNode && memory > 0 && bytes > memory) {
+    const Node& n = graph.node(largest);
+    char text[256];
+    std::snprintf(text, sizeof text,
+                  "the parameters need %.1f GB with their gradients and optimizer state, more than this "
+                  "machine's %.1f GB of memory; the largest, '%s' %s, holds %.0f values",
+                  bytes / 1e9, memory / 1e9, n.name.c_str(), shape_string(n.dims).c_str(),
+                  double(n.elements_per_sample()));
+    throw Error(n.location, text);
+  }
+  return graph;
+}
+
 Model::Model(const std::string& graph_path, const ModelOptions& options)
-    : plugins(load_plugins(options)), graph(load_trainable(graph_path, options, plugins)), parameters(graph) {
+    : plugins(load_plugins(options)),
+      graph(load_trainable(graph_path, options, plugins)),
+      parameters(within_memory(graph)) {
   parameters.initialize(graph.train.seed);
 }
 

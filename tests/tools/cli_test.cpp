@@ -114,6 +114,20 @@ TEST_CASE("check refuses a batch larger than the training data, as train would")
   CHECK(run("check graphs/mnist_ae32.graph --limit 100 --set batch=100").status == 0);
 }
 
+TEST_CASE(
+    "a graph whose parameters cannot fit in memory is refused at its largest one, not by the allocator") {
+  const std::string path = scratch("huge.graph");
+  std::ofstream(path) << "input x : [784] <- image\nr = dense(x, 1000000000)\nloss = loss.mse(r, r)\n";
+  for (const char* verb : {"check ", "train "}) {
+    Result r = run(verb + path);
+    CHECK(r.status == 1);
+    CHECK(contains(r.output, path + ":2:5: error: the parameters need 9420.0 GB with their gradients and "
+                                    "optimizer state, more than this machine's"));
+    CHECK(contains(r.output, "the largest, 'r.weights' [1000000000, 784], holds 784000000000 values"));
+    CHECK_FALSE(contains(r.output, "internal error"));
+  }
+}
+
 TEST_CASE("check on a pipeline file points to run --dry-run instead of reporting graph syntax errors") {
   Result r = run("check graphs/pipelines/sda.pipeline");
   CHECK(r.status == 1);
