@@ -7,7 +7,7 @@
 #
 #   bench/compare.sh [-e EPOCHS=2] [-r REPEATS=3] [-t THREADS=2] [-l LIMIT] [-o OUT.md]
 #
-# PyTorch runs in its best configuration for this machine (REFERENCES.md): Debian's interpreter, OpenBLAS with
+# PyTorch runs in its best configuration for this machine (measured here): Debian's interpreter, OpenBLAS with
 # OPENBLAS_NUM_THREADS=T and OMP_WAIT_POLICY=PASSIVE; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the
 # PyTorch command only. hourglass runs with the environment as it is. Install the PyTorch side with
 # bench/install.sh and the data with scripts/fetch-data.sh first.
