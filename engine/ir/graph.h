@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "ir/data_binding.h"
 #include "ir/op.h"
 #include "ir/terms.h"
-#include "ir/data_binding.h"
 #include "support/diagnostics.h"
 
 namespace hg {

@@ -23,7 +23,8 @@ struct ModelOptions {
   // Told about plugins that failed to load, before the graph is read: a broken plugin must not pass
   // unnoticed just because the graph happens not to use its terms.
   std::function<void(const std::vector<Diagnostic>&)> on_plugin_errors = {};
-  int64_t limit = 0;  // `--limit N`: every data binding's slice trimmed to N samples (recorded in checkpoints)
+  int64_t limit =
+      0;  // `--limit N`: every data binding's slice trimmed to N samples (recorded in checkpoints)
 };
 
 struct EvalResult {

@@ -55,12 +55,12 @@ typedef struct hg_term_call {
   const double* params;
   int32_t num_inputs;
   const hg_tensor* inputs;
-  uint64_t seed;    /* differs per step; corruptions derive all randomness from it */
+  uint64_t seed; /* differs per step; corruptions derive all randomness from it */
   /* 1 in a training step, and when the runner shows what a denoising network is fed (`show recon`); 0 in
      evaluation, encode and export. A corruption's apply is only called with 1: in evaluation the engine
      copies its input through without calling the plugin. Loss and regularizer terms see the same flag. */
   int32_t training;
-  char* error;      /* on failure write a message here (NUL-terminated, at most error_size bytes) */
+  char* error; /* on failure write a message here (NUL-terminated, at most error_size bytes) */
   size_t error_size;
 } hg_term_call;
 
