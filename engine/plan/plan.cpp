@@ -1,5 +1,5 @@
-// Memory planning (first-fit by liveness over one arena) and dependency edges. The kernels bound to each
-// step are in steps.cpp.
+// Memory planning (first-fit by liveness over one arena) and dependency edges. Each step's kernel binding is
+// its op's own (engine/ops/), reached through StepContext.
 #include "plan/plan.h"
 
 #include <algorithm>
