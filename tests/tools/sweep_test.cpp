@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint_compare.h"
 #include "runtime/checkpoint.h"
 
 #include "tool_runner.h"
@@ -61,27 +62,6 @@ std::string sweep_pipeline(const std::string& name) {
          "stage pretrained = eval pre\nstage scratch = eval base\n"
          "stage table = summary { pretrained - scratch } -> \"out/summary\"\n";
   return dir;
-}
-
-// Two checkpoints hold the same tensors, bit for bit, and the same metadata but for `ignored` keys.
-void check_same_checkpoint(const std::string& a, const std::string& b,
-                           const std::vector<std::string>& ignored) {
-  const hg::CheckpointFile x(a), y(b);
-  std::map<std::string, std::string> mx = x.metadata(), my = y.metadata();
-  for (const std::string& key : ignored) {
-    mx.erase(key);
-    my.erase(key);
-  }
-  CHECK_MESSAGE(mx == my, a << " and " << b);
-  REQUIRE(x.tensors().size() == y.tensors().size());
-  for (const hg::StoredTensor& t : x.tensors()) {
-    const hg::StoredTensor* u = y.find(t.name);
-    REQUIRE_MESSAGE(u != nullptr, t.name);
-    std::vector<float> vx(size_t(t.end - t.begin) / 4), vy(vx.size());
-    x.read(t.name, t.shape, vx.data(), "");
-    y.read(t.name, t.shape, vy.data(), "");
-    CHECK_MESSAGE(std::memcmp(vx.data(), vy.data(), vx.size() * 4) == 0, a << ": " << t.name);
-  }
 }
 
 }  // namespace
