@@ -388,6 +388,9 @@ TEST_CASE("show writes filter and reconstruction grids as PNG") {
           " --param code.wieghts");
   CHECK(r.status == 1);
   CHECK(contains(r.output, "no parameter 'code.wieghts' (did you mean 'code.weights'?)"));
+  r = run("show samples graphs/gallery/denoising_masking.graph --ckpt " + checkpoint);
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "the graph has no sample.normal code to draw from"));
 }
 
 TEST_CASE("eval --noise scores a model on uniform-noise images") {
@@ -399,4 +402,21 @@ TEST_CASE("eval --noise scores a model on uniform-noise images") {
   CHECK(r.status == 0);
   CHECK(contains(r.output, "on uniform noise (300 samples): loss"));
   CHECK(run("eval graphs/mnist_ae32.graph --ckpt " + checkpoint + " --noise -4").status == 2);
+}
+
+TEST_CASE("show samples decodes codes of a VAE; show latent wants a 2-D code") {
+  const std::string checkpoint = scratch("vae.safetensors");
+  REQUIRE(run("train graphs/gallery/vae.graph --set epochs=1 --limit 256 --force --out " + checkpoint +
+              " --metrics " + scratch("vae.jsonl"))
+              .status == 0);
+  const std::string png = scratch("vae.samples.png");
+  std::filesystem::remove(png);
+  Result r = run("show samples graphs/gallery/vae.graph --ckpt " + checkpoint + " --count 16 --out " + png);
+  CHECK(r.status == 0);
+  CHECK(contains(r.output, "16 samples z ~ N(0, I) decoded by 'recon' from 'z'"));
+  CHECK(std::filesystem::file_size(png) > 100);
+  r = run("show latent graphs/gallery/vae.graph --ckpt " + checkpoint);
+  CHECK(r.status == 1);
+  CHECK(contains(r.output,
+                 "graphs/gallery/vae.graph:8:10: error: show latent draws a 2-D code, but 'z' is [N, 20]"));
 }
