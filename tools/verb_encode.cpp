@@ -32,25 +32,6 @@ Format format_of(const std::string& given, const std::string& out) {
                   "; use csv, npy or libsvm");
 }
 
-// A forward node with one row of values per sample; parameters and loss terms are refused with a hint.
-NodeId activation_node(const Graph& g, const std::string& name) {
-  const SourceLocation where{"--node '" + name + "'", 0, 0};
-  std::vector<std::string> names;
-  for (const Node& n : g.nodes)
-    if (n.forward == kNoNode && n.batched) names.push_back(n.name);
-  const NodeId id = g.find(name);
-  if (id == kNoNode) throw Error(where, g.file + " has no node '" + name + "'" + did_you_mean(name, names));
-  const Node& n = g.node(id);
-  if (n.is(OpRole::Parameter))
-    throw Error(where, "'" + name +
-                           "' is a parameter, not an activation: encode exports a node's values per sample, "
-                           "such as '" +
-                           name.substr(0, name.rfind('.')) + "'");
-  if (!n.batched)
-    throw Error(where, "'" + name + "' is a scalar loss, not an activation with values per sample");
-  return id;
-}
-
 // numpy's .npy format 1.0: magic, version, header length (u16 LE), then a dict padded with spaces so that
 // the data starts at a multiple of 64 bytes, ending in a newline.
 std::string npy_header(const std::string& descr, const std::vector<int64_t>& shape) {
@@ -124,7 +105,7 @@ int verb_encode(const std::vector<std::string>& args) {
   const Format kind = format_of(format, out);
   auto threads = configure_threads(common.threads);
   Model model(path, model_options(common));
-  const NodeId node = activation_node(model.graph, node_name);
+  const NodeId node = activation_node(model.graph, node_name, "--node '" + node_name + "'");
   load_checkpoint(checkpoint, model);
   const Dataset dataset = load_data(model.graph, data, data_dir(common), common.limit);
   const int64_t width = model.graph.node(node).elements_per_sample();

@@ -24,13 +24,6 @@ struct ShowOptions {
   int zoom = 2;
 };
 
-NodeId image_input(const Graph& g) {
-  for (NodeId id = 0; id < NodeId(g.nodes.size()); ++id)
-    if (g.node(id).is(OpRole::Input) && g.node(id).attributes_as<InputAttributes>().source == "image")
-      return id;
-  throw Error({g.file, 0, 0}, "the graph has no image input to draw");
-}
-
 int show_filters(Model& model, const ShowOptions& o) {
   const Graph& g = model.graph;
   const int64_t features = g.node(image_input(g)).elements_per_sample();
@@ -70,11 +63,7 @@ int show_filters(Model& model, const ShowOptions& o) {
 int show_recon(Model& model, const ShowOptions& o) {
   const Graph& g = model.graph;
   const NodeId input = image_input(g);
-  NodeId output = o.name.empty() ? kNoNode : g.find(o.name);
-  if (o.name.empty())  // the prediction of the first loss that reconstructs the image input
-    for (NodeId t : g.node(g.objective).inputs)
-      if (output == kNoNode && g.node(t).inputs.size() == 2 && g.node(t).inputs[1] == input)
-        output = g.node(t).inputs[0];
+  const NodeId output = o.name.empty() ? reconstruction(g) : g.find(o.name);
   if (output == kNoNode || g.node(output).elements_per_sample() != g.node(input).elements_per_sample())
     throw Error({g.file, 0, 0},
                 "no node with the input's shape to show" + (o.name.empty() ? "" : ": '" + o.name + "'"));
@@ -125,11 +114,7 @@ Decoder find_decoder(const Graph& g, const ShowOptions& o) {
                 "the graph has no sample.normal code to draw from; samples and latent show "
                 "generative models such as graphs/gallery/vae.graph");
   const NodeId input = image_input(g);
-  d.output = o.name.empty() ? kNoNode : g.find(o.name);
-  if (o.name.empty())  // the prediction of the first loss that reconstructs the image input
-    for (NodeId t : g.node(g.objective).inputs)
-      if (d.output == kNoNode && g.node(t).inputs.size() == 2 && g.node(t).inputs[1] == input)
-        d.output = g.node(t).inputs[0];
+  d.output = o.name.empty() ? reconstruction(g) : g.find(o.name);
   if (d.output == kNoNode || g.node(d.output).elements_per_sample() != g.node(input).elements_per_sample())
     throw Error({g.file, 0, 0}, "no node with the input's shape to decode into" +
                                     (o.name.empty() ? "" : ": '" + o.name + "'"));

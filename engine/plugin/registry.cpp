@@ -8,6 +8,8 @@
 #endif
 #include "plugin/registry.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <boost/dll/shared_library.hpp>
 #include <cstdlib>
@@ -178,13 +180,21 @@ void PluginRegistry::load_folder(const std::string& dir) {
 
 std::vector<std::string> PluginRegistry::default_search_path(const std::vector<std::string>& extra_dirs) {
   std::vector<std::string> dirs;
+  const auto add_builtin = [&dirs](const fs::path& folder) {
+    std::error_code ec;
+    const fs::path canonical = fs::weakly_canonical(folder, ec);
+    const std::string dir = ec ? folder.lexically_normal().string() : canonical.string();
+    if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(dir);
+  };
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const fs::path builtin = exe.parent_path() / ".." / "lib" / "hourglass" / "plugins";
-    const fs::path canonical = fs::weakly_canonical(builtin, ec);
-    dirs.push_back(ec ? builtin.lexically_normal().string() : canonical.string());
-  }
+  if (!ec) add_builtin(exe.parent_path() / ".." / "lib" / "hourglass" / "plugins");
+  // In libhourglass.so, linked into someone else's program: the folder beside the library (lib/hourglass/
+  // plugins). The runner and the tests link the engine statically, and this code is in the executable.
+  Dl_info self{};
+  if (dladdr(reinterpret_cast<void*>(&PluginRegistry::default_search_path), &self) && self.dli_fname &&
+      !fs::equivalent(self.dli_fname, exe, ec) && !ec)
+    add_builtin(fs::path(self.dli_fname).parent_path() / "hourglass" / "plugins");
   dirs.insert(dirs.end(), extra_dirs.begin(), extra_dirs.end());
   if (const char* env = std::getenv("HOURGLASS_PLUGIN_PATH")) append_path_list(env, dirs);
   return dirs;

@@ -33,7 +33,8 @@ class PluginRegistry {
   // Loads one library; failures are recorded like load_folder's.
   void load_file(const std::string& path);
 
-  // The built-in folder (next to the executable: ../lib/hourglass/plugins), then `extra_dirs`, then the
+  // The built-in folder (next to the executable: ../lib/hourglass/plugins, or, in a program linking
+  // libhourglass.so, beside the library: hourglass/plugins), then `extra_dirs`, then the
   // directories in $HOURGLASS_PLUGIN_PATH (colon-separated). Missing folders are skipped silently.
   static std::vector<std::string> default_search_path(const std::vector<std::string>& extra_dirs);
 

@@ -100,6 +100,38 @@ std::string term_label(const Graph& graph, NodeId term) {
   return n.is(OpRole::Term) ? n.attributes_as<TermAttributes>().term : n.name;
 }
 
+NodeId image_input(const Graph& g) {
+  for (NodeId id = 0; id < NodeId(g.nodes.size()); ++id)
+    if (g.node(id).is(OpRole::Input) && g.node(id).attributes_as<InputAttributes>().source == "image")
+      return id;
+  throw Error({g.file, 0, 0}, "the graph has no image input");
+}
+
+NodeId reconstruction(const Graph& g) {
+  const NodeId input = image_input(g);
+  for (NodeId t : g.node(g.objective).inputs)
+    if (g.node(t).inputs.size() == 2 && g.node(t).inputs[1] == input) return g.node(t).inputs[0];
+  return kNoNode;
+}
+
+NodeId activation_node(const Graph& g, const std::string& name, const std::string& where) {
+  const SourceLocation place{where, 0, 0};
+  std::vector<std::string> names;
+  for (const Node& n : g.nodes)
+    if (n.forward == kNoNode && n.batched) names.push_back(n.name);
+  const NodeId id = g.find(name);
+  if (id == kNoNode) throw Error(place, g.file + " has no node '" + name + "'" + did_you_mean(name, names));
+  const Node& n = g.node(id);
+  if (n.is(OpRole::Parameter))
+    throw Error(place, "'" + name +
+                           "' is a parameter, not an activation: give a node with values per sample, such "
+                           "as '" +
+                           name.substr(0, name.rfind('.')) + "'");
+  if (!n.batched)
+    throw Error(place, "'" + name + "' is a scalar loss, not an activation with values per sample");
+  return id;
+}
+
 // Loss terms whose second input is a one-hot label input: their first input is scored by argmax.
 static std::vector<std::pair<NodeId, NodeId>> accuracy_pairs(const Graph& g) {
   std::vector<std::pair<NodeId, NodeId>> pairs;

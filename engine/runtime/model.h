@@ -68,6 +68,15 @@ class Model {
 // What logs and reports call an objective input: the plugin term's name, or the value's own name.
 std::string term_label(const Graph& graph, NodeId term);
 
+// The graph's first input fed with images (not labels); an hg::Error at the graph file when it has none.
+NodeId image_input(const Graph& graph);
+// What the network reconstructs the image input as: the prediction of the first loss that compares a value
+// with it. kNoNode when no loss does (a classifier).
+NodeId reconstruction(const Graph& graph);
+// A forward value with one row per sample, named by the user at `where` ("--node 'code'"): an unknown
+// name (with a did-you-mean), a parameter or a scalar loss is an hg::Error that says what to give instead.
+NodeId activation_node(const Graph& graph, const std::string& name, const std::string& where);
+
 // `sample`: sampling ops draw (PlanMode::Sampled) instead of returning their mean, from a stream fixed by the
 // graph's seed and the batch index, so a sampled evaluation reproduces.
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample = false);

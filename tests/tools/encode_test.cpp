@@ -145,8 +145,8 @@ TEST_CASE("encode refuses unknown nodes, parameters, losses, formats and data wi
   r = run_tool(base + "--node code.weights --out " + tool_scratch("e.csv"));
   CHECK(r.status == 1);
   CHECK(contains(r.output,
-                 "--node 'code.weights': error: 'code.weights' is a parameter, not an activation: encode "
-                 "exports a node's values per sample, such as 'code'"));
+                 "--node 'code.weights': error: 'code.weights' is a parameter, not an activation: give a "
+                 "node with values per sample, such as 'code'"));
   r = run_tool(base + "--node loss --out " + tool_scratch("e.csv"));
   CHECK(r.status == 1);
   CHECK(contains(r.output, "'loss' is a scalar loss, not an activation with values per sample"));

@@ -1,25 +1,16 @@
-// The steady-state training step allocates nothing and creates no oneDNN primitive (issue 5). This test is
-// an executable of its own because it replaces malloc and friends for the whole process: every heap
-// allocation on any thread is counted while a window is open and attributed, by its backtrace, to oneDNN
-// (a frame inside libdnnl) or to everything else (hourglass, TBB, OpenMP, plugins, libstdc++).
-//
-// oneDNN 2.6 still mallocs inside dnnl_primitive_execute (its argument map, and the jit gemm's per-call
-// packing buffers), which hourglass cannot avoid without patching oneDNN; those are reported, not asserted.
-// Everything outside oneDNN must be zero.
-#include <dlfcn.h>
+// The steady-state training step allocates nothing outside oneDNN and creates no oneDNN primitive. An
+// executable of its own: it links the counting allocator (tests/counting_allocator.h), which replaces malloc
+// for the whole process.
 #include <doctest/doctest.h>
-#include <execinfo.h>
-#include <link.h>
 #include <sys/resource.h>
-#include <tbb/tbb_allocator.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
+#include <vector>
 
+#include "counting_allocator.h"
 #include "graph_fixture.h"
 #include "kernels/activation.h"
 #include "kernels/dnnl_context.h"
@@ -28,128 +19,6 @@
 #include "runtime/executor.h"
 #include "runtime/pipeline.h"
 #include "test_skip.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define HG_COUNTING_ALLOCATOR 0  // ASan owns malloc; replacing it here would break ASan
-#else
-#define HG_COUNTING_ALLOCATOR 1
-#endif
-
-namespace {
-
-// ---- The counting allocator ----
-
-struct Segment {
-  uintptr_t begin = 0, end = 0;
-};
-constexpr int kMaxSegments = 8;
-Segment dnnl_code[kMaxSegments];  // executable segments of libdnnl, found once before counting
-int dnnl_segments = 0;
-
-constexpr int kKeptTraces = 4, kTraceDepth = 48;
-struct Trace {
-  void* frames[kTraceDepth];
-  int depth;
-};
-Trace kept[kKeptTraces];  // the first allocations outside oneDNN, printed when the test fails
-
-std::atomic<bool> counting{false};
-std::atomic<int64_t> inside_dnnl{0}, outside_dnnl{0};
-thread_local bool in_hook = false;  // backtrace() may allocate; never count (or recurse into) ourselves
-
-bool in_dnnl(const void* address) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(address);
-  for (int s = 0; s < dnnl_segments; ++s)
-    if (a >= dnnl_code[s].begin && a < dnnl_code[s].end) return true;
-  return false;
-}
-
-[[maybe_unused]] void note_allocation() {
-  if (!counting.load(std::memory_order_relaxed) || in_hook) return;
-  in_hook = true;
-  Trace trace;
-  trace.depth = backtrace(trace.frames, kTraceDepth);
-  bool dnnl = false;
-  for (int f = 0; f < trace.depth && !dnnl; ++f) dnnl = in_dnnl(trace.frames[f]);
-  if (dnnl) {
-    inside_dnnl.fetch_add(1);
-  } else {
-    const int64_t index = outside_dnnl.fetch_add(1);
-    if (index < kKeptTraces) kept[index] = trace;
-  }
-  in_hook = false;
-}
-
-int find_dnnl(dl_phdr_info* info, size_t, void*) {
-  if (!info->dlpi_name || !std::strstr(info->dlpi_name, "libdnnl")) return 0;
-  for (int h = 0; h < info->dlpi_phnum && dnnl_segments < kMaxSegments; ++h) {
-    const ElfW(Phdr)& header = info->dlpi_phdr[h];
-    if (header.p_type != PT_LOAD || !(header.p_flags & PF_X)) continue;
-    const uintptr_t begin = info->dlpi_addr + header.p_vaddr;
-    dnnl_code[dnnl_segments++] = Segment{begin, begin + header.p_memsz};
-  }
-  return 1;
-}
-
-}  // namespace
-
-#if HG_COUNTING_ALLOCATOR
-// glibc's own allocator under its internal names; the definitions below interpose the public ones for the
-// executable and every shared library (libstdc++'s operator new, oneDNN, TBB, libgomp, the plugins).
-extern "C" {
-void* __libc_malloc(size_t size);
-void __libc_free(void* p);
-void* __libc_calloc(size_t count, size_t size);
-void* __libc_realloc(void* p, size_t size);
-void* __libc_memalign(size_t alignment, size_t size);
-
-void* malloc(size_t size) {
-  note_allocation();
-  return __libc_malloc(size);
-}
-void free(void* p) {
-  __libc_free(p);
-}
-void* calloc(size_t count, size_t size) {
-  note_allocation();
-  return __libc_calloc(count, size);
-}
-void* realloc(void* p, size_t size) {
-  note_allocation();
-  return __libc_realloc(p, size);
-}
-void* memalign(size_t alignment, size_t size) {
-  note_allocation();
-  return __libc_memalign(alignment, size);
-}
-void* aligned_alloc(size_t alignment, size_t size) {
-  note_allocation();
-  return __libc_memalign(alignment, size);
-}
-void* valloc(size_t size) {
-  note_allocation();
-  return __libc_memalign(size_t(sysconf(_SC_PAGESIZE)), size);
-}
-int posix_memalign(void** out, size_t alignment, size_t size) {
-  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
-  note_allocation();
-  void* p = __libc_memalign(alignment, size);
-  if (!p) return ENOMEM;
-  *out = p;
-  return 0;
-}
-
-// TBB allocates through libtbbmalloc when it can load it, and that allocator gets its memory from mmap, out
-// of this hook's sight. Refusing that one library makes TBB fall back to malloc, so TBB's own allocations
-// (flow-graph tasks and messages) are counted too. Every other dlopen (plugins) goes through.
-void* dlopen(const char* file, int mode) {
-  using Dlopen = void* (*)(const char*, int);
-  static const Dlopen real = reinterpret_cast<Dlopen>(dlsym(RTLD_NEXT, "dlopen"));
-  if (file && std::strstr(file, "libtbbmalloc")) return nullptr;
-  return real(file, mode);
-}
-}
-#endif
 
 namespace {
 
@@ -163,29 +32,14 @@ long minor_faults() {
   return usage.ru_minflt;
 }
 
-// Counts what `body` allocates and creates; the traces of the first allocations outside oneDNN are kept.
+// Counts what `body` allocates and creates.
 template <class F>
 Counts count_during(F&& body) {
-  if (dnnl_segments == 0) dl_iterate_phdr(find_dnnl, nullptr);
-  REQUIRE_MESSAGE(dnnl_segments > 0, "libdnnl is not loaded in this process");
-  void* warm[1];
-  backtrace(warm, 1);  // the first call loads libgcc_s
-  inside_dnnl = 0;
-  outside_dnnl = 0;
   const int64_t primitives = hg::primitives_created();
   const long faults = minor_faults();
-  counting = true;
-  body();
-  counting = false;
-  return Counts{inside_dnnl.load(), outside_dnnl.load(), hg::primitives_created() - primitives,
+  const hg::test::AllocationCounts allocations = hg::test::count_allocations(body);
+  return Counts{allocations.inside_dnnl, allocations.outside_dnnl, hg::primitives_created() - primitives,
                 minor_faults() - faults};
-}
-
-[[maybe_unused]] void print_kept_traces(int64_t outside) {
-  for (int64_t t = 0; t < std::min<int64_t>(outside, kKeptTraces); ++t) {
-    std::fprintf(stderr, "allocation %lld outside oneDNN:\n", static_cast<long long>(t + 1));
-    backtrace_symbols_fd(kept[t].frames, kept[t].depth, 2);
-  }
 }
 
 // Synthetic MNIST-shaped data: `count` images of 784 random bytes scaled into [0, 1], and labels 0..9. The
@@ -243,11 +97,11 @@ void check_steady_state(const std::string& text, int64_t batch) {
   CHECK(std::isfinite(trainer.loss_sum));
   CHECK(counts.primitives == 0);
 #if HG_COUNTING_ALLOCATOR
-  REQUIRE_MESSAGE(tbb::tbb_allocator<char>::allocator_type() == tbb::tbb_allocator<char>::standard,
+  REQUIRE_MESSAGE(hg::test::tbb_allocates_through_malloc(),
                   "TBB allocates through libtbbmalloc, out of the counting allocator's sight");
   MESSAGE(counts.outside_dnnl, " allocations outside oneDNN, ", counts.inside_dnnl,
           " inside oneDNN's primitive execution (", counts.inside_dnnl / steps, " a step)");
-  if (counts.outside_dnnl != 0) print_kept_traces(counts.outside_dnnl);
+  if (counts.outside_dnnl != 0) hg::test::print_first_allocations(counts.outside_dnnl);
   CHECK(counts.outside_dnnl == 0);
 #else
   hg::test::skip_test("built with AddressSanitizer, which owns malloc: allocations cannot be counted");
