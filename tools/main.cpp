@@ -22,7 +22,8 @@ const char* kUsage =
     "  run PIPELINE           run a pipeline's train, eval and encode stages in order, skipping those whose\n"
     "                         outputs are up to date (graphs/pipelines/*.pipeline); --param, --sweep\n"
     "  summary DIR            one table of every evaluation under DIR: mean ± std over seeds, paired "
-    "gains\n\n"
+    "gains\n"
+    "  report CKPT|DIR        one HTML page of a run or a pipeline's output: curves, tables, pictures\n\n"
     "'hourglass <verb> --help' describes a verb's options.\n";
 
 // OpenMP threads that spin after each oneDNN call make an epoch several times slower as soon as another
@@ -59,9 +60,10 @@ int main(int argc, char** argv) {
     if (verb == "show") return verb_show(args);
     if (verb == "run") return verb_run(args);
     if (verb == "summary") return verb_summary(args);
+    if (verb == "report") return verb_report(args);
     std::cerr << "hourglass: unknown verb '" << verb << "'"
               << hg::did_you_mean(verb,
-                                  {"check", "train", "eval", "encode", "plugins", "show", "run", "summary"})
+                                  {"check", "train", "eval", "encode", "plugins", "show", "run", "summary", "report"})
               << "\n\n"
               << kUsage;
     return 2;

@@ -17,14 +17,7 @@
 namespace hg::tools {
 namespace {
 
-struct ShowOptions {
-  CommonOptions common;
-  std::string what, graph, checkpoint, out, name, tile;
-  int64_t count = 100;
-  int zoom = 2;
-};
-
-int show_filters(Model& model, const ShowOptions& o) {
+std::string show_filters(Model& model, const ShowOptions& o) {
   const Graph& g = model.graph;
   const int64_t features = g.node(image_input(g)).elements_per_sample();
   const ParameterSlot* slot = nullptr;
@@ -55,12 +48,11 @@ int show_filters(Model& model, const ShowOptions& o) {
   const float* weights = model.parameters.values() + slot->offset;
   for (int64_t u = 0; u < units; ++u) grid.set_tile(u / cols, u % cols, weights + u * tile_size, true);
   grid.write_png(o.out);
-  std::printf("wrote %s: %lld filters of '%s' as %lldx%lld tiles\n", o.out.c_str(), (long long)units,
-              slot->name.c_str(), (long long)height, (long long)width);
-  return 0;
+  return std::to_string(units) + " filters of '" + slot->name + "' as " + std::to_string(height) + "x" +
+         std::to_string(width) + " tiles";
 }
 
-int show_recon(Model& model, const ShowOptions& o) {
+std::string show_recon(Model& model, const ShowOptions& o) {
   const Graph& g = model.graph;
   const NodeId input = image_input(g);
   const NodeId output = o.name.empty() ? reconstruction(g) : g.find(o.name);
@@ -94,10 +86,9 @@ int show_recon(Model& model, const ShowOptions& o) {
     for (int64_t r = 0; r < count; ++r) grid.set_tile(r, 1, noisy.buffer(corrupted) + r * features, false);
   }
   grid.write_png(o.out);
-  std::printf("wrote %s: %lld test images, columns: input%s, '%s'\n", o.out.c_str(), (long long)count,
-              corrupted == kNoNode ? "" : (", '" + g.node(corrupted).name + "'").c_str(),
-              g.node(output).name.c_str());
-  return 0;
+  return std::to_string(count) + " test images, columns: input" +
+         (corrupted == kNoNode ? "" : ", '" + g.node(corrupted).name + "'") + ", '" + g.node(output).name +
+         "'";
 }
 
 // The sample.normal node whose code the decoder reads, and the reconstruction it leads to.
@@ -122,8 +113,8 @@ Decoder find_decoder(const Graph& g, const ShowOptions& o) {
 }
 
 // Decodes `codes` (count x code size) through the graph from the code node, and draws one tile per code.
-int draw_decoded(Model& model, const ShowOptions& o, const Decoder& d, const std::vector<float>& codes,
-                 int64_t count, int64_t columns, const char* what) {
+std::string draw_decoded(Model& model, const ShowOptions& o, const Decoder& d,
+                         const std::vector<float>& codes, int64_t count, int64_t columns, const char* what) {
   const Graph& g = model.graph;
   const int64_t features = g.node(d.output).elements_per_sample();
   int64_t height = 0, width = 0;
@@ -136,12 +127,11 @@ int draw_decoded(Model& model, const ShowOptions& o, const Decoder& d, const std
   for (int64_t r = 0; r < count; ++r)
     grid.set_tile(r / columns, r % columns, plan.buffer(d.output) + r * features, false);
   grid.write_png(o.out);
-  std::printf("wrote %s: %lld %s decoded by '%s' from '%s'\n", o.out.c_str(), (long long)count, what,
-              g.node(d.output).name.c_str(), g.node(d.code).name.c_str());
-  return 0;
+  return std::to_string(count) + " " + what + " decoded by '" + g.node(d.output).name + "' from '" +
+         g.node(d.code).name + "'";
 }
 
-int show_samples(Model& model, const ShowOptions& o) {
+std::string show_samples(Model& model, const ShowOptions& o) {
   const Decoder d = find_decoder(model.graph, o);
   const int64_t size = model.graph.node(d.code).elements_per_sample();
   std::vector<float> codes(size_t(o.count * size));
@@ -162,7 +152,7 @@ double normal_quantile(double p) {
   return 0.5 * (lo + hi);
 }
 
-int show_latent(Model& model, const ShowOptions& o) {
+std::string show_latent(Model& model, const ShowOptions& o) {
   const Graph& g = model.graph;
   const Decoder d = find_decoder(g, o);
   const Node& code = g.node(d.code);
@@ -181,6 +171,12 @@ int show_latent(Model& model, const ShowOptions& o) {
 }
 
 }  // namespace
+
+std::string draw_picture(Model& model, const ShowOptions& o) {
+  if (o.what == "samples") return show_samples(model, o);
+  if (o.what == "latent") return show_latent(model, o);
+  return o.what == "filters" ? show_filters(model, o) : show_recon(model, o);
+}
 
 int verb_show(const std::vector<std::string>& args) {
   ShowOptions o;
@@ -222,9 +218,8 @@ int verb_show(const std::vector<std::string>& args) {
   auto threads = configure_threads(o.common.threads);
   Model model(o.graph, model_options(o.common));
   load_checkpoint(o.checkpoint, model);
-  if (o.what == "samples") return show_samples(model, o);
-  if (o.what == "latent") return show_latent(model, o);
-  return o.what == "filters" ? show_filters(model, o) : show_recon(model, o);
+  std::printf("wrote %s: %s\n", o.out.c_str(), draw_picture(model, o).c_str());
+  return 0;
 }
 
 }  // namespace hg::tools

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common.h"
+#include "curves.h"
 #include "runtime/checkpoint.h"
 #include "runtime/transfer.h"
 
@@ -202,8 +203,21 @@ void run_train_job(const TrainJob& job) {
     if (model.selection.best_epoch == 0)
       std::filesystem::copy_file(last, job.out, std::filesystem::copy_options::overwrite_existing);
   }
-  std::printf("wrote %s%s and %s\n", job.out.c_str(),
-              selecting ? (" (best), " + last + " (last)").c_str() : "", job.metrics.c_str());
+  // The curves of the whole log (a resumed run's earlier epochs too). A chart that cannot be drawn costs
+  // the run nothing: its checkpoint and log are written, and it says why.
+  log.close();
+  std::string curves = curves_png_path(job.metrics);
+  try {
+    const std::vector<Chart> charts = curve_charts(read_curves(job.metrics), stem(job.graph));
+    if (charts.empty()) throw Error({job.metrics, 0, 0}, "no finite loss to draw");
+    write_chart_png(charts.front(), curves);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "warning: no loss curve drawn: %s", e.diagnostics().front().str().c_str());
+    curves.clear();
+  }
+  std::printf("wrote %s%s, %s%s\n", job.out.c_str(),
+              selecting ? (" (best), " + last + " (last)").c_str() : "", job.metrics.c_str(),
+              curves.empty() ? "" : (" and " + curves).c_str());
 }
 
 int verb_train(const std::vector<std::string>& args) {
