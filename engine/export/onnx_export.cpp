@@ -132,8 +132,8 @@ void check_per_sample(const Node& n, const std::string& role) {
     throw Error(n.location, "'" + n.name + "' is a parameter; the model's " + role +
                                 " must be a value with one row per sample");
   if (!n.batched)
-    throw Error(n.location, "'" + n.name + "' is " + shape_string(n.dims) +
-                                ", not a value per sample; the model's " + role +
+    throw Error(n.location, "'" + n.name + "' is " + (n.dims.empty() ? "one number" : shape_string(n.dims)) +
+                                " for the whole batch, not a value per sample; the model's " + role +
                                 " must have one row per sample");
 }
 
@@ -147,9 +147,11 @@ OnnxExportSummary export_onnx(const Graph& graph, ParameterStore& parameters,
   check_per_sample(out, "output");
   std::set<NodeId> fed(options.fed.begin(), options.fed.end());
   for (NodeId id : fed) check_per_sample(graph.node(id), "input");
-  if (out.is(OpRole::Input) || fed.count(output))
+  if (fed.count(output))
+    throw Error(out.location, "'" + out.name + "' cannot be both the model's input and its output");
+  if (out.is(OpRole::Input))
     throw Error(out.location,
-                "'" + out.name + "' is an input of the model; its output must be computed from one");
+                "'" + out.name + "' is a data input; the model's output must be computed from it");
 
   // The nodes the output is computed from, stopping at the fed ones.
   std::vector<bool> needed(graph.nodes.size(), false);
