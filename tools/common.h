@@ -71,6 +71,7 @@ int verb_check(const std::vector<std::string>& args);
 int verb_train(const std::vector<std::string>& args);
 int verb_eval(const std::vector<std::string>& args);
 int verb_encode(const std::vector<std::string>& args);
+int verb_export(const std::vector<std::string>& args);
 int verb_plugins(const std::vector<std::string>& args);
 int verb_show(const std::vector<std::string>& args);
 int verb_run(const std::vector<std::string>& args);
