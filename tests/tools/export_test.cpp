@@ -27,6 +27,15 @@ ToolResult export_model(const std::string& flags, const std::string& out = tool_
 
 }  // namespace
 
+TEST_CASE("export's help and the runner's usage state the ONNX opset") {
+  const ToolResult help = run_tool("export --help");
+  CHECK(help.status == 0);
+  CHECK(contains(help.output, "usage: hourglass export GRAPH --ckpt CKPT --out FILE"));
+  CHECK(contains(help.output, "export options (ONNX opset 17, a dynamic batch dim N; docs/deployment.md)"));
+  CHECK(contains(help.output, "--decoder-from NAME"));
+  CHECK(contains(run_tool("--help").output, "the evaluation graph as an ONNX model (opset 17)"));
+}
+
 TEST_CASE("export reports what it wrote: inputs, output, opset and size") {
   const std::string out = tool_scratch("export_encoder.onnx");
   std::filesystem::remove(out);
