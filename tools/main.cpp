@@ -17,6 +17,8 @@ const char* kUsage =
     "                         continues a run, --init CKPT starts from another graph's weights\n"
     "  eval GRAPH --ckpt F    loss terms (and accuracy where the graph has labels) on the `test` data\n"
     "  encode GRAPH --ckpt F --node N --out FILE   export a node's activations as CSV, .npy or LibSVM\n"
+    "  export GRAPH --ckpt F --out FILE.onnx   the evaluation graph as an ONNX model (opset 17); --node N\n"
+    "                         ends it at a node (an encoder), --decoder-from N starts it at one (a decoder)\n"
     "  plugins                list the terms the plugin folders provide, with parameters and versions\n"
     "  show filters|recon GRAPH --ckpt F   write PNG grids of first-layer filters or reconstructions\n"
     "  run PIPELINE           run a pipeline's train, eval and encode stages in order, skipping those whose\n"
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
     if (verb == "train") return verb_train(args);
     if (verb == "eval") return verb_eval(args);
     if (verb == "encode") return verb_encode(args);
+    if (verb == "export") return verb_export(args);
     if (verb == "plugins") return verb_plugins(args);
     if (verb == "show") return verb_show(args);
     if (verb == "run") return verb_run(args);
@@ -63,7 +66,8 @@ int main(int argc, char** argv) {
     if (verb == "report") return verb_report(args);
     std::cerr << "hourglass: unknown verb '" << verb << "'"
               << hg::did_you_mean(verb,
-                                  {"check", "train", "eval", "encode", "plugins", "show", "run", "summary", "report"})
+                                  {"check", "train", "eval", "encode", "export", "plugins", "show", "run", "summary",
+                                   "report"})
               << "\n\n"
               << kUsage;
     return 2;

@@ -2,6 +2,7 @@
 #include "ir/op.h"
 
 #include "ir/graph.h"
+#include "ir/onnx.h"
 
 namespace hg {
 
@@ -12,6 +13,12 @@ NodeId Op::lower(LowerContext&, const ast::Expr&) const {
 
 void Op::differentiate(GradientContext&, NodeId, NodeId) const {
   HG_ASSERT(false, std::string("no gradient rule for ") + name());
+}
+
+void Op::export_onnx(OnnxContext& context, NodeId id) const {
+  const Node& n = context.graph().node(id);
+  throw Error(n.location,
+              std::string("op '") + name() + "' of node '" + n.name + "' cannot be exported to ONNX");
 }
 
 OpTable::OpTable(std::vector<const Op*> ops) : ops_(std::move(ops)) {

@@ -20,6 +20,7 @@ struct Expr;
 class LowerContext;     // ir/lower_context.h: what a shape rule may use
 class GradientContext;  // autodiff/gradient_context.h: what a gradient rule may use
 class StepContext;      // plan/step_context.h: what a kernel binding may use
+class OnnxContext;      // ir/onnx.h: what an ONNX mapping may use
 using StepFunction = std::function<void()>;
 
 // The part a node plays for the passes that treat some nodes specially. Every math op is Compute.
@@ -55,6 +56,9 @@ class Op {
   virtual void differentiate(GradientContext& context, NodeId node, NodeId gradient) const;
   // The kernel binding: creates kernel objects (oneDNN primitives) once, returns the step that runs them.
   virtual StepFunction bind(StepContext& context, NodeId node) const = 0;
+  // The ONNX mapping: adds the ONNX nodes that compute the node's value in evaluation (ir/onnx.h). The
+  // default throws an hg::Error at the node's place saying that its op cannot be exported.
+  virtual void export_onnx(OnnxContext& context, NodeId node) const;
   // Inputs a node of this op takes; -1 for any number.
   virtual int arity() const { return -1; }
   // Invariants a correct lowering guarantees; a failure is a bug in hourglass (HG_ASSERT).

@@ -14,6 +14,7 @@
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
 #include "ir/lower_util.h"
+#include "ir/onnx.h"
 #include "plan/step_context.h"
 
 namespace hg {
@@ -133,6 +134,65 @@ class ActivationOp : public Op {
     auto k = activation_kernels(context, id);
     float *src = context.input(id, 0), *dst = context.buffer(id);
     return [=] { k->forward(src, dst); };
+  }
+
+  // One ONNX op each where ONNX has it. gelu is the erf form (as the kernels compute it) spelled out, since
+  // ONNX's Gelu only arrived in opset 20; silu is x * sigmoid(x); softmax normalizes each sample as a whole
+  // row, as the kernel does, so a multi-dimensional sample is flattened around it.
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    const Node& n = context.graph().node(id);
+    const float alpha = n.attributes_as<ActivationAttributes>().alpha;
+    const std::string x = context.value(n.inputs[0]), y = context.value(id);
+    switch (kind_) {
+      case Activation::Linear:
+        context.unary(id, "Identity", x, y);
+        return;
+      case Activation::Relu:
+        context.unary(id, "Relu", x, y);
+        return;
+      case Activation::Sigmoid:
+        context.unary(id, "Sigmoid", x, y);
+        return;
+      case Activation::Tanh:
+        context.unary(id, "Tanh", x, y);
+        return;
+      case Activation::Softplus:
+        context.unary(id, "Softplus", x, y);
+        return;
+      case Activation::LeakyRelu:
+        context.unary(id, "LeakyRelu", x, y, {OnnxAttribute::real("alpha", alpha)});
+        return;
+      case Activation::Elu:
+        context.unary(id, "Elu", x, y, {OnnxAttribute::real("alpha", alpha)});
+        return;
+      case Activation::Silu:
+        context.add(id, "Mul", {x, context.unary(id, "Sigmoid", x, context.temporary(id, "sigmoid"))}, {y});
+        return;
+      case Activation::Gelu: {  // x * 0.5 (1 + erf(x / sqrt 2))
+        const std::string scaled = context.temporary(id, "scaled"), erf = context.temporary(id, "erf"),
+                          plus = context.temporary(id, "plus_one"), half = context.temporary(id, "half");
+        context.add(id, "Div", {x, context.constant(id, "sqrt2", {}, {float(std::sqrt(2.0))})}, {scaled});
+        context.unary(id, "Erf", scaled, erf);
+        context.add(id, "Add", {erf, context.constant(id, "one", {}, {1.0f})}, {plus});
+        context.add(id, "Mul", {x, context.constant(id, "half", {}, {0.5f})}, {half});
+        context.add(id, "Mul", {half, plus}, {y});
+        return;
+      }
+      case Activation::Softmax: {
+        const std::string rows = context.rows(id, n.inputs[0]);
+        const OnnxAttribute axis = OnnxAttribute::integer("axis", 1);
+        if (n.dims.size() == 1) {
+          context.unary(id, "Softmax", rows, y, {axis});
+          return;
+        }
+        std::vector<int64_t> shape = {-1};
+        shape.insert(shape.end(), n.dims.begin(), n.dims.end());
+        context.reshape(id, context.unary(id, "Softmax", rows, context.temporary(id, "rows_softmax"), {axis}),
+                        shape, y);
+        return;
+      }
+    }
+    HG_ASSERT(false, std::string("no ONNX mapping for activation ") + name());
   }
 
  private:

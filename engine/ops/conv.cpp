@@ -4,6 +4,7 @@
 //   conv:   out = (in + 2 pad - kernel) / stride + 1        deconv: out = (in - 1) stride - 2 pad + kernel
 #include "kernels/conv.h"
 #include "autodiff/gradient_context.h"
+#include "ir/onnx.h"
 #include "kernels/threading.h"
 #include "ops/spatial.h"
 #include "plan/step_context.h"
@@ -109,6 +110,17 @@ class ConvOp : public Op {
     float *src = context.input(id, 0), *weights = context.input(id, 1);
     float *bias = n.inputs.size() > 2 ? context.input(id, 2) : nullptr, *dst = context.buffer(id);
     return [=] { k->forward(src, weights, bias, dst); };
+  }
+  // Conv and ConvTranspose take the weights in the layouts above, and their size rules are oneDNN's.
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    const Node& n = context.graph().node(id);
+    const auto& a = n.attributes_as<ConvAttributes>();
+    std::vector<std::string> inputs;
+    for (NodeId input : n.inputs) inputs.push_back(context.value(input));
+    context.add(id, transposed_ ? "ConvTranspose" : "Conv", inputs, {context.value(id)},
+                {OnnxAttribute::integers("kernel_shape", {a.kernel, a.kernel}),
+                 OnnxAttribute::integers("strides", {a.stride, a.stride}),
+                 OnnxAttribute::integers("pads", {a.pad, a.pad, a.pad, a.pad})});
   }
 
  private:

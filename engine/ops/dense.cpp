@@ -9,6 +9,7 @@
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
 #include "ir/lower_util.h"
+#include "ir/onnx.h"
 #include "ops/activation.h"
 #include "plan/step_context.h"
 
@@ -100,6 +101,16 @@ class DenseOp : public Op {
     float *src = context.input(id, 0), *weights = context.input(id, 1);
     float *bias = n.inputs.size() > 2 ? context.input(id, 2) : nullptr, *dst = context.buffer(id);
     return [=] { k->forward(src, weights, bias, dst); };
+  }
+  // Gemm: rows(src) B' + bias with transB=1, since the weights are stored (units, in); tied weights are
+  // the owner's (out, in), which is already this node's (in, units) B.
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    const Node& n = context.graph().node(id);
+    std::vector<std::string> inputs = {context.rows(id, n.inputs[0]), context.value(n.inputs[1])};
+    if (n.inputs.size() > 2) inputs.push_back(context.value(n.inputs[2]));
+    const bool transposed = n.attributes_as<DenseAttributes>().transposed_weights;
+    context.add(id, "Gemm", inputs, {context.value(id)},
+                {OnnxAttribute::integer("transB", transposed ? 0 : 1)});
   }
 };
 

@@ -9,6 +9,7 @@
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
 #include "ir/lower_util.h"
+#include "ir/onnx.h"
 #include "kernels/threading.h"
 #include "plan/step_context.h"
 
@@ -330,6 +331,34 @@ class BinaryOp : public Op {
     return {};
   }
 
+  // Add, Sub, Mul, Div, with a constant as a scalar initializer. ONNX broadcasts as numpy does, aligning
+  // trailing dims, which agrees with the rules above except for a single number that is not shaped like
+  // the output: that becomes [N, 1, ..., 1] (or a scalar, when unbatched) first, so that it spreads over
+  // every element of a sample rather than along its last axis.
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    static const char* const kTypes[] = {"Add", "Sub", "Mul", "Div"};
+    const Node& n = context.graph().node(id);
+    const auto& a = n.attributes_as<BinaryAttributes>();
+    std::vector<std::string> operands;
+    for (NodeId input : n.inputs) {
+      const Node& v = context.graph().node(input);
+      if (v.elements_per_sample() != 1 || v.dims == n.dims) {
+        operands.push_back(context.value(input));
+        continue;
+      }
+      std::vector<int64_t> shape;
+      if (v.batched) {
+        shape.assign(n.dims.size() + 1, 1);
+        shape[0] = -1;
+      }
+      operands.push_back(context.reshape(id, context.value(input), shape, context.temporary(id, "spread")));
+    }
+    if (a.has_constant)
+      operands.insert(a.constant_left ? operands.begin() : operands.end(),
+                      context.constant(id, "constant", {}, {a.constant}));
+    context.add(id, kTypes[int(kind_)], operands, {context.value(id)});
+  }
+
  private:
   BinaryKind kind_;
 };
@@ -451,6 +480,15 @@ class UnaryOp : public Op {
     }
     HG_ASSERT(false, "unary: unknown kind");
     return {};
+  }
+
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    static const char* const kTypes[] = {"Neg", "Exp", "Log", "Sqrt", "", "Abs"};
+    const std::string x = context.value(context.graph().node(id).inputs[0]);
+    if (kind_ == UnaryKind::Square)
+      context.add(id, "Mul", {x, x}, {context.value(id)});
+    else
+      context.unary(id, kTypes[int(kind_)], x, context.value(id));
   }
 
  private:

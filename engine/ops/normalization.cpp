@@ -9,6 +9,7 @@
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
 #include "ir/lower_util.h"
+#include "ir/onnx.h"
 #include "plan/step_context.h"
 
 namespace hg {
@@ -282,6 +283,25 @@ class NormOp : public Op {
     float* running_var = batch_ ? context.input(id, 4) : nullptr;
     float* y = context.buffer(id);
     return [=] { k->forward(x, gamma, beta, running_mean, running_var, y); };
+  }
+  // Evaluation: BatchNormalization with the running statistics (its inference form); LayerNormalization
+  // over every dim of a sample (axis 1), its per-element scale and shift given the sample's shape.
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    const Node& n = context.graph().node(id);
+    const OnnxAttribute epsilon =
+        OnnxAttribute::real("epsilon", float(n.attributes_as<NormAttributes>().epsilon));
+    std::vector<std::string> inputs;
+    for (NodeId input : n.inputs) inputs.push_back(context.value(input));
+    if (batch_) {
+      context.add(id, "BatchNormalization", inputs, {context.value(id)}, {epsilon});
+      return;
+    }
+    if (n.dims.size() > 1) {
+      inputs[1] = context.reshape(id, inputs[1], n.dims, context.temporary(id, "scale"));
+      inputs[2] = context.reshape(id, inputs[2], n.dims, context.temporary(id, "shift"));
+    }
+    context.add(id, "LayerNormalization", inputs, {context.value(id)},
+                {OnnxAttribute::integer("axis", 1), epsilon});
   }
 
  private:

@@ -3,6 +3,7 @@
 // Max pooling's backward reads the workspace of the same kernel object's latest forward.
 #include "kernels/pool.h"
 #include "autodiff/gradient_context.h"
+#include "ir/onnx.h"
 #include "ops/spatial.h"
 #include "plan/step_context.h"
 
@@ -83,6 +84,17 @@ class PoolOp : public Op {
     auto k = pool_kernels(context, id);
     float *src = context.input(id, 0), *dst = context.buffer(id);
     return [=] { k->forward(src, dst); };
+  }
+  // MaxPool pads with -inf, AveragePool (count_include_pad=0) leaves padding out of the average: as oneDNN.
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    const Node& n = context.graph().node(id);
+    const auto& a = n.attributes_as<PoolAttributes>();
+    std::vector<OnnxAttribute> attributes = {OnnxAttribute::integers("kernel_shape", {a.kernel, a.kernel}),
+                                             OnnxAttribute::integers("strides", {a.stride, a.stride}),
+                                             OnnxAttribute::integers("pads", {a.pad, a.pad, a.pad, a.pad})};
+    if (!max_) attributes.push_back(OnnxAttribute::integer("count_include_pad", 0));
+    context.unary(id, max_ ? "MaxPool" : "AveragePool", context.value(n.inputs[0]), context.value(id),
+                  attributes);
   }
 
  private:

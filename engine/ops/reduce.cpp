@@ -8,6 +8,7 @@
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
 #include "ir/lower_util.h"
+#include "ir/onnx.h"
 #include "kernels/threading.h"
 #include "plan/step_context.h"
 
@@ -127,6 +128,24 @@ class ReduceOp : public Op {
         for (int64_t r = 0; r < s.rows; ++r) dst[r] = float(sums[r] * s.scale());
       }
     };
+  }
+
+  // Per sample: each sample as one row, reduced along axis 1 to [N, 1]. batch=1 or an unbatched input:
+  // everything to a scalar (over the batch the model is run on, as hourglass sums over its plan's batch).
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    const Node& n = context.graph().node(id);
+    const char* type = mean_ ? "ReduceMean" : "ReduceSum";
+    if (!n.batched) {
+      context.unary(id, type, context.value(n.inputs[0]), context.value(id),
+                    {OnnxAttribute::integer("keepdims", 0)});
+      return;
+    }
+    const std::string rows = context.rows(id, n.inputs[0]);
+    const OnnxAttribute keepdims = OnnxAttribute::integer("keepdims", 1);
+    if (mean_)  // opset 17's ReduceMean takes its axes as an attribute, ReduceSum (since 13) as an input
+      context.unary(id, type, rows, context.value(id), {OnnxAttribute::integers("axes", {1}), keepdims});
+    else
+      context.add(id, type, {rows, context.int64s(id, "axes", {1})}, {context.value(id)}, {keepdims});
   }
 
  private:

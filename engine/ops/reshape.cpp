@@ -4,6 +4,7 @@
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
 #include "ir/lower_util.h"
+#include "ir/onnx.h"
 #include "plan/step_context.h"
 
 namespace hg {
@@ -69,6 +70,12 @@ class ReshapeOp : public Op {
     context.input_gradient(reshape_backward, id, 0, {gradient});
   }
   StepFunction bind(StepContext& context, NodeId id) const override { return copy_step(context, id); }
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    const Node& n = context.graph().node(id);
+    std::vector<int64_t> shape = {-1};
+    shape.insert(shape.end(), n.dims.begin(), n.dims.end());
+    context.reshape(id, context.value(n.inputs[0]), shape, context.value(id));
+  }
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
 #include "ir/lower_util.h"
+#include "ir/onnx.h"
 #include "kernels/threading.h"
 #include "plan/step_context.h"
 
@@ -134,6 +135,11 @@ class SampleNormalOp : public Op {
         }
       });
     };
+  }
+
+  // The evaluation graph returns the mean: z = mu.
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    context.unary(id, "Identity", context.value(context.graph().node(id).inputs[0]), context.value(id));
   }
 };
 

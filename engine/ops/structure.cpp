@@ -9,6 +9,7 @@
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
 #include "ir/lower_util.h"
+#include "ir/onnx.h"
 #include "plan/step_context.h"
 
 namespace hg {
@@ -127,6 +128,12 @@ class ConcatOp : public Op {
       for (const BlockCopy& c : copies) c();
     };
   }
+  // The first per-sample dim is ONNX's axis 1.
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    std::vector<std::string> inputs;
+    for (NodeId input : context.graph().node(id).inputs) inputs.push_back(context.value(input));
+    context.add(id, "Concat", inputs, {context.value(id)}, {OnnxAttribute::integer("axis", 1)});
+  }
 };
 
 struct SliceAttributes : Attributes {
@@ -228,6 +235,14 @@ class SliceOp : public Op {
                      width,
                      0};
   }
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    const Node& n = context.graph().node(id);
+    const auto& a = n.attributes_as<SliceAttributes>();
+    context.add(id, "Slice",
+                {context.value(n.inputs[0]), context.int64s(id, "starts", {a.start}),
+                 context.int64s(id, "ends", {a.end}), context.int64s(id, "axes", {1})},
+                {context.value(id)});
+  }
 };
 
 // flatten(x): [C, H, W] (or any shape) to [C*H*W]; the same bytes, so both directions are one copy.
@@ -273,6 +288,10 @@ class FlattenOp : public Op {
   }
   StepFunction bind(StepContext& context, NodeId id) const override {
     return flatten_backward.bind(context, id);  // the same copy of the node's one input
+  }
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    context.unary(id, "Flatten", context.value(context.graph().node(id).inputs[0]), context.value(id),
+                  {OnnxAttribute::integer("axis", 1)});
   }
 };
 

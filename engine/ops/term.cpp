@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "ir/onnx.h"
 #include "kernels/threading.h"
 #include "plan/step_context.h"
 
@@ -154,6 +155,10 @@ class CorruptOp : public Op {
       hg_tensor o = out;
       call_term_apply(*b.term, b.make_call(), &o, *b.where);
     };
+  }
+  // Identity in evaluation, so the exported model needs no plugin.
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    context.unary(id, "Identity", context.value(context.graph().node(id).inputs[0]), context.value(id));
   }
 };
 

@@ -8,6 +8,7 @@
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
 #include "ir/lower_util.h"
+#include "ir/onnx.h"
 #include "plan/step_context.h"
 
 namespace hg {
@@ -123,6 +124,19 @@ class TopkOp : public Op {
     const float* src = context.input(id, 0);
     float* dst = context.buffer(id);
     return [=] { k->forward(src, dst); };
+  }
+  // TopK picks the k largest of each row (ONNX also breaks ties by the lower index) and ScatterElements
+  // writes them into zeros of the input's shape (ConstantOfShape's default fill is a float 0).
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    const Node& n = context.graph().node(id);
+    const std::string x = context.value(n.inputs[0]);
+    const std::string values = context.temporary(id, "values"), indices = context.temporary(id, "indices");
+    context.add(id, "TopK", {x, context.int64s(id, "k", {n.attributes_as<TopkAttributes>().k})},
+                {values, indices}, {OnnxAttribute::integer("axis", 1)});
+    const std::string shape = context.unary(id, "Shape", x, context.temporary(id, "shape"));
+    const std::string zeros = context.unary(id, "ConstantOfShape", shape, context.temporary(id, "zeros"));
+    context.add(id, "ScatterElements", {zeros, indices, values}, {context.value(id)},
+                {OnnxAttribute::integer("axis", 1)});
   }
 };
 

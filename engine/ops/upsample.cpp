@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "autodiff/gradient_context.h"
+#include "ir/onnx.h"
 #include "ops/spatial.h"
 #include "plan/step_context.h"
 
@@ -104,6 +105,17 @@ class UpsampleOp : public Op {
     const float* src = context.input(id, 0);
     float* dst = context.buffer(id);
     return [=] { k.forward(src, dst); };
+  }
+  // Resize, nearest, in the coordinates that read dst[y] = src[floor(y / f)]: asymmetric and floor.
+  void export_onnx(OnnxContext& context, NodeId id) const override {
+    const Node& n = context.graph().node(id);
+    const float f = float(n.attributes_as<UpsampleAttributes>().factor);
+    context.add(id, "Resize",
+                {context.value(n.inputs[0]), "", context.constant(id, "scales", {4}, {1.0f, 1.0f, f, f})},
+                {context.value(id)},
+                {OnnxAttribute::text("mode", "nearest"),
+                 OnnxAttribute::text("coordinate_transformation_mode", "asymmetric"),
+                 OnnxAttribute::text("nearest_mode", "floor")});
   }
 };
 
