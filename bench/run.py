@@ -305,6 +305,8 @@ def hourglass_info(path):
     info = {}
     try:
         info["hourglass_binary_time"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(path)))
+        # What the binary itself says it was built from (stamped at build time), next to the tree's state now.
+        info["hourglass_version"] = subprocess.run([path, "--version"], capture_output=True, text=True).stdout.strip()
         info["hourglass_commit"] = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
                                                   capture_output=True, text=True).stdout.strip()
         info["hourglass_tree_dirty"] = bool(subprocess.run(
@@ -438,7 +440,7 @@ def write_report(a, cases, rounds, startups, floor_runs, mach, started, load_sta
     w(f"- hourglass: commit {mach.get('hourglass_commit', '?')}"
       f"{' (engine/tools/plugins modified in the working tree)' if mach.get('hourglass_tree_dirty') else ''} "
       f"at the start of the run, "
-      f"`{a.hourglass}` "
+      f"`{a.hourglass}` (`--version`: {mach.get('hourglass_version', '?')}) "
       f"{'(copied with its plugins at the start of the run, so every run used the same build) ' if a.snapshot else ''}"
       f"with `--threads {a.threads}`; binaries used (sha256 prefix): {', '.join(sorted(binaries))}"
       f"{' — CHANGED DURING THE RUN (rebuilt by someone else)' if len(binaries) > 1 else ''}; built "

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "common.h"
+#include "hourglass_source.h"  // generated: HG_SOURCE_COMMIT, HG_SOURCE_DIRTY
 
 namespace {
 
@@ -26,7 +27,7 @@ const char* kUsage =
     "  summary DIR            one table of every evaluation under DIR: mean ± std over seeds, paired "
     "gains\n"
     "  report CKPT|DIR        one HTML page of a run or a pipeline's output: curves, tables, pictures\n\n"
-    "'hourglass <verb> --help' describes a verb's options.\n";
+    "'hourglass <verb> --help' describes a verb's options; 'hourglass --version' the build's commit.\n";
 
 // OpenMP threads that spin after each oneDNN call make an epoch several times slower as soon as another
 // process wants a core, and threads that sleep at once must be woken (about 70 µs here) for each of a
@@ -51,6 +52,11 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
   }
+  if (std::string(argv[1]) == "--version") {
+    std::cout << "hourglass " HG_VERSION " (commit " HG_SOURCE_COMMIT
+              << (HG_SOURCE_DIRTY ? ", with uncommitted changes" : "") << ")\n";
+    return 0;
+  }
   const std::string verb = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
   try {
@@ -65,9 +71,8 @@ int main(int argc, char** argv) {
     if (verb == "summary") return verb_summary(args);
     if (verb == "report") return verb_report(args);
     std::cerr << "hourglass: unknown verb '" << verb << "'"
-              << hg::did_you_mean(verb,
-                                  {"check", "train", "eval", "encode", "export", "plugins", "show", "run", "summary",
-                                   "report"})
+              << hg::did_you_mean(verb, {"check", "train", "eval", "encode", "export", "plugins", "show",
+                                         "run", "summary", "report"})
               << "\n\n"
               << kUsage;
     return 2;

@@ -2,6 +2,7 @@
 // every verb, clear messages for bad flags, graphs, data and checkpoints, and every example graph in
 // graphs/ checking, training for a step and evaluating.
 #include <doctest/doctest.h>
+#include <regex>
 
 #include <sys/wait.h>
 #include "tools/tool_runner.h"
@@ -32,6 +33,19 @@ TEST_CASE("without a verb the runner prints its usage and fails; help succeeds")
   CHECK(r.status == 2);
   CHECK(contains(r.output, "usage: hourglass <verb>"));
   CHECK(run("--help").status == 0);
+}
+
+TEST_CASE("--version names the commit the runner was built from, and whether the tree had changes") {
+  Result r = run("--version");
+  CHECK(r.status == 0);
+  std::smatch m;
+  REQUIRE_MESSAGE(std::regex_match(r.output, m,
+                                   std::regex("hourglass [0-9]+\\.[0-9]+\\.[0-9]+ \\(commit "
+                                              "([0-9a-f]{12}|unknown)(, with uncommitted changes)?\\)\n")),
+                  r.output);
+  // The stamp is a commit of this repository (a build from a checkout), or "unknown" outside one.
+  if (m[1] != "unknown")
+    CHECK(std::system(("git -C " HG_SOURCE_DIR " cat-file -e " + m[1].str() + "^{commit}").c_str()) == 0);
 }
 
 TEST_CASE("an unknown verb is refused with a suggestion") {
