@@ -2,6 +2,8 @@
 // numpy arrays of any supported dtype (memory-mapped), CSV tables stored as float32.
 #include "data/dataset.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
 
 namespace hg {
@@ -67,8 +69,20 @@ void convert(const uint8_t* src, int64_t n, float factor, bool swap, float* dst)
 
 }  // namespace
 
+FileMapping::~FileMapping() {
+  ::munmap(const_cast<uint8_t*>(bytes_), size_t(size_));
+}
+
+void FileMapping::note_read(int64_t bytes) const {
+  if (size_ <= kResidentBudget) return;
+  if (read_since_release_.fetch_add(bytes, std::memory_order_relaxed) + bytes < kResidentBudget) return;
+  read_since_release_.store(0, std::memory_order_relaxed);
+  ::madvise(const_cast<uint8_t*>(bytes_), size_t(size_), MADV_DONTNEED);  // advice: a failure changes nothing
+}
+
 void Dataset::copy_untransformed(int64_t i, float* dst) const {
   const int64_t n = features();
+  if (mapping) mapping->note_read(n * dtype_bytes(dtype));
   const uint8_t* base = mapped ? mapped : pixels.data();
   const uint8_t* src = base + row(i) * n * dtype_bytes(dtype);
   const float factor = scale;  // a local, so the compiler need not reload it after every store to dst

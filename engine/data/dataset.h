@@ -5,6 +5,7 @@
 // the storage and list the rows they use, so no step copies the samples.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -16,12 +17,35 @@ enum class DType : uint8_t { U8, I8, U16, I16, U32, I32, U64, I64, F32, F64 };
 int dtype_bytes(DType t);
 const char* dtype_name(DType t);  // numpy's names: "uint8", "float32", ...
 
+// A read-only memory mapping of a data file. An epoch reads every sample of it once, and the pages it touched
+// would stay mapped: the process's resident set would grow to the file's size, however large. So once a
+// mapping larger than kResidentBudget has had that many bytes read since the last release, its pages are
+// released (madvise MADV_DONTNEED). They stay in the page cache while memory allows, and a later read maps
+// them again; a file smaller than the budget stays mapped whole.
+class FileMapping {
+ public:
+  static constexpr int64_t kResidentBudget = int64_t(256) << 20;
+  FileMapping(const uint8_t* bytes, int64_t size) : bytes_(bytes), size_(size) {}
+  ~FileMapping();  // unmaps
+  FileMapping(const FileMapping&) = delete;
+  FileMapping& operator=(const FileMapping&) = delete;
+  const uint8_t* bytes() const { return bytes_; }
+  int64_t size() const { return size_; }
+  // Called for every sample read; safe from several threads at once.
+  void note_read(int64_t bytes) const;
+
+ private:
+  const uint8_t* bytes_;
+  int64_t size_;
+  mutable std::atomic<int64_t> read_since_release_{0};
+};
+
 struct Dataset {
   std::string images_path, labels_path;
   int64_t count = 0;                    // number of samples
   std::vector<int64_t> item_dims;       // dims of one sample, e.g. {28, 28}
   std::vector<uint8_t> pixels;          // owned storage: rows of features() elements of `dtype`, row-major
-  std::shared_ptr<const void> mapping;  // keeps a memory-mapped file open while `mapped` points into it
+  std::shared_ptr<const FileMapping> mapping;  // the mapped file `mapped` points into, kept open
   const uint8_t* mapped = nullptr;      // when set, the rows are here instead of in `pixels`
   DType dtype = DType::U8;
   bool swap_bytes = false;               // big-endian elements (a numpy '>f4' array)

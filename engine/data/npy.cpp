@@ -29,7 +29,7 @@ constexpr int32_t kMaxLabel = 1 << 20;
 struct Mapping {
   const uint8_t* bytes = nullptr;
   int64_t size = 0;
-  std::shared_ptr<const void> owner;
+  std::shared_ptr<const FileMapping> owner;
 };
 
 Mapping map_file(const std::string& path) {
@@ -50,9 +50,8 @@ Mapping map_file(const std::string& path) {
   void* p = ::mmap(nullptr, size_t(m.size), PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);  // the mapping stays valid without the descriptor
   if (p == MAP_FAILED) fail(path, "cannot map: " + std::string(std::strerror(errno)));
-  const size_t size = size_t(m.size);
-  m.owner = std::shared_ptr<const void>(p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });
   m.bytes = static_cast<const uint8_t*>(p);
+  m.owner = std::make_shared<const FileMapping>(m.bytes, m.size);
   return m;
 }
 

@@ -1,5 +1,9 @@
 // read_npy against arrays numpy itself wrote (every dtype, formats 1.0/2.0/3.0, both byte orders), and the
 // exact messages for broken .npy files: the reader must name the file and never crash or over-allocate.
+#include <unistd.h>
+
+#include <algorithm>
+
 #include "data_fixture.h"
 
 using namespace hg;
@@ -150,4 +154,44 @@ TEST_CASE("npy errors: labels that do not fit the samples") {
         dir.file("y.npy") + ": error: labels must be a 1-D array (or N x 1), but the shape is (1, 2)");
   CHECK(error_of([&] { read_npy(npy_options(dir.file("missing.npy"))); }) ==
         dir.file("missing.npy") + ": error: cannot open: No such file or directory");
+}
+
+namespace {
+
+// The process's resident pages of mapped files, in bytes (/proc/self/status RssFile).
+int64_t resident_file_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("RssFile:", 0) == 0) return std::stoll(line.substr(8)) * 1024;
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("npy: an epoch over a file larger than the residency budget keeps at most the budget mapped") {
+  TempDir dir;
+  // 400 MB of float32 zeros, as a sparse file: no disk is written, but reading maps page-cache pages.
+  const int64_t rows = 128 * 1024, width = 800;
+  const std::string path = dir.file("big.npy");
+  write_file(path, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
+                                 std::to_string(width) + "), }",
+                             ""));
+  REQUIRE(truncate(path.c_str(), off_t(std::filesystem::file_size(path) + rows * width * 4)) == 0);
+  const Dataset d = read_npy(npy_options(path));
+  REQUIRE(d.count == rows);
+  REQUIRE(d.mapping->size() > 3 * FileMapping::kResidentBudget / 2);
+  const int64_t before = resident_file_bytes();
+  REQUIRE(before >= 0);
+  std::vector<float> sample(static_cast<size_t>(width));
+  double sum = 0;
+  int64_t peak = 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    d.copy_image(i, sample.data());
+    sum += sample[0];
+    if (i % 4096 == 0) peak = std::max(peak, resident_file_bytes() - before);
+  }
+  CHECK(sum == 0);
+  MESSAGE("peak mapped growth ", peak >> 20, " MB over a ", d.mapping->size() >> 20, " MB file");
+  CHECK(peak <= FileMapping::kResidentBudget + (int64_t(16) << 20));
 }
