@@ -14,12 +14,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-size_t count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
-  return n;
-}
-
 bool is_png(const std::string& path) {
   return read_file(path).compare(0, 8, "\x89PNG\r\n\x1a\n") == 0;
 }

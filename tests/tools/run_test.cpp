@@ -13,12 +13,6 @@ namespace {
 
 const std::string kFlags = " --limit 3000 --threads 2";
 
-size_t count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
-  return n;
-}
-
 // A fresh folder under the build's test-tools/ holding graphs/common and graphs/pipelines; the example's
 // outputs ("../../out/...") land in its out/.
 std::string copy_examples(const std::string& name) {

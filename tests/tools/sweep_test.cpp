@@ -17,12 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-size_t count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
-  return n;
-}
-
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
   REQUIRE_MESSAGE(in, path);

@@ -39,6 +39,13 @@ inline bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
+// How many times `needle` occurs in `haystack`, overlapping occurrences included.
+inline size_t count(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+  return n;
+}
+
 // A path under the build folder's test-tools/ for files a test writes.
 inline std::string tool_scratch(const std::string& name) {
   const std::string dir = std::string(HG_BINARY_DIR) + "/test-tools";
