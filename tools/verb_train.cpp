@@ -164,8 +164,7 @@ void run_train_job(const TrainJob& job) {
   ProcessGroup& group = process_group();
   const bool writes = group.leader();
   if (group.size() > 1)
-    std::printf("data-parallel over %d processes: each takes %lld rows of every batch of %lld\n",
-                group.size(), (long long)(model.graph.train.batch / group.size()),
+    std::printf("data-parallel over %d processes, each on its shard of every batch of %lld\n", group.size(),
                 (long long)model.graph.train.batch);
   std::ofstream log;
   if (writes) {
