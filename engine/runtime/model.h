@@ -72,7 +72,10 @@ std::string term_label(const Graph& graph, NodeId term);
 
 // `sample`: sampling ops draw (PlanMode::Sampled) instead of returning their mean, from a stream fixed by the
 // graph's seed and the batch index, so a sampled evaluation reproduces.
-EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample = false);
+// With a group of several processes, each scores every N-th batch and the sums are combined, so every
+// process gets the whole set's figures (equal up to summation order to one process's).
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample = false,
+                    ProcessGroup* group = nullptr);
 
 // Runs the evaluation plan over `data` in order (no shuffle) and hands `node`'s outputs to `sink`, a batch
 // at a time: `rows` x elements_per_sample floats for samples [first, first + rows).

@@ -233,7 +233,7 @@ void train(Model& model, const TrainOptions& options) {
     }
     if (epoch % settings.test_every == 0 || epoch == settings.epochs)
       for (const auto& [name, set] : held_out)
-        report.evals.push_back({name, evaluate(model, set, settings.batch)});
+        report.evals.push_back({name, evaluate(model, set, settings.batch, false, &group)});
     model.epoch = epoch;
     select(model, report);
     if (options.on_epoch) options.on_epoch(report);
