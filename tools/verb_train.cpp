@@ -76,7 +76,7 @@ struct StartOptions {
 };
 
 void print_profile(const StepProfile& p) {
-  double total = p.between_steps + p.waiting;
+  double total = p.between_steps + p.mpi;
   for (const StepProfile::Part& part : p.parts) total += part.seconds;
   std::printf("profile: mean wall time per training step over %lld steps (the first left out)\n",
               (long long)p.steps);
@@ -88,8 +88,8 @@ void print_profile(const StepProfile& p) {
   for (const StepProfile::Part& part : p.parts) row(part.seconds, part.name);
   row(p.between_steps, "between steps: data hand-off, seeds, loss bookkeeping");
   if (p.processes > 1)
-    row(p.waiting, "waiting for the other " + std::to_string(p.processes - 1) +
-                       " process(es): gradient sums not hidden behind backward");
+    row(p.mpi, "inside MPI with the other " + std::to_string(p.processes - 1) +
+                   " process(es): gradient sums not hidden behind backward");
   row(total, "total");
 }
 

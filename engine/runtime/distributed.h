@@ -25,10 +25,12 @@ class ProcessGroup {
   // Sums of `count` values in place across the group. Every rank must start the same sums in the same
   // order; MPI reduces each element in an order fixed by the rank count, so sums reproduce bit for bit.
   // start_sum returns at once; progress lets started sums advance (MPI moves non-blocking collectives only
-  // inside MPI calls); finish_sums waits for all of them. `what` names the sum in a timeout's error.
+  // inside MPI calls); finish_sums waits for all of them, the gradient sums of training step `step` (a
+  // timeout's error names it; nothing is formatted otherwise, so a training step allocates nothing).
+  // `what` names a blocking sum in a timeout's error.
   virtual void start_sum(float* data, int64_t count) = 0;
   virtual void progress() = 0;
-  virtual void finish_sums(const std::string& what) = 0;
+  virtual void finish_sums(int64_t step) = 0;
   virtual void sum(double* data, int64_t count, const std::string& what) = 0;  // blocking
   virtual void sum(float* data, int64_t count, const std::string& what) = 0;   // blocking
   // Every rank's `value`, indexed by rank.
@@ -37,9 +39,9 @@ class ProcessGroup {
   // alone runs a pipeline stage of unknown length (an evaluation, an export).
   virtual int agree(int status) = 0;
 
-  // Seconds spent inside finish_sums, sum, gather and agree since the last call: the communication that
-  // computation did not hide.
-  virtual double take_wait_seconds() = 0;
+  // Seconds spent inside MPI since the last call: waiting in finish_sums, sum, gather and agree, and the
+  // work MPI does in start_sum and progress. The communication that computation did not hide.
+  virtual double take_mpi_seconds() = 0;
 };
 
 // A group of one process: every sum and gather is the identity, and nothing waits.
@@ -49,12 +51,12 @@ class SoloGroup : public ProcessGroup {
   int size() const override { return 1; }
   void start_sum(float*, int64_t) override {}
   void progress() override {}
-  void finish_sums(const std::string&) override {}
+  void finish_sums(int64_t) override {}
   void sum(double*, int64_t, const std::string&) override {}
   void sum(float*, int64_t, const std::string&) override {}
   std::vector<uint64_t> gather(uint64_t value, const std::string&) override { return {value}; }
   int agree(int status) override { return status; }
-  double take_wait_seconds() override { return 0; }
+  double take_mpi_seconds() override { return 0; }
 };
 
 // This process's group: the MPI world of the job that started it (after init_process_group), or a group of

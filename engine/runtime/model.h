@@ -106,9 +106,9 @@ struct StepProfile {
   };
   std::vector<Part> parts;   // the plan's steps, in order
   double between_steps = 0;  // mean seconds per training step outside the plan's steps and the waits
-  // Data-parallel: mean seconds per training step waiting for the other processes (gradient sums that
-  // computation did not hide); 0 in one process.
-  double waiting = 0;
+  // Data-parallel: mean seconds per training step inside MPI, the gradient sums that computation did not
+  // hide (waiting for them, and MPI's own work on them between steps); 0 in one process.
+  double mpi = 0;
   int processes = 1;
   int64_t steps = 0;  // training steps measured
 };

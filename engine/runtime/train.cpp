@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "ir/lower_util.h"
 
@@ -59,10 +60,14 @@ namespace {
 // In between, the sums travel while the rest of backward computes, as far as MPI moves them (at the
 // progress() call after each step). The executor may order independent steps differently from run to run,
 // so the sums start in the plan's order of their steps, the same on every rank: MPI needs every rank to
-// start its collectives in one order.
+// start its collectives in one order. HOURGLASS_MPI_OVERLAP=0 starts every sum just before the optimizer
+// step instead, to measure what the overlap hides (bench/mpi.sh).
 class GradientSums : public StepObserver {
  public:
-  GradientSums(const Plan& plan, ParameterStore& store, ProcessGroup& group) : group_(group) {
+  GradientSums(const Plan& plan, ParameterStore& store, ProcessGroup& group)
+      : group_(group),
+        overlap_(!std::getenv("HOURGLASS_MPI_OVERLAP") ||
+                 std::string(std::getenv("HOURGLASS_MPI_OVERLAP")) != "0") {
     const std::vector<PlanStep>& steps = plan.steps();
     for (auto [parameter, gradient] : plan.graph().parameter_gradient) {
       const ParameterSlot* slot = store.slot(parameter);
@@ -79,12 +84,16 @@ class GradientSums : public StepObserver {
   void begin(int64_t step) {
     std::fill(done_.begin(), done_.end(), false);
     next_ = 0;
-    what_ = "the gradient sums of training step " + std::to_string(step + 1);
+    step_ = step + 1;
   }
   void before(size_t step) override {
-    if (step == optimizer_) group_.finish_sums(what_);
+    if (step != optimizer_) return;
+    for (; next_ < buckets_.size(); ++next_)
+      group_.start_sum(buckets_[next_].gradient, buckets_[next_].count);
+    group_.finish_sums(step_);
   }
   void after(size_t step) override {
+    if (!overlap_) return;
     done_[step] = true;
     while (next_ < buckets_.size() && done_[buckets_[next_].step]) {
       group_.start_sum(buckets_[next_].gradient, buckets_[next_].count);
@@ -100,11 +109,12 @@ class GradientSums : public StepObserver {
     int64_t count;
   };
   ProcessGroup& group_;
+  bool overlap_;  // start each sum as soon as its gradient is final
   std::vector<Bucket> buckets_;
   size_t optimizer_ = SIZE_MAX;
   std::vector<bool> done_;
   size_t next_ = 0;
-  std::string what_;
+  int64_t step_ = 0;  // counted from 1, for a timeout's error
 };
 
 // Running statistics (batchnorm) are updated from each shard's own rows; averaging them across the group
@@ -171,7 +181,7 @@ void train(Model& model, const TrainOptions& options) {
   Executor executor(plan, bool(options.on_profile), ranks > 1 ? &sums_across : nullptr);
   bool has_buffers = false;
   for (const ParameterSlot& slot : model.parameters.slots()) has_buffers |= slot.buffer;
-  double loop_waits = 0;    // seconds inside waits for other ranks, over the steps loop_seconds covers
+  double loop_mpi = 0;    // seconds inside waits for other ranks, over the steps loop_seconds covers
   double loop_seconds = 0;  // all training steps after the first, from hand-off to the end of bookkeeping
   int64_t loop_steps = 0;
   const std::vector<NodeId> terms = model.terms();
@@ -190,15 +200,15 @@ void train(Model& model, const TrainOptions& options) {
       plan.set_step_seed(settings.seed * 0x9E3779B97F4A7C15ull + uint64_t(model.parameters.step));
       model.parameters.learning_rate_scale =
           scheduled_learning_rate(settings, model.parameters.step, steps) / settings.optimizer.learning_rate;
-      sums_across.begin(model.parameters.step);
+      if (ranks > 1) sums_across.begin(model.parameters.step);
       executor.run();
       if (has_buffers && ranks > 1) average_buffers(model.parameters, group, model.parameters.step);
       loss_sum += plan.value(g.objective);
       for (size_t t = 0; t < terms.size(); ++t) sums[t] += plan.value(terms[t]);
-      const double waited = group.take_wait_seconds();
+      const double waited = group.take_mpi_seconds();
       if (options.on_profile && (epoch > first_epoch || b > 0)) {
         loop_seconds += seconds_since(step_start);
-        loop_waits += waited;
+        loop_mpi += waited;
         ++loop_steps;
       }
       if (options.on_progress && (seconds_since(last_report) > 0.2 || b + 1 == steps)) {
@@ -247,8 +257,8 @@ void train(Model& model, const TrainOptions& options) {
       profile.parts.push_back({n.name + " (" + n.op->name() + ")", t.seconds / double(loop_steps)});
       inside += t.seconds;
     }
-    profile.between_steps = (loop_seconds - inside - loop_waits) / double(loop_steps);
-    profile.waiting = loop_waits / double(loop_steps);
+    profile.between_steps = (loop_seconds - inside - loop_mpi) / double(loop_steps);
+    profile.mpi = loop_mpi / double(loop_steps);
     profile.processes = ranks;
     options.on_profile(profile);
   }
