@@ -61,6 +61,21 @@ same_as_one_rank)
     --metrics "$work/one.jsonl" >/dev/null
   same_curve "$work/a.jsonl" "$work/one.jsonl" 1e-6
   ;;
+random_draws)
+  # sample.normal counts its draws from the global batch's first row, so a VAE on 2 ranks is the VAE on 1 rank
+  # up to summation order. Plugin corruptions draw per rank (the ABI has no row offset): a denoising AE
+  # matches only statistically, here to 1%.
+  for g in gallery/beta_vae pipelines/sdae_small/layer1; do
+    name=${g//\//_}
+    "${mpi[@]}" "$tool" train "$source/graphs/$g.graph" "${train_flags[@]}" --set epochs=2 \
+      --out "$work/$name-2.safetensors" --metrics "$work/$name-2.jsonl" >"$work/$name.out" 2>&1 ||
+      fail "2-rank training of $g failed: $(cat "$work/$name.out")"
+    "$tool" train "$source/graphs/$g.graph" "${train_flags[@]}" --set epochs=2 \
+      --out "$work/$name-1.safetensors" --metrics "$work/$name-1.jsonl" >/dev/null
+  done
+  same_curve "$work/gallery_beta_vae-2.jsonl" "$work/gallery_beta_vae-1.jsonl" 1e-6
+  same_curve "$work/pipelines_sdae_small_layer1-2.jsonl" "$work/pipelines_sdae_small_layer1-1.jsonl" 1e-2
+  ;;
 diverged_ranks)
   # Rank 1 with another learning rate: the hash comparison after epoch 1 must stop the run.
   if "${launcher[@]}" -np 1 "$tool" train "$graph" "${train_flags[@]}" --out "$work/d.safetensors" \
