@@ -181,7 +181,7 @@ void train(Model& model, const TrainOptions& options) {
   Executor executor(plan, bool(options.on_profile), ranks > 1 ? &sums_across : nullptr);
   bool has_buffers = false;
   for (const ParameterSlot& slot : model.parameters.slots()) has_buffers |= slot.buffer;
-  double loop_mpi = 0;    // seconds inside waits for other ranks, over the steps loop_seconds covers
+  double loop_mpi = 0;      // seconds inside MPI, over the steps loop_seconds covers
   double loop_seconds = 0;  // all training steps after the first, from hand-off to the end of bookkeeping
   int64_t loop_steps = 0;
   const std::vector<NodeId> terms = model.terms();
@@ -205,10 +205,10 @@ void train(Model& model, const TrainOptions& options) {
       if (has_buffers && ranks > 1) average_buffers(model.parameters, group, model.parameters.step);
       loss_sum += plan.value(g.objective);
       for (size_t t = 0; t < terms.size(); ++t) sums[t] += plan.value(terms[t]);
-      const double waited = group.take_mpi_seconds();
+      const double in_mpi = group.take_mpi_seconds();
       if (options.on_profile && (epoch > first_epoch || b > 0)) {
         loop_seconds += seconds_since(step_start);
-        loop_mpi += waited;
+        loop_mpi += in_mpi;
         ++loop_steps;
       }
       if (options.on_progress && (seconds_since(last_report) > 0.2 || b + 1 == steps)) {
