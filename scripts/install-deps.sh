@@ -13,6 +13,7 @@ packages=(
   libonnx-dev libprotobuf-dev      # `hourglass export` writes ONNX through ONNX's own protobuf classes
   python3-onnx nodejs              # the export test: onnx.checker, and ONNX Runtime from npm under nodejs
   libplplot-dev plplot-driver-cairo  # report's charts (SVG) and train's curve PNG (cairo)
+  libopenmpi-dev openmpi-bin       # data-parallel training under mpirun (optional: HOURGLASS_MPI=OFF without)
 )
 
 # A package counts as present when dpkg has it, or, for tools, when its command already runs: machines with

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "hourglass_source.h"  // generated: HG_SOURCE_COMMIT, HG_SOURCE_DIRTY
+#include "runtime/distributed.h"
 
 namespace {
 
@@ -42,24 +43,19 @@ void default_openmp_waiting(char** argv) {
   execv("/proc/self/exe", argv);        // returns only on failure; then run on as we are
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// Runs the verb and turns its errors into exit codes. In an MPI job of several processes, only `train` and
+// `run` take part (each rank trains its shard; a pipeline's other stages run on rank 0); the other verbs
+// would only repeat one process's work N times over the same files.
+int run_verb(const std::string& verb, const std::vector<std::string>& args) {
   using namespace hg::tools;
-  default_openmp_waiting(argv);
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
-      std::string(argv[1]) == "help") {
-    std::cout << kUsage;
-    return argc < 2 ? 2 : 0;
-  }
-  if (std::string(argv[1]) == "--version") {
-    std::cout << "hourglass " HG_VERSION " (commit " HG_SOURCE_COMMIT
-              << (HG_SOURCE_DIRTY ? ", with uncommitted changes" : "") << ")\n";
-    return 0;
-  }
-  const std::string verb = argv[1];
-  const std::vector<std::string> args(argv + 2, argv + argc);
+  const hg::ProcessGroup& group = hg::process_group();
+  // Every rank reports its own errors; with several ranks, other ranks' messages say whose they are.
+  const std::string who = group.leader() ? "" : "[rank " + std::to_string(group.rank()) + "] ";
   try {
+    if (group.size() > 1 && verb != "train" && verb != "run")
+      throw hg::Error({"mpirun", 0, 0}, "hourglass " + verb +
+                                            " runs in one process; under mpirun only train "
+                                            "and run work data-parallel, so run it without mpirun");
     if (verb == "check") return verb_check(args);
     if (verb == "train") return verb_train(args);
     if (verb == "eval") return verb_eval(args);
@@ -77,13 +73,43 @@ int main(int argc, char** argv) {
               << kUsage;
     return 2;
   } catch (const hg::Error& e) {
-    for (const hg::Diagnostic& d : e.diagnostics()) std::cerr << d.str();
+    for (const hg::Diagnostic& d : e.diagnostics()) std::cerr << who << d.str();
     return 1;
   } catch (const boost::program_options::error& e) {
-    std::cerr << "hourglass " << verb << ": " << e.what() << "\n";
+    std::cerr << who << "hourglass " << verb << ": " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "hourglass " << verb << ": internal error: " << e.what() << "\n";
+    std::cerr << who << "hourglass " << verb << ": internal error: " << e.what() << "\n";
     return 3;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  default_openmp_waiting(argv);
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  if (std::string(argv[1]) == "--version") {
+    std::cout << "hourglass " HG_VERSION " (commit " HG_SOURCE_COMMIT
+              << (HG_SOURCE_DIRTY ? ", with uncommitted changes" : "") << ")\n";
+    return 0;
+  }
+  // After the re-execution above: MPI must start in the process that stays.
+  try {
+    hg::init_process_group();
+  } catch (const hg::Error& e) {
+    for (const hg::Diagnostic& d : e.diagnostics()) std::cerr << d.str();
+    return 1;
+  }
+  // Rank 0 alone prints progress and reports; the others' errors still reach stderr.
+  if (!hg::process_group().leader() && !std::freopen("/dev/null", "w", stdout)) return 3;
+  const int code = run_verb(argv[1], std::vector<std::string>(argv + 2, argv + argc));
+  // A rank that fails ends the whole job at once, rather than leaving the others to time out waiting for it.
+  if (code != 0 && hg::process_group().size() > 1) hg::abort_process_group(code);
+  hg::finish_process_group();
+  return code;
 }

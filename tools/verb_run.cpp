@@ -20,6 +20,7 @@
 
 #include "common.h"
 #include "runtime/checkpoint.h"
+#include "runtime/distributed.h"
 #include "runtime/stages.h"
 #include "runtime/summary.h"
 #include "runtime/transfer.h"
@@ -222,19 +223,26 @@ std::string up_to_date_line(const Stage& s) {
 // Runs one stage. The old stamp goes first and the new one, with the stage's wall time, is written only
 // after success; a train stage also leaves a stamp marked unfinished, so that a rerun resumes its checkpoint
 // rather than starting over.
+//
+// Under mpirun every rank runs a train stage (data-parallel) and rank 0 alone the others; rank 0 alone
+// writes files, stamps included.
 void run_stage(const Pipeline& pipeline, const Stage& s, const CommonOptions& c, const StageInputs& inputs,
                bool resume) {
   const auto start = std::chrono::steady_clock::now();
-  fs::remove(stamp_path(s));
-  if (fs::path(s.out).has_parent_path()) fs::create_directories(fs::path(s.out).parent_path());
+  const bool writes = process_group().leader();
+  if (writes) {
+    fs::remove(stamp_path(s));
+    if (fs::path(s.out).has_parent_path()) fs::create_directories(fs::path(s.out).parent_path());
+  }
   if (s.kind == StageKind::Train) {
-    if (!resume) {  // never resume a checkpoint of other inputs
+    if (!resume && writes) {  // never resume a checkpoint of other inputs
       fs::remove(s.out);
       fs::remove(last_checkpoint(s.out));
     }
-    write_stamp(stamp_path(s), s.name, inputs, false);
+    if (writes) write_stamp(stamp_path(s), s.name, inputs, false);
     run_train(pipeline, s, c, resume);
   }
+  if (!writes) return;
   if (s.kind == StageKind::Eval) run_eval(pipeline, s, c);
   if (s.kind == StageKind::Encode) run_encode(pipeline, s, c);
   write_stamp(stamp_path(s), s.name, inputs, true,
@@ -299,6 +307,10 @@ std::optional<RunOptions> parse_run(const std::vector<std::string>& args) {
   }
   if (run.pipeline.empty()) throw po::error("missing the PIPELINE file; see 'hourglass run --help'");
   if (run.jobs < 1 || run.jobs > 256) throw po::error("--jobs must be between 1 and 256");
+  if (run.jobs > 1 && process_group().size() > 1)
+    throw po::error(
+        "--jobs runs stages in child processes, which cannot join an MPI job; under mpirun "
+        "the processes already share each train stage, so leave --jobs out");
   return run;
 }
 
@@ -382,7 +394,11 @@ int run_configuration(const Pipeline& pipeline, const RunOptions& run,
       scheduled.push_back(i);
       continue;
     }
-    if (const int status = run_stage_or_report(pipeline, i, run, inputs, resume)) return status;
+    // Under mpirun the ranks go on together: the others wait here while rank 0 runs a stage alone, and the
+    // next stage's decision reads the stamps this one wrote. A failure on any rank stops every rank.
+    int status = run_stage_or_report(pipeline, i, run, inputs, resume);
+    status = process_group().agree(status);
+    if (status) return status;
   }
   // --jobs: a stage starts once no stage it reads is still to run; each child decides from the stamps
   // again, which the stages before it have just written.
@@ -477,7 +493,7 @@ int verb_run(const std::vector<std::string>& args) {
     std::printf("[stage %s] %ssummary of %zu evaluation%s -> %s.md, .csv, .json\n", s.name.c_str(),
                 run->dry_run ? "would write: " : "", evaluations.size(), evaluations.size() == 1 ? "" : "s",
                 s.out.c_str());
-    if (run->dry_run) continue;
+    if (run->dry_run || !process_group().leader()) continue;
     try {
       run_summary(s, evaluations);
       std::printf("%s", read_text(s.out + ".md").c_str());

@@ -15,6 +15,7 @@
 #include "common.h"
 #include "curves.h"
 #include "runtime/checkpoint.h"
+#include "runtime/distributed.h"
 #include "runtime/transfer.h"
 
 namespace hg::tools {
@@ -76,7 +77,7 @@ struct StartOptions {
 };
 
 void print_profile(const StepProfile& p) {
-  double total = p.between_steps;
+  double total = p.between_steps + p.mpi;
   for (const StepProfile::Part& part : p.parts) total += part.seconds;
   std::printf("profile: mean wall time per training step over %lld steps (the first left out)\n",
               (long long)p.steps);
@@ -87,6 +88,9 @@ void print_profile(const StepProfile& p) {
   };
   for (const StepProfile::Part& part : p.parts) row(part.seconds, part.name);
   row(p.between_steps, "between steps: data hand-off, seeds, loss bookkeeping");
+  if (p.processes > 1)
+    row(p.mpi, "inside MPI with the other " + std::to_string(p.processes - 1) +
+                   " process(es): gradient sums not hidden behind backward");
   row(total, "total");
 }
 
@@ -157,14 +161,25 @@ void run_train_job(const TrainJob& job) {
       if (!loaded_by.count(s.name))
         std::printf("  left at initialization  %s %s\n", s.name.c_str(), shape_string(s.dims).c_str());
   print_frozen(model, job.inits.empty() ? "" : "  ");
-  std::filesystem::path metrics_path(job.metrics);
-  if (metrics_path.has_parent_path()) std::filesystem::create_directories(metrics_path.parent_path());
-  std::ofstream log(job.metrics, job.resume.empty() ? std::ios::trunc : std::ios::app);
-  if (!log) throw Error({job.metrics, 0, 0}, "cannot write the metrics log");
-  const bool live = isatty(STDERR_FILENO);
+  // Data-parallel under mpirun: every rank trains, rank 0 alone writes the metrics log and checkpoints.
+  ProcessGroup& group = process_group();
+  const bool writes = group.leader();
+  if (group.size() > 1)
+    std::printf("data-parallel over %d processes, each on its shard of every batch of %lld\n", group.size(),
+                (long long)model.graph.train.batch);
+  std::ofstream log;
+  if (writes) {
+    std::filesystem::path metrics_path(job.metrics);
+    if (metrics_path.has_parent_path()) std::filesystem::create_directories(metrics_path.parent_path());
+    log.open(job.metrics, job.resume.empty() ? std::ios::trunc : std::ios::app);
+    if (!log) throw Error({job.metrics, 0, 0}, "cannot write the metrics log");
+  }
+  const bool live = isatty(STDERR_FILENO) && writes;
   TrainOptions train_options;
   train_options.data_dir = data_dir(job.common);
   train_options.limit = job.common.limit;
+  train_options.group = &group;
+  // Under mpirun the live line shows rank 0's running loss on its own shard; the epoch lines are global.
   train_options.on_progress = [&](const Progress& p) {
     if (!live) return;
     std::fprintf(stderr, "\r  epoch %lld/%lld  step %lld/%lld  loss %.5f  %.0f samples/s  ETA %.0fs   ",
@@ -186,6 +201,7 @@ void run_train_job(const TrainJob& job) {
     if (e.best) std::printf("  (best)");
     std::printf("\n");
     std::fflush(stdout);
+    if (!writes) return;
     log << json_line(e, selecting) << std::flush;
     save_checkpoint(last, model, metadata());
     if (e.best) save_checkpoint(job.out, model, metadata());
@@ -196,11 +212,11 @@ void run_train_job(const TrainJob& job) {
   if (model.epoch < first_epoch && !model.selection.stopped)  // epochs already reached, or epochs = 0
     std::printf("nothing to train: %lld of %lld epochs done (raise --set epochs=N to train longer)\n",
                 (long long)model.epoch, (long long)model.graph.train.epochs);
-  if (model.epoch < first_epoch) save_checkpoint(last, model, metadata());  // still write --out
+  if (model.epoch < first_epoch && writes) save_checkpoint(last, model, metadata());  // still write --out
   if (selecting) {
     print_selection(model);
     // No epoch scored (a NaN on every evaluation, or none ran): OUT still exists, holding the last epoch.
-    if (model.selection.best_epoch == 0)
+    if (model.selection.best_epoch == 0 && writes)
       std::filesystem::copy_file(last, job.out, std::filesystem::copy_options::overwrite_existing);
   }
   // The curves of the whole log (a resumed run's earlier epochs too). A chart that cannot be drawn costs

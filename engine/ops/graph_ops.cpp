@@ -32,6 +32,8 @@ class ParameterOp : public Op {
 };
 
 // d objective / d a scalar value in the loss: its weight; for a per-sample value, weight / batch per sample.
+// In data-parallel training the batch is the global one, and a scalar's weight is shared by the shards
+// (StepContext::gradient_share), each of which computes the scalar on its own rows.
 struct SeedAttributes : Attributes {
   double weight = 1;
 };
@@ -43,7 +45,8 @@ class ObjectiveSeedOp : public Op {
   StepFunction bind(StepContext& context, NodeId id) const override {
     const Node& n = context.node(id);
     const double weight = n.attributes_as<SeedAttributes>().weight;
-    const float value = float(n.batched ? weight / double(context.batch()) : weight);
+    const float value =
+        float(n.batched ? weight / double(context.global_batch()) : weight * context.gradient_share());
     float* dst = context.buffer(id);
     const int64_t count = context.count(id);
     return [=] { std::fill(dst, dst + count, value); };

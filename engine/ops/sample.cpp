@@ -126,11 +126,14 @@ class SampleNormalOp : public Op {
     float* eps = k->eps.data();
     const uint64_t* step_seed = context.step_seed();
     const uint64_t name_hash = std::hash<std::string>{}(context.node(id).name);
+    // Draws are numbered from the global batch's first row, so a data-parallel shard draws what one process
+    // draws for the same rows.
+    const int64_t first = context.shard_index() * count;
     return [=] {
       const uint64_t stream = splitmix64(*step_seed ^ name_hash);
       parallel_for(0, count, 1 << 12, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
-          eps[i] = float(normal_draw(stream, i));
+          eps[i] = float(normal_draw(stream, first + i));
           dst[i] = mu[i] + std::exp(0.5f * logvar[i]) * eps[i];
         }
       });

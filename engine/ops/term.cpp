@@ -56,6 +56,10 @@ TermBinding bind_term(StepContext& context, NodeId id) {
   const std::vector<double>* params = &attributes.parameters;
   const uint64_t* step_seed = context.step_seed();
   const bool training = context.corrupting();
+  // A plugin draws element i's randomness from (seed, i) with i counted within the tensor it is given, so
+  // the shards of a data-parallel batch get seeds of their own: the same seed would repeat shard 0's noise
+  // on every shard. Shard 0 (and one process) keeps the plain seed.
+  const uint64_t shard_salt = uint64_t(context.shard_index()) * 0xD1B54A32D192ED03ull;
   auto views = b.views;
   b.make_call = [=] {
     hg_term_call call{};
@@ -63,7 +67,7 @@ TermBinding bind_term(StepContext& context, NodeId id) {
     call.params = params->data();
     call.num_inputs = int32_t(views->size());
     call.inputs = views->data();
-    call.seed = *step_seed ^ (uint64_t(forward) * 0x9E3779B97F4A7C15ull);
+    call.seed = *step_seed ^ (uint64_t(forward) * 0x9E3779B97F4A7C15ull) ^ shard_salt;
     call.training = training ? 1 : 0;
     return call;
   };
@@ -82,7 +86,7 @@ class TermBackwardOp : public Op {
     auto diffs = std::make_shared<std::vector<hg_tensor>>(*b.views);
     for (size_t i = 0; i < diffs->size(); ++i)
       (*diffs)[i].data = int(i) == attributes.input_index ? dst : nullptr;
-    const float scale = float(attributes.scale);
+    const float scale = float(attributes.scale * context.gradient_share());
     return [=] {
       std::memset(dst, 0, sizeof(float) * size_t(count));
       call_term_gradient(*b.term, b.make_call(), scale, diffs->data(), *b.where);

@@ -31,9 +31,10 @@ static std::vector<bool> needed_nodes(const Graph& g, PlanMode mode, const std::
 }
 
 Plan::Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry& plugins, int64_t batch,
-           PlanMode mode, const std::vector<NodeId>& keep, const std::vector<NodeId>& fed)
-    : graph_(graph), parameters_(parameters), batch_(batch), mode_(mode) {
+           PlanMode mode, const std::vector<NodeId>& keep, const std::vector<NodeId>& fed, Shard shard)
+    : graph_(graph), parameters_(parameters), batch_(batch), mode_(mode), shard_(shard) {
   HG_ASSERT(batch > 0, "batch must be positive");
+  HG_ASSERT(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count, "shard out of range");
   HG_ASSERT(mode != PlanMode::Train || graph.has_backward(), "a training plan needs autodiff's nodes");
   buffers_.assign(graph.nodes.size(), nullptr);
   arena_offset_.assign(graph.nodes.size(), -1);

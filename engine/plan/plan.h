@@ -22,6 +22,15 @@ namespace hg {
 // test loss is usually reported.
 enum class PlanMode { Train, Eval, Corrupted, Sampled };
 
+// Data-parallel training (runtime/distributed.h): this plan computes shard `index` of `count` equal shards
+// of each global batch, and the gradients of all shards are summed. Every loss gradient is scaled by
+// 1 / count (a per-sample seed is weight / global batch), so that the sum is the gradient one process
+// computes on the whole batch, and random draws that a plan makes itself count rows from the global batch's
+// first row, so that they do not depend on how many shards there are.
+struct Shard {
+  int index = 0, count = 1;
+};
+
 struct PlanStep {
   NodeId node = kNoNode;
   std::function<void()> run;
@@ -34,12 +43,14 @@ class Plan {
   // terms are resolved by name in `plugins`, which must outlive the plan. `fed` nodes are filled by the
   // caller like inputs (a decoder run from its code); a plan with fed nodes computes only what `keep` needs.
   Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry& plugins, int64_t batch,
-       PlanMode mode, const std::vector<NodeId>& keep = {}, const std::vector<NodeId>& fed = {});
+       PlanMode mode, const std::vector<NodeId>& keep = {}, const std::vector<NodeId>& fed = {},
+       Shard shard = {});
   ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
 
   int64_t batch() const { return batch_; }
+  Shard shard() const { return shard_; }
   PlanMode mode() const { return mode_; }
   const Graph& graph() const { return graph_; }
   const std::vector<PlanStep>& steps() const { return steps_; }
@@ -65,6 +76,7 @@ class Plan {
   ParameterStore& parameters_;
   int64_t batch_;
   PlanMode mode_;
+  Shard shard_;
   FloatBuffer arena_;
   std::vector<bool> included_;  // per node: does this plan run it
   // Per node whose op takes a fused activation: the elementwise activation computed in its pass (kNoNode

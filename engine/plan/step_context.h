@@ -19,6 +19,11 @@ class StepContext {
   const Graph& graph() const { return plan_.graph_; }
   const Node& node(NodeId id) const { return plan_.graph_.node(id); }
   int64_t batch() const { return plan_.batch_; }
+  // Data-parallel training (Shard): the factor on every loss gradient, 1 / shards (1 in one process); the
+  // rows of the global batch, which per-sample loss gradients are means over; and which shard this is.
+  double gradient_share() const { return 1.0 / double(plan_.shard_.count); }
+  int64_t global_batch() const { return plan_.batch_ * plan_.shard_.count; }
+  int shard_index() const { return plan_.shard_.index; }
   PlanMode mode() const { return plan_.mode_; }
   // Training's forward: batch statistics, running-statistic updates.
   bool training() const { return plan_.mode_ == PlanMode::Train; }

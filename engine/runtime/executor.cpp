@@ -17,7 +17,7 @@ struct Executor::Impl {
   bool first_run = true;
 };
 
-Executor::Executor(Plan& plan, bool timed) : impl_(std::make_unique<Impl>()) {
+Executor::Executor(Plan& plan, bool timed, StepObserver* observer) : impl_(std::make_unique<Impl>()) {
   impl_->arena.execute([&] {
     using namespace tbb::flow;
     impl_->graph = std::make_unique<graph>();
@@ -27,20 +27,23 @@ Executor::Executor(Plan& plan, bool timed) : impl_(std::make_unique<Impl>()) {
       for (const PlanStep& step : steps) impl_->times.push_back({step.node, 0, 0});
     for (size_t s = 0; s < steps.size(); ++s) {
       const std::function<void()>* run = &steps[s].run;
-      if (!timed) {
+      if (!timed && !observer) {
         impl_->nodes.push_back(std::make_unique<continue_node<continue_msg>>(
             *impl_->graph, [run](const continue_msg&) { (*run)(); }));
         continue;
       }
       Impl* impl = impl_.get();
-      impl_->nodes.push_back(
-          std::make_unique<continue_node<continue_msg>>(*impl_->graph, [run, impl, s](const continue_msg&) {
+      impl_->nodes.push_back(std::make_unique<continue_node<continue_msg>>(
+          *impl_->graph, [run, impl, s, timed, observer](const continue_msg&) {
+            if (observer) observer->before(s);
             const auto begin = std::chrono::steady_clock::now();
             (*run)();
-            if (impl->first_run) return;
-            impl->times[s].seconds +=
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-            ++impl->times[s].runs;
+            if (timed && !impl->first_run) {
+              impl->times[s].seconds +=
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+              ++impl->times[s].runs;
+            }
+            if (observer) observer->after(s);
           }));
     }
     for (size_t s = 0; s < steps.size(); ++s) {

@@ -23,10 +23,21 @@ struct StepTime {
   int64_t runs = 0;
 };
 
+// Told about each step just before and just after it runs. Data-parallel training starts summing a
+// gradient across processes as soon as the step that writes it has run, and waits for the sums just before
+// the optimizer step, so that the sums travel while the rest of backward computes.
+class StepObserver {
+ public:
+  virtual ~StepObserver() = default;
+  virtual void before(size_t step) = 0;  // indices into the plan's steps
+  virtual void after(size_t step) = 0;
+};
+
 class Executor {
  public:
-  // `timed`: clock every step of every run (two clock reads per step) for timings().
-  explicit Executor(Plan& plan, bool timed = false);
+  // `timed`: clock every step of every run (two clock reads per step) for timings(); an observer's calls
+  // are not part of a step's time.
+  explicit Executor(Plan& plan, bool timed = false, StepObserver* observer = nullptr);
   ~Executor();
   void run();                             // one step of the plan
   std::vector<StepTime> timings() const;  // in the plan's order; empty unless timed

@@ -14,6 +14,7 @@
 #include "ir/lower_util.h"
 #include "ops/ops.h"
 #include "plan/plan.h"
+#include "runtime/distributed.h"
 #include "runtime/executor.h"
 #include "runtime/pipeline.h"
 
@@ -158,7 +159,8 @@ static int64_t count_correct(const Plan& plan, NodeId scores, NodeId labels, int
   return correct;
 }
 
-EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample) {
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample, ProcessGroup* group) {
+  const int ranks = group ? group->size() : 1, rank = group ? group->rank() : 0;
   const PlanMode mode = sample ? PlanMode::Sampled : PlanMode::Eval;
   const Graph& g = model.graph;
   const auto pairs = accuracy_pairs(g);
@@ -175,7 +177,7 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sampl
   std::vector<double> sums(terms.size(), 0.0);
   int64_t correct = 0;
   pipeline.begin_epoch(0);
-  for (int64_t b = 0; b * batch < data.count; ++b) {
+  for (int64_t b = rank; b * batch < data.count; b += ranks) {
     Plan& plan = b < pipeline.full_batches() ? *full : *tail;
     const int64_t rows = pipeline.take(b, plan);
     if (sample) plan.set_step_seed(g.train.seed * 0x9E3779B97F4A7C15ull ^ uint64_t(b));
@@ -184,6 +186,16 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sampl
     for (auto [scores, labels] : pairs)
       correct += count_correct(plan, scores, labels, rows, g.node(labels).elements_per_sample());
     result.samples += rows;
+  }
+  if (ranks > 1) {
+    std::vector<double> totals = sums;
+    totals.insert(totals.end(), {double(correct), double(result.samples)});
+    group->sum(totals.data(), int64_t(totals.size()),
+               "evaluating " + std::to_string(data.count) + " samples");
+    correct = int64_t(totals[sums.size()]);
+    result.samples = int64_t(totals[sums.size() + 1]);
+    totals.resize(sums.size());
+    sums = totals;
   }
   const Node& objective = g.node(g.objective);
   const std::vector<std::string> keys = term_keys(g);

@@ -15,6 +15,8 @@
 
 namespace hg {
 
+class ProcessGroup;
+
 struct ModelOptions {
   std::vector<std::string> plugin_dirs;  // searched after the built-in folder, before $HOURGLASS_PLUGIN_PATH
   std::vector<std::string> settings;     // `--set key=value` overrides of the train block
@@ -79,7 +81,10 @@ NodeId activation_node(const Graph& graph, const std::string& name, const std::s
 
 // `sample`: sampling ops draw (PlanMode::Sampled) instead of returning their mean, from a stream fixed by the
 // graph's seed and the batch index, so a sampled evaluation reproduces.
-EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample = false);
+// With a group of several processes, each scores every N-th batch and the sums are combined, so every
+// process gets the whole set's figures (equal up to summation order to one process's).
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample = false,
+                    ProcessGroup* group = nullptr);
 
 // Runs the evaluation plan over `data` in order (no shuffle) and hands `node`'s outputs to `sink`, a batch
 // at a time: `rows` x elements_per_sample floats for samples [first, first + rows).
@@ -109,8 +114,12 @@ struct StepProfile {
     double seconds = 0;  // mean per training step
   };
   std::vector<Part> parts;   // the plan's steps, in order
-  double between_steps = 0;  // mean seconds per training step outside the plan's steps
-  int64_t steps = 0;         // training steps measured
+  double between_steps = 0;  // mean seconds per training step outside the plan's steps and the waits
+  // Data-parallel: mean seconds per training step inside MPI, the gradient sums that computation did not
+  // hide (waiting for them, and MPI's own work on them between steps); 0 in one process.
+  double mpi = 0;
+  int processes = 1;
+  int64_t steps = 0;  // training steps measured
 };
 struct TrainOptions {
   std::string data_dir = default_data_dir();
@@ -120,6 +129,9 @@ struct TrainOptions {
   // Set: every training step is clocked, and after the last epoch this gets the mean per step of the plan
   // (plan order, first step left out) and of everything between steps (data hand-off, loss bookkeeping).
   std::function<void(const StepProfile&)> on_profile;
+  // Data-parallel training (runtime/distributed.h): this process trains its shard of every batch with the
+  // group's other processes. Null: this process alone.
+  ProcessGroup* group = nullptr;
 };
 // Trains epochs model.epoch + 1 .. the graph's `epochs`, or until `patience` runs out. Shuffles derive from
 // (seed, epoch) and corruption seeds from (seed, step), so a model restored to an epoch boundary continues

@@ -47,16 +47,19 @@ void DataPipeline::begin_epoch(int64_t epoch) {
 }
 
 // Rows of batch b straight into the plan's input buffers: images converted from their bytes (byte * scale),
-// labels one-hot.
+// labels one-hot. A data-parallel plan takes its shard: shard k of n gets the k-th n-th of the batch's rows.
 int64_t DataPipeline::take(int64_t b, Plan& plan) {
-  const int64_t rows = rows_in(b);
-  HG_ASSERT(rows == plan.batch(), "plan batch does not match the rows of this batch");
+  const Shard shard = plan.shard();
+  const int64_t rows = rows_in(b) / shard.count;
+  HG_ASSERT(rows * shard.count == rows_in(b) && rows == plan.batch(),
+            "plan batch does not match the rows of this batch");
+  const int64_t first = b * batch_ + shard.index * rows;
   for (const Feed& feed : feeds_) {
     float* dst = plan.buffer(feed.node);
     if (!dst) continue;  // nothing in this plan reads the input
     if (feed.label) std::memset(dst, 0, sizeof(float) * size_t(rows * feed.width));
     for (int64_t r = 0; r < rows; ++r) {
-      const int64_t sample = order_[size_t(b * batch_ + r)];
+      const int64_t sample = order_[size_t(first + r)];
       if (feed.label)
         dst[r * feed.width + data_.labels[size_t(sample)]] = 1.0f;
       else

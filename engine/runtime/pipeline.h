@@ -22,7 +22,7 @@ class DataPipeline {
   int64_t full_batches() const { return data_.count / batch_; }
   int64_t tail() const { return data_.count % batch_; }  // rows in the last, partial batch
   void begin_epoch(int64_t epoch);                       // reshuffles (if enabled) for this epoch
-  int64_t take(int64_t b, Plan& plan);                   // fills the plan's inputs with batch b; its rows
+  int64_t take(int64_t b, Plan& plan);  // fills the plan's inputs with (its shard of) batch b; its rows
   int64_t sample_index(int64_t position) const { return order_[size_t(position)]; }
 
  private:
