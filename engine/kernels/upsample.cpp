@@ -3,10 +3,12 @@
 // integer factor F is y / F rounded down: the upsample contract (the tests check it against the reference).
 #include "kernels/upsample.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "kernels/dnnl_context.h"
+#include "kernels/threading.h"
 
 namespace hg {
 
@@ -18,10 +20,10 @@ std::string describe(const UpsampleShape& s) {
 
 struct UpsampleKernels::Impl {
   UpsampleShape shape;
-  BoundPrimitive forward, backward;
+  BoundPrimitive forward;
 };
 
-UpsampleKernels::UpsampleKernels(const UpsampleShape& shape) : impl_(new Impl{shape, {}, {}}) {
+UpsampleKernels::UpsampleKernels(const UpsampleShape& shape) : impl_(new Impl{shape, {}}) {
   const UpsampleShape& s = shape;
   if (s.batch < 1 || s.channels < 1 || s.height < 1 || s.width < 1 || s.factor < 1)
     throw std::runtime_error("upsample: invalid shape (" + describe(s) +
@@ -31,25 +33,16 @@ UpsampleKernels::UpsampleKernels(const UpsampleShape& shape) : impl_(new Impl{sh
   const memory::desc src({s.batch, s.channels, s.height, s.width}, f32, memory::format_tag::nchw);
   const memory::desc dst({s.batch, s.channels, s.height * s.factor, s.width * s.factor}, f32,
                          memory::format_tag::nchw);
-  const dnnl::algorithm nearest = dnnl::algorithm::resampling_nearest;
-  const dnnl::engine& engine = dnnl_cpu_engine();
-  const dnnl::primitive_attr attributes = default_attributes();
-  const char* op = "forward";
   try {
-    const dnnl::resampling_forward::primitive_desc forward_pd(
-        dnnl::resampling_forward::desc(dnnl::prop_kind::forward_training, nearest, src, dst), attributes,
-        engine);
-    impl_->forward = BoundPrimitive(forward_pd);
+    impl_->forward = BoundPrimitive(dnnl::resampling_forward::primitive_desc(
+        dnnl::resampling_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::resampling_nearest,
+                                       src, dst),
+        default_attributes(), dnnl_cpu_engine()));
     impl_->forward.add_argument(DNNL_ARG_SRC, src);
     impl_->forward.add_argument(DNNL_ARG_DST, dst);
-    op = "backward";
-    impl_->backward = BoundPrimitive(dnnl::resampling_backward::primitive_desc(
-        dnnl::resampling_backward::desc(nearest, src, dst), attributes, engine, forward_pd));
-    impl_->backward.add_argument(DNNL_ARG_DIFF_DST, dst);
-    impl_->backward.add_argument(DNNL_ARG_DIFF_SRC, src);
   } catch (const dnnl::error& e) {
-    throw std::runtime_error(std::string("upsample: cannot create the oneDNN primitive for ") + op +
-                             " over plain NCHW buffers (" + describe(s) + "): " + e.what());
+    throw std::runtime_error("upsample: cannot create the oneDNN primitive over plain NCHW buffers (" +
+                             describe(s) + "): " + e.what());
   }
 }
 
@@ -65,10 +58,20 @@ void UpsampleKernels::forward(const float* src, float* dst) {
   impl_->forward.execute();
 }
 
+// Each plane by one thread, each block summed in row order: the same bits for any thread count.
 void UpsampleKernels::backward(const float* diff_dst, float* diff_src) {
-  impl_->backward.bind(DNNL_ARG_DIFF_DST, diff_dst);
-  impl_->backward.bind(DNNL_ARG_DIFF_SRC, diff_src);
-  impl_->backward.execute();
+  const UpsampleShape& s = impl_->shape;
+  const int64_t f = s.factor, h = s.height, w = s.width, W = w * f;
+  parallel_for(0, s.batch * s.channels, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      std::fill(diff_src + p * h * w, diff_src + (p + 1) * h * w, 0.0f);
+      for (int64_t y = 0; y < h * f; ++y) {
+        const float* row = diff_dst + (p * h * f + y) * W;
+        float* out = diff_src + (p * h + y / f) * w;
+        for (int64_t x = 0; x < W; ++x) out[x / f] += row[x];
+      }
+    }
+  });
 }
 
 }  // namespace hg

@@ -1,6 +1,6 @@
-// Nearest-neighbour upsampling by an integer factor on oneDNN (resampling_nearest), with primitives created
-// once per node and shape. Legend: N = batch, C = channels, H,W = input size, F = factor. src (N,C,H,W) and
-// dst (N,C,H*F,W*F) are plain NCHW buffers.
+// Nearest-neighbour upsampling by an integer factor: the forward on oneDNN (resampling_nearest), its
+// primitive created once per node and shape; the backward a loop (see upsample.cpp). Legend: N = batch, C =
+// channels, H,W = input size, F = factor. src (N,C,H,W) and dst (N,C,H*F,W*F) are plain NCHW buffers.
 //   forward:  dst[n][c][y][x] = src[n][c][y / F][x / F]   (rounded down: each input becomes an F x F block)
 //   backward: diff_src[n][c][i][j] = the sum of diff_dst over the F x F block at (i*F, j*F)
 #pragma once
