@@ -8,6 +8,11 @@
                       cross-entropy on the labels, SGD 0.05 momentum 0.9, batch 128
   --model conv        bench/graphs/conv_ae.graph: conv 3x3/2 (16) relu, conv 3x3/2 (32) relu, transposed conv
                       4x4/2 (16) relu, transposed conv 4x4/2 (1) sigmoid, BCE, Adam 0.002, batch 128
+  --model vae         graphs/gallery/vae.graph, the recipe of PyTorch's own VAE example: 784-400-(20, 20)-400-784,
+                      relu, sigmoid output, z = mu + exp(logvar / 2) eps while training (mu in evaluation), BCE
+                      summed over the pixels + KL(N(mu, sigma) || N(0, I)); per sample (the example sums over
+                      the batch too: the same gradients up to a factor Adam divides out, and hourglass's loss
+                      is per sample), Adam 0.001, batch 128
 
 Like hourglass's `train`: MNIST from the raw IDX files in data/mnist/ scaled by 1/255, reshuffled every epoch,
 the last partial batch dropped, an epoch's seconds cover only its training steps (the test evaluation comes
@@ -42,8 +47,29 @@ from pytorch_ae import REPO, blas_info, load_mnist, seconds_since_process_start 
 
 DEFAULTS = {  # model: (lr, momentum, optimizer)
     "ae": (0.1, 0.9, "sgd"), "denoising": (0.1, 0.9, "sgd"), "classifier": (0.05, 0.9, "sgd"),
-    "conv": (0.002, None, "adam"),
+    "conv": (0.002, None, "adam"), "vae": (0.001, None, "adam"),
 }
+
+
+def vae_class():
+    """The model of PyTorch's VAE example, sampling z only in training mode; a class made after the deferred
+    import of torch (the start-up figure times that import)."""
+    import torch
+    import torch.nn as nn
+
+    class VAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
+            self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+
+        def forward(self, x):
+            h1 = torch.relu(self.fc1(x))
+            mu, logvar = self.fc21(h1), self.fc22(h1)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+            return torch.sigmoid(self.fc4(torch.relu(self.fc3(z)))), mu, logvar
+
+    return VAE
 
 
 def main():
@@ -66,6 +92,7 @@ def main():
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
+    VAE = vae_class()
 
     t_import = time.perf_counter()
     torch.set_num_threads(args.threads)
@@ -81,6 +108,8 @@ def main():
     elif args.model == "classifier":
         model = nn.Sequential(nn.Linear(784, 1000), nn.Sigmoid(), nn.Linear(1000, 1000), nn.Sigmoid(),
                               nn.Linear(1000, 1000), nn.Sigmoid(), nn.Linear(1000, 10))
+    elif args.model == "vae":
+        model = VAE()
     else:
         model = nn.Sequential(nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),
                               nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
@@ -97,6 +126,11 @@ def main():
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
 
     def loss_of(x, y, reduction="mean"):
+        if args.model == "vae":
+            recon, mu, logvar = model(x)
+            loss = (F.binary_cross_entropy(recon, x, reduction="sum") -
+                    0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()))
+            return (loss / x.shape[0] if reduction == "mean" else loss), None
         if args.model == "classifier":
             logits = model(x)
             return F.cross_entropy(logits, y, reduction=reduction), logits
@@ -151,7 +185,7 @@ def main():
             total += loss.item()
             if logits is not None:
                 correct += int((logits.argmax(1) == y).sum())
-            count += x.shape[0] if args.model == "classifier" else x.numel()
+            count += x.shape[0] if args.model in ("classifier", "vae") else x.numel()
     test_loss = total / count if count else None
 
     proc_start_to_first = None

@@ -6,6 +6,7 @@ Cases (hourglass graph / PyTorch twin in bench/pytorch_bench.py, same data, reci
   denoising   bench/graphs/ae1000_denoising.graph     the same with 30% masking noise on the input
   classifier  bench/graphs/classifier3x1000.graph     784-1000-1000-1000-10 sigmoid, softmax CE, SGD 0.05/0.9
   conv        bench/graphs/conv_ae.graph              the conv AE of graphs/gallery/conv_mnist.graph, Adam
+  vae         graphs/gallery/vae.graph                784-400-20-400-784 VAE (PyTorch's VAE example), Adam 1e-3
   ae1000_b16  graphs/mnist_ae1000.graph, batch 16     on the first --b16-limit samples (step time)
   ae1000_b1   graphs/mnist_ae1000.graph, batch 1      on the first --b1-limit samples (step time)
   startup     1-step runs (--limit = one batch of 128) of ae1000 on both sides, timed from outside
@@ -86,6 +87,8 @@ def conv_ops(batch):
 
 
 AE = [(784, 1000), (1000, 784)]
+# The VAE: h from x, mu and logvar from h (both pass a gradient back to h), the decoder from z.
+VAE = [(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)]
 
 
 def make_cases(a):
@@ -101,6 +104,8 @@ def make_cases(a):
              ops=dense_ops([(784, 1000), (1000, 1000), (1000, 1000), (1000, 10)], 128)),
         dict(name="conv", title="conv AE (2 conv + 2 deconv), Adam, batch 128", graph="bench/graphs/conv_ae.graph",
              model="conv", batch=128, limit=a.conv_limit or full, epochs=a.epochs, kind="epoch", ops=conv_ops(128)),
+        dict(name="vae", title="784-400-20-400-784 VAE, Adam, batch 128", graph="graphs/gallery/vae.graph",
+             model="vae", batch=128, limit=full, epochs=a.epochs, kind="epoch", ops=dense_ops(VAE, 128)),
         dict(name="ae1000_b16", title="784-1000-784 AE, batch 16", graph="graphs/mnist_ae1000.graph", model="ae",
              batch=16, limit=a.b16_limit, epochs=a.step_epochs, kind="step", ops=dense_ops(AE, 16)),
         dict(name="ae1000_b1", title="784-1000-784 AE, batch 1", graph="graphs/mnist_ae1000.graph", model="ae",
@@ -651,7 +656,7 @@ def main():
     parser.add_argument("--startup-repeats", type=int, default=None, help="start-up pairs (default: 2 per repeat)")
     parser.add_argument("--floor-min-time", type=float, default=0.04, help="gemm_floor seconds per timed repetition")
     parser.add_argument("--cases", default=None, help="comma-separated subset of: ae1000,denoising,classifier,conv,"
-                                                      "ae1000_b16,ae1000_b1")
+                                                      "vae,ae1000_b16,ae1000_b1")
     parser.add_argument("--quick", action="store_true", help="debug settings (explicit flags still win): 2 epochs "
                                                              "on 6400 samples, 2 repeats, small batch-1/16 runs")
     parser.add_argument("--hourglass", default="build/bin/hourglass", help="the runner (relative to the repository)")

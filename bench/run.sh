@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole issue-5 benchmark in one command: hourglass against Debian's PyTorch on the 784-1000-784 sigmoid
-# AE, its denoising variant, a 784-1000-1000-1000-10 classifier, a small conv AE and batch-1/16 runs, each in
+# AE, its denoising variant, a 784-1000-1000-1000-10 classifier, a small conv AE, the VAE of PyTorch's VAE
+# example (graphs/gallery/vae.graph) and batch-1/16 runs, each in
 # interleaved repeats (hourglass, PyTorch, hourglass, ...), plus start-up time, peak RSS, the losses on both
 # sides, and oneDNN's own throughput on the same GEMM/convolution shapes (f32 and, where oneDNN can, bf16).
 #

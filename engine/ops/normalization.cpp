@@ -1,15 +1,15 @@
 // batchnorm(x, momentum=0.1, epsilon=1e-5) and layernorm(x, epsilon=1e-5): normalization with a learnable
 // scale NAME.weights (ones) and shift NAME.bias (zeros); batchnorm also keeps running statistics as buffers.
-// Plain loops accumulated in double, one loop nest for both layouts ([F] is [C=F, 1, 1]). oneDNN's batch
-// and layer normalization primitives (with backward) fit and are not wired yet; these are their reference.
-#include <cmath>
+// oneDNN's batch and layer normalization (kernels/normalization.h), over (N, C, S) samples: [C, H, W] is
+// S = H*W, [F] is C = F, S = 1.
+#include <algorithm>
 #include <cstdio>
-#include <vector>
 
 #include "autodiff/gradient_context.h"
 #include "ir/lower_context.h"
 #include "ir/lower_util.h"
 #include "ir/onnx.h"
+#include "kernels/normalization.h"
 #include "plan/step_context.h"
 
 namespace hg {
@@ -30,145 +30,17 @@ struct NormAttributes : Attributes {
   double momentum = 0.1, epsilon = 1e-5;
 };
 
-// Shape contract: x is N x C x S floats (S = H*W, or 1 for features). Batch norm normalizes each of the C
-// channels over N*S values; layer norm each of the N samples over C*S values, with a scale and shift per
-// element (C*S). mean_ and inverse_ hold the statistics of the latest forward (C for batch norm, N for layer
-// norm), which the backward of the same plan reads; they are allocated here, at bind.
-class NormKernel {
- public:
-  NormKernel(const NormAttributes& a, int64_t n, int64_t c, int64_t s, bool batch_statistics)
-      : a_(a),
-        n_(n),
-        c_(c),
-        s_(s),
-        batch_statistics_(batch_statistics),
-        mean_(size_t(a.batch ? c : n)),
-        inverse_(size_t(a.batch ? c : n)) {}
-
-  // gamma, beta: C (batch norm) or C*S (layer norm). running_mean, running_var: C, batch norm only.
-  void forward(const float* x, const float* gamma, const float* beta, float* running_mean, float* running_var,
-               float* y) {
-    if (!a_.batch) {
-      const int64_t e = c_ * s_;
-      for (int64_t i = 0; i < n_; ++i) {
-        const float* row = x + i * e;
-        double sum = 0, squares = 0;
-        for (int64_t j = 0; j < e; ++j) sum += row[j];
-        const double mean = sum / double(e);
-        for (int64_t j = 0; j < e; ++j) squares += (row[j] - mean) * (row[j] - mean);
-        mean_[size_t(i)] = mean;
-        inverse_[size_t(i)] = 1 / std::sqrt(squares / double(e) + a_.epsilon);
-        for (int64_t j = 0; j < e; ++j)
-          y[i * e + j] = float((row[j] - mean) * inverse_[size_t(i)] * gamma[j] + beta[j]);
-      }
-      return;
-    }
-    const double m = double(n_ * s_);
-    for (int64_t ch = 0; ch < c_; ++ch) {
-      double mean, variance;
-      if (batch_statistics_) {
-        double sum = 0, squares = 0;
-        for (int64_t i = 0; i < n_; ++i)
-          for (int64_t k = 0; k < s_; ++k) sum += x[(i * c_ + ch) * s_ + k];
-        mean = sum / m;
-        for (int64_t i = 0; i < n_; ++i)
-          for (int64_t k = 0; k < s_; ++k) {
-            const double d = x[(i * c_ + ch) * s_ + k] - mean;
-            squares += d * d;
-          }
-        variance = squares / m;
-        const double unbiased = m > 1 ? squares / (m - 1) : variance;
-        running_mean[ch] = float((1 - a_.momentum) * running_mean[ch] + a_.momentum * mean);
-        running_var[ch] = float((1 - a_.momentum) * running_var[ch] + a_.momentum * unbiased);
-      } else {
-        mean = running_mean[ch];
-        variance = running_var[ch];
-      }
-      mean_[size_t(ch)] = mean;
-      inverse_[size_t(ch)] = 1 / std::sqrt(variance + a_.epsilon);
-      const double scale = inverse_[size_t(ch)] * gamma[ch];
-      for (int64_t i = 0; i < n_; ++i)
-        for (int64_t k = 0; k < s_; ++k) {
-          const int64_t at = (i * c_ + ch) * s_ + k;
-          y[at] = float((x[at] - mean) * scale + beta[ch]);
-        }
-    }
-  }
-
-  // diff_x from diff_y, x and gamma. With batch statistics the mean and variance depend on every x of the
-  // group:  dx = inverse/M (M g dy - sum(g dy) - xhat sum(g dy xhat)), g the scale (per channel or element).
-  void backward_data(const float* dy, const float* x, const float* gamma, float* dx) const {
-    if (!a_.batch) {
-      const int64_t e = c_ * s_;
-      for (int64_t i = 0; i < n_; ++i) {
-        const double mean = mean_[size_t(i)], inverse = inverse_[size_t(i)];
-        double sum = 0, dot = 0;
-        for (int64_t j = 0; j < e; ++j) {
-          const double g = double(dy[i * e + j]) * gamma[j];
-          sum += g;
-          dot += g * (x[i * e + j] - mean) * inverse;
-        }
-        for (int64_t j = 0; j < e; ++j) {
-          const double xhat = (x[i * e + j] - mean) * inverse, g = double(dy[i * e + j]) * gamma[j];
-          dx[i * e + j] = float(inverse / double(e) * (double(e) * g - sum - xhat * dot));
-        }
-      }
-      return;
-    }
-    const double m = double(n_ * s_);
-    for (int64_t ch = 0; ch < c_; ++ch) {
-      const double mean = mean_[size_t(ch)], inverse = inverse_[size_t(ch)], g = gamma[ch];
-      double sum = 0, dot = 0;
-      if (batch_statistics_)
-        for (int64_t i = 0; i < n_; ++i)
-          for (int64_t k = 0; k < s_; ++k) {
-            const int64_t at = (i * c_ + ch) * s_ + k;
-            sum += dy[at];
-            dot += dy[at] * (x[at] - mean) * inverse;
-          }
-      for (int64_t i = 0; i < n_; ++i)
-        for (int64_t k = 0; k < s_; ++k) {
-          const int64_t at = (i * c_ + ch) * s_ + k;
-          const double xhat = (x[at] - mean) * inverse;
-          dx[at] = batch_statistics_ ? float(g * inverse / m * (m * dy[at] - sum - xhat * dot))
-                                     : float(g * inverse * dy[at]);
-        }
-    }
-  }
-
-  int64_t parameter_count() const { return a_.batch ? c_ : c_ * s_; }
-
-  // diff_gamma = sum dy xhat, or diff_beta = sum dy (whichever is not null), over the batch (and pixels);
-  // per channel or per element. `sums` is the caller's scratch of parameter_count() doubles: the weights'
-  // and the bias's backward nodes may run at the same time.
-  void backward_parameters(const float* dy, const float* x, float* diff_gamma, float* diff_beta,
-                           double* sums) const {
-    const int64_t e = c_ * s_, count = parameter_count();
-    std::fill(sums, sums + count, 0.0);
-    for (int64_t i = 0; i < n_; ++i)
-      for (int64_t j = 0; j < e; ++j) {
-        const int64_t at = i * e + j, group = a_.batch ? j / s_ : i, slot = a_.batch ? j / s_ : j;
-        sums[slot] += diff_gamma ? dy[at] * (x[at] - mean_[size_t(group)]) * inverse_[size_t(group)] : dy[at];
-      }
-    float* out = diff_gamma ? diff_gamma : diff_beta;
-    for (int64_t j = 0; j < count; ++j) out[j] = float(sums[j]);
-  }
-
- private:
-  NormAttributes a_;
-  int64_t n_, c_, s_;
-  bool batch_statistics_;
-  std::vector<double> mean_, inverse_;
-};
-
-std::shared_ptr<NormKernel> norm_kernel(StepContext& context, NodeId id) {
+std::shared_ptr<NormKernels> norm_kernels(StepContext& context, NodeId id) {
   const NodeId forward = context.forward_of(id);
-  return context.shared_kernel<NormKernel>(forward, [&] {
+  return context.shared_kernel<NormKernels>(forward, [&] {
     const Node& f = context.node(forward);
     const Node& src = context.node(f.inputs[0]);
-    const int64_t c = src.dims[0], s = src.elements_per_sample() / c;
-    return std::make_shared<NormKernel>(f.attributes_as<NormAttributes>(), context.batch(), c, s,
-                                        context.training());
+    const auto& a = f.attributes_as<NormAttributes>();
+    const int64_t c = src.dims[0];
+    NormShape shape{
+        context.batch(), c, src.elements_per_sample() / c, !a.batch, a.batch && !context.training(),
+        float(a.epsilon)};
+    return std::make_shared<NormKernels>(shape);
   });
 }
 
@@ -177,28 +49,35 @@ class NormBackwardDataOp : public Op {
   const char* name() const override { return "norm_backward_data"; }
   int arity() const override { return 3; }  // diff_dst, src, weights
   StepFunction bind(StepContext& context, NodeId id) const override {
-    auto k = norm_kernel(context, id);
+    auto k = norm_kernels(context, id);
     const float *dy = context.input(id, 0), *x = context.input(id, 1), *gamma = context.input(id, 2);
     float* dx = context.buffer(id);
     return [=] { k->backward_data(dy, x, gamma, dx); };
   }
 } const backward_data;
 
-// One node per parameter, as dense does: either may be frozen, so each exists only when needed.
+// One node per parameter, as dense does: either may be frozen, so each exists only when needed. When the
+// data gradient's node exists it is a third input, so that these run after it and copy the gradients its
+// oneDNN pass computed; otherwise they sum their own.
 class NormBackwardParameterOp : public Op {
  public:
   explicit NormBackwardParameterOp(bool weights) : weights_(weights) {}
   const char* name() const override { return weights_ ? "norm_backward_weights" : "norm_backward_bias"; }
-  int arity() const override { return 2; }  // diff_dst, src
+  // diff_dst, src, and the data gradient when there is one
   StepFunction bind(StepContext& context, NodeId id) const override {
-    auto k = norm_kernel(context, id);
+    auto k = norm_kernels(context, id);
     const float *dy = context.input(id, 0), *x = context.input(id, 1);
     float* dst = context.buffer(id);
     const bool weights = weights_;
-    auto sums = std::make_shared<std::vector<double>>(size_t(k->parameter_count()));
-    return [=] {
-      k->backward_parameters(dy, x, weights ? dst : nullptr, weights ? nullptr : dst, sums->data());
-    };
+    if (context.node(id).inputs.size() > 2) {
+      const int64_t count = k->shape().parameters();
+      return [=] {
+        const float* computed = weights ? k->diff_scale() : k->diff_shift();
+        std::copy(computed, computed + count, dst);
+      };
+    }
+    if (weights) return [=] { k->backward_scale(dy, x, dst); };
+    return [=] { k->backward_shift(dy, dst); };
   }
 
  private:
@@ -272,17 +151,35 @@ class NormOp : public Op {
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
     const Node& n = context.node(id);
     const NodeId src = n.inputs[0], weights = n.inputs[1];
-    context.input_gradient(backward_data, id, 0, {gradient, src, weights});
-    context.input_gradient(backward_weights, id, 1, {gradient, src});
-    context.input_gradient(backward_bias, id, 2, {gradient, src});
+    std::vector<NodeId> parameter_inputs = {gradient, src};
+    if (context.needs(src)) {  // what input_gradient does, keeping the node's id
+      const std::string name = "d" + n.name + "/d" + context.node(src).name;
+      const NodeId data = context.add(backward_data, id, {gradient, src, weights}, src, name);
+      context.contribute(src, data);
+      parameter_inputs.push_back(data);
+    }
+    context.input_gradient(backward_weights, id, 1, parameter_inputs);
+    context.input_gradient(backward_bias, id, 2, parameter_inputs);
   }
   StepFunction bind(StepContext& context, NodeId id) const override {
-    auto k = norm_kernel(context, id);
+    auto k = norm_kernels(context, id);
     const float *x = context.input(id, 0), *gamma = context.input(id, 1), *beta = context.input(id, 2);
-    float* running_mean = batch_ ? context.input(id, 3) : nullptr;
-    float* running_var = batch_ ? context.input(id, 4) : nullptr;
     float* y = context.buffer(id);
-    return [=] { k->forward(x, gamma, beta, running_mean, running_var, y); };
+    if (!batch_) return [=] { k->forward(x, gamma, beta, y); };
+    float *running_mean = context.input(id, 3), *running_var = context.input(id, 4);
+    if (!context.training()) return [=] { k->forward(x, gamma, beta, y, running_mean, running_var); };
+    // r = (1 - momentum) r + momentum s, s the batch mean and the unbiased variance (the kernel's is biased).
+    const double momentum = context.node(id).attributes_as<NormAttributes>().momentum;
+    const int64_t channels = k->shape().channels, m = k->shape().batch * k->shape().pixels;
+    const double unbias = m > 1 ? double(m) / double(m - 1) : 1.0;
+    return [=] {
+      k->forward(x, gamma, beta, y);
+      const float *mean = k->mean(), *variance = k->variance();
+      for (int64_t c = 0; c < channels; ++c) {
+        running_mean[c] = float((1 - momentum) * running_mean[c] + momentum * mean[c]);
+        running_var[c] = float((1 - momentum) * running_var[c] + momentum * unbias * variance[c]);
+      }
+    };
   }
   // Evaluation: BatchNormalization with the running statistics (its inference form); LayerNormalization
   // over every dim of a sample (axis 1), its per-element scale and shift given the sample's shape.

@@ -1,9 +1,7 @@
 // upsample(x, factor=2): nearest-neighbour upsampling of [C, H, W] samples to [C, H*f, W*f], the inverse
 // of a stride-f pooling in a convolutional decoder. Its backward sums each f x f block of the gradient.
-// Plain loops for now: oneDNN's nearest resampling (forward and backward) fits this contract and is not
-// wired yet; these loops are the reference twin it would be tested against.
-#include <algorithm>
-
+// On oneDNN's nearest resampling (kernels/upsample.h).
+#include "kernels/upsample.h"
 #include "autodiff/gradient_context.h"
 #include "ir/onnx.h"
 #include "ops/spatial.h"
@@ -16,37 +14,14 @@ struct UpsampleAttributes : Attributes {
   int64_t factor = 2;
 };
 
-// Shape contract: planes = N*C planes of h x w in src, of (h*f) x (w*f) in dst.
-//   forward:  dst[p][y][x] = src[p][y/f][x/f]
-//   backward: diff_src[p][i][j] = sum over the f x f block (i*f.., j*f..) of diff_dst[p]
-struct UpsampleKernel {
-  int64_t planes, h, w, f;
-  void forward(const float* src, float* dst) const {
-    const int64_t W = w * f;
-    for (int64_t p = 0; p < planes; ++p)
-      for (int64_t y = 0; y < h * f; ++y) {
-        const float* row = src + (p * h + y / f) * w;
-        float* out = dst + (p * h * f + y) * W;
-        for (int64_t x = 0; x < W; ++x) out[x] = row[x / f];
-      }
-  }
-  void backward(const float* diff_dst, float* diff_src) const {
-    const int64_t W = w * f;
-    std::fill(diff_src, diff_src + planes * h * w, 0.0f);
-    for (int64_t p = 0; p < planes; ++p)
-      for (int64_t y = 0; y < h * f; ++y) {
-        const float* row = diff_dst + (p * h * f + y) * W;
-        float* out = diff_src + (p * h + y / f) * w;
-        for (int64_t x = 0; x < W; ++x) out[x / f] += row[x];
-      }
-  }
-};
-
-UpsampleKernel upsample_kernel(StepContext& context, NodeId id) {
-  const Node& forward = context.node(context.forward_of(id));
-  const Node& src = context.node(forward.inputs[0]);
-  return {context.batch() * src.dims[0], src.dims[1], src.dims[2],
-          forward.attributes_as<UpsampleAttributes>().factor};
+std::shared_ptr<UpsampleKernels> upsample_kernels(StepContext& context, NodeId id) {
+  const NodeId forward = context.forward_of(id);
+  const Node& f = context.node(forward);
+  const Node& src = context.node(f.inputs[0]);
+  const UpsampleShape shape{context.batch(), src.dims[0], src.dims[1], src.dims[2],
+                            f.attributes_as<UpsampleAttributes>().factor};
+  return context.shared_kernel<UpsampleKernels>(forward,
+                                                [&] { return std::make_shared<UpsampleKernels>(shape); });
 }
 
 class UpsampleBackwardOp : public Op {
@@ -54,10 +29,10 @@ class UpsampleBackwardOp : public Op {
   const char* name() const override { return "upsample_backward"; }
   int arity() const override { return 1; }  // diff_dst
   StepFunction bind(StepContext& context, NodeId id) const override {
-    const UpsampleKernel k = upsample_kernel(context, id);
+    auto k = upsample_kernels(context, id);
     const float* diff_dst = context.input(id, 0);
     float* dst = context.buffer(id);
-    return [=] { k.backward(diff_dst, dst); };
+    return [=] { k->backward(diff_dst, dst); };
   }
 } const upsample_backward;
 
@@ -101,10 +76,10 @@ class UpsampleOp : public Op {
     context.input_gradient(upsample_backward, id, 0, {gradient});
   }
   StepFunction bind(StepContext& context, NodeId id) const override {
-    const UpsampleKernel k = upsample_kernel(context, id);
+    auto k = upsample_kernels(context, id);
     const float* src = context.input(id, 0);
     float* dst = context.buffer(id);
-    return [=] { k.forward(src, dst); };
+    return [=] { k->forward(src, dst); };
   }
   // Resize, nearest, in the coordinates that read dst[y] = src[floor(y / f)]: asymmetric and floor.
   void export_onnx(OnnxContext& context, NodeId id) const override {
