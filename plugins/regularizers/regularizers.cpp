@@ -145,7 +145,7 @@ int kl_sparsity_gradient(const hg_term_call* call, float scale, hg_tensor* diff_
 
 int l2_value(const hg_term_call* call, double* value) {
   return guarded(call, [&] {
-    check_inputs(call, 1, "parameter");
+    check_inputs(call, 1, "weights");
     const float* w = call->inputs[0].data;
     *value = 0.5 * parallel_sum(call, num_elements(call->inputs[0]), kGrain, [&](int64_t b, int64_t e) {
                double sum = 0;
@@ -157,7 +157,7 @@ int l2_value(const hg_term_call* call, double* value) {
 
 int l2_gradient(const hg_term_call* call, float scale, hg_tensor* diff_inputs) {
   return guarded(call, [&] {
-    check_inputs(call, 1, "parameter");
+    check_inputs(call, 1, "weights");
     check_diffs(call, diff_inputs);
     float* diff = diff_inputs[0].data;
     if (!diff) return;
@@ -302,35 +302,48 @@ int kl_normal_gradient(const hg_term_call* call, float scale, hg_tensor* diff_in
 
 // ---- The table ----
 
+// l1 and kl_sparsity average over the batch, so they are meant for activations (sparse codes); l2 is
+// weight decay on one parameter tensor; contractive needs the code and its encoder's weights; kl_normal a
+// VAE's two code heads.
 const char* const kActivations[] = {"activations"};
-const char* const kParameter[] = {"parameter"};
+const uint32_t kActivationKinds[] = {HG_INPUT_ACTIVATION};
+const char* const kWeights[] = {"weights"};
+const uint32_t kWeightsKinds[] = {HG_INPUT_PARAMETER};
 const char* const kCodeWeights[] = {"code", "weights"};
+const uint32_t kCodeWeightsKinds[] = {HG_INPUT_ACTIVATION, HG_INPUT_PARAMETER};
 const char* const kMuLogvar[] = {"mu", "logvar"};
-const hg_param_spec kRhoParam[] = {
-    {"rho", HG_PARAM_FLOAT, 0.05, kMinMean, 1 - kMinMean, "target mean activation of each unit, in (0,1)"}};
+const uint32_t kMuLogvarKinds[] = {HG_INPUT_ACTIVATION, HG_INPUT_ACTIVATION};
+const hg_param_spec kRhoParam[] = {{sizeof(hg_param_spec), "rho", HG_PARAM_FLOAT, 0.05, kMinMean,
+                                    1 - kMinMean, "target mean activation of each unit, in (0,1)"}};
 
 const hg_term kTerms[] = {
-    {"l1", HG_TERM_REGULARIZER, 1, kActivations, 0, nullptr,
+    {sizeof(hg_term), "l1", HG_TERM_REGULARIZER, 1, kActivations, kActivationKinds, 0, nullptr,
      "L1 sparsity sum_i |h_i| of activations (N,H...), mean over the batch", l1_value, l1_gradient, nullptr,
-     nullptr},
-    {"kl_sparsity", HG_TERM_REGULARIZER, 1, kActivations, 1, kRhoParam,
+     nullptr, nullptr, nullptr},
+    {sizeof(hg_term), "kl_sparsity", HG_TERM_REGULARIZER, 1, kActivations, kActivationKinds, 1, kRhoParam,
      "sum_j KL(rho || rho_hat_j), rho_hat_j the batch mean of unit j of activations (N,H) clamped to "
      "[1e-6, 1-1e-6]; the term's weight is beta",
-     kl_sparsity_value, kl_sparsity_gradient, nullptr, nullptr},
-    {"l2", HG_TERM_REGULARIZER, 1, kParameter, 0, nullptr,
+     kl_sparsity_value, kl_sparsity_gradient, nullptr, nullptr, nullptr, nullptr},
+    {sizeof(hg_term), "l2", HG_TERM_REGULARIZER, 1, kWeights, kWeightsKinds, 0, nullptr,
      "weight decay 0.5 * sum w^2 over a parameter tensor; the term's weight is lambda", l2_value, l2_gradient,
-     nullptr, nullptr},
-    {"contractive", HG_TERM_REGULARIZER, 2, kCodeWeights, 0, nullptr,
+     nullptr, nullptr, nullptr, nullptr},
+    {sizeof(hg_term), "contractive", HG_TERM_REGULARIZER, 2, kCodeWeights, kCodeWeightsKinds, 0, nullptr,
      "contractive penalty ||dh/dx||_F^2 of a sigmoid encoder: code h (N,H), its weights W (H,D); mean over "
      "the batch of sum_j (h_j(1-h_j))^2 sum_i W_ji^2",
-     contractive_value, contractive_gradient, nullptr, nullptr},
-    {"kl_normal", HG_TERM_REGULARIZER, 2, kMuLogvar, 0, nullptr,
+     contractive_value, contractive_gradient, nullptr, nullptr, nullptr, nullptr},
+    {sizeof(hg_term), "kl_normal", HG_TERM_REGULARIZER, 2, kMuLogvar, kMuLogvarKinds, 0, nullptr,
      "KL(N(mu, exp(logvar)) || N(0, I)) of a VAE's code: -0.5 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j)), "
      "summed over features, mean over the batch",
-     kl_normal_value, kl_normal_gradient, nullptr, nullptr},
+     kl_normal_value, kl_normal_gradient, nullptr, nullptr, nullptr, nullptr},
 };
 
-const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION, "reg", "1.0.0", sizeof kTerms / sizeof kTerms[0], kTerms};
+const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION_MAJOR,
+                           HG_PLUGIN_ABI_VERSION_MINOR,
+                           sizeof(hg_plugin),
+                           "reg",
+                           "1.0.0",
+                           sizeof kTerms / sizeof kTerms[0],
+                           kTerms};
 
 }  // namespace
 

@@ -292,18 +292,24 @@ TEST_CASE("plugins lists every built-in term with its parameters and version") {
   CHECK(r.status == 0);
   for (const char* term :
        {"loss.mse(prediction, target)", "loss.bce(prediction, target)", "loss.softmax_ce(logits, target)",
-        "reg.l1(activations)", "reg.kl_sparsity(activations)", "reg.l2(parameter)", "reg.contractive(",
+        "reg.l1(activations)", "reg.kl_sparsity(activations)", "reg.l2(weights)", "reg.contractive(",
         "corrupt.masking(src)", "corrupt.gaussian(src)", "corrupt.salt_pepper(src)", "corrupt.dropout(src)"})
     CHECK_MESSAGE(contains(r.output, term), term);
   CHECK(contains(r.output, "rho        float default 0.05"));
   CHECK(contains(r.output, "version 1.0.0"));
+  // What each input must be, as the lowering enforces it.
+  CHECK(contains(r.output, "reg.l2(weights)  regularizer, version 1.0.0"));
+  CHECK(contains(r.output, "      weights: a parameter\n"));
+  CHECK(contains(r.output, "      code: an activation; weights: a parameter\n"));
+  CHECK(contains(r.output, "      prediction: an activation; target: an activation, a target (a data input) or a label\n"));
 }
 
 TEST_CASE("plugins lists a plugin folder's broken libraries and then fails, so scripts notice") {
   Result r = run(std::string("plugins --plugin-dir ") + HG_TEST_PLUGIN_DIR + "/abi");
   CHECK(r.status == 1);
   CHECK(contains(r.output, "plugins that failed to load:"));
-  CHECK(contains(r.output, "plugin built for ABI version 999"));
+  CHECK(contains(r.output, "plugin built for plugin ABI 1, but this hourglass loads ABI 2 (2.0) only"));
+  CHECK(contains(r.output, "plugin built for plugin ABI 999"));
   CHECK(contains(r.output, "loss.mse(prediction, target)"));  // the good ones are still listed
 }
 
@@ -311,9 +317,9 @@ TEST_CASE("check and train warn about plugins that failed to load, even when the
   Result r = run(std::string("check graphs/mnist_ae32.graph --plugin-dir ") + HG_TEST_PLUGIN_DIR + "/abi");
   CHECK(r.status == 0);
   CHECK(contains(r.output,
-                 "warning: 1 plugin failed to load, so its terms are missing (`hourglass plugins` "
+                 "warning: 2 plugins failed to load, so their terms are missing (`hourglass plugins` "
                  "lists them):"));
-  CHECK(contains(r.output, "plugin built for ABI version 999"));
+  CHECK(contains(r.output, "plugin built for plugin ABI 999"));
   CHECK(contains(r.output, "graphs/mnist_ae32.graph: ok"));
 }
 
