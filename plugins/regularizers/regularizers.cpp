@@ -1,11 +1,13 @@
 // The built-in regularizer terms reg.l1, reg.kl_sparsity, reg.l2, reg.contractive and reg.kl_normal, shipped
 // as a plugin exactly like an out-of-tree one. Activations are batched (N, H...), parameters unbatched (any
 // rank). The graph file's weight is the penalty's coefficient (lambda, beta). Sums run in double over fixed
-// chunks or per column, so a value or gradient is bit-identical for any thread count.
+// chunks or per column, so a value or gradient is bit-identical for any thread count; the one exception,
+// contractive's weight gradient, uses the host's GEMM, the same bits for the same thread count.
 #include <hourglass/plugin.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -224,6 +226,23 @@ int contractive_value(const hg_term_call* call, double* value) {
   });
 }
 
+// The weights' gradient needs the column sums sum_n (h_nj(1-h_nj))^2, a vector-matrix product 1^T S of
+// the (N,H) slope matrix S: the host's GEMM does it. S, the ones and the sums live in a workspace made once
+// per use of the term (create), sized by the code's shape, so a training step allocates nothing for it.
+struct ContractiveWorkspace {
+  std::vector<float> slopes, ones, column;
+  explicit ContractiveWorkspace(const ContractiveShape& s)
+      : slopes(size_t(s.rows * s.units)), ones(size_t(s.rows), 1.0f), column(size_t(s.units)) {}
+};
+
+int contractive_create(const hg_term_call* call, void** state) {
+  return guarded(call, [&] { *state = new ContractiveWorkspace(contractive_shape(call)); });
+}
+
+void contractive_destroy(void* state) {
+  delete static_cast<ContractiveWorkspace*>(state);
+}
+
 // d/dh_nj = 2 h(1-h)(1-2h) sum_i W_ji^2 / N;  d/dW_ji = 2 W_ji sum_n (h_nj(1-h_nj))^2 / N.
 int contractive_gradient(const hg_term_call* call, float scale, hg_tensor* diff_inputs) {
   return guarded(call, [&] {
@@ -244,12 +263,25 @@ int contractive_gradient(const hg_term_call* call, float scale, hg_tensor* diff_
       });
     }
     if (float* diff_weights = diff_inputs[1].data) {
-      const std::vector<double> slopes = column_sums(call, h, s.rows, s.units, slope_squared);
+      // A caller that did not create the state (a test calling the function directly) gets a temporary one.
+      std::unique_ptr<ContractiveWorkspace> owned;
+      auto* workspace = static_cast<ContractiveWorkspace*>(call->state);
+      if (!workspace || workspace->ones.size() != size_t(s.rows) ||
+          workspace->column.size() != size_t(s.units))
+        workspace = (owned = std::make_unique<ContractiveWorkspace>(s)).get();
+      float* slopes = workspace->slopes.data();
+      parallel_for(call, 0, s.rows * s.units, kGrain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) slopes[i] = static_cast<float>(slope_squared(h[i]));
+      });
+      float* column = workspace->column.data();
+      if (call->host->sgemm('N', 'N', 1, s.units, s.rows, 1.0f, workspace->ones.data(), s.rows, slopes,
+                            s.units, 0.0f, column, s.units) != 0)
+        throw std::runtime_error("the host's sgemm refused the column sums");
       parallel_for(call, 0, s.units, lines_per_chunk(s.features), [&](int64_t b, int64_t e) {
         for (int64_t j = b; j < e; ++j)
           for (int64_t i = 0; i < s.features; ++i)
             diff_weights[j * s.features + i] +=
-                static_cast<float>(factor * 2 * w[j * s.features + i] * slopes[j]);
+                static_cast<float>(factor * 2 * w[j * s.features + i] * column[j]);
       });
     }
   });
@@ -330,7 +362,7 @@ const hg_term kTerms[] = {
     {sizeof(hg_term), "contractive", HG_TERM_REGULARIZER, 2, kCodeWeights, kCodeWeightsKinds, 0, nullptr,
      "contractive penalty ||dh/dx||_F^2 of a sigmoid encoder: code h (N,H), its weights W (H,D); mean over "
      "the batch of sum_j (h_j(1-h_j))^2 sum_i W_ji^2",
-     contractive_value, contractive_gradient, nullptr, nullptr, nullptr, nullptr},
+     contractive_value, contractive_gradient, nullptr, nullptr, contractive_create, contractive_destroy},
     {sizeof(hg_term), "kl_normal", HG_TERM_REGULARIZER, 2, kMuLogvar, kMuLogvarKinds, 0, nullptr,
      "KL(N(mu, exp(logvar)) || N(0, I)) of a VAE's code: -0.5 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j)), "
      "summed over features, mean over the batch",
