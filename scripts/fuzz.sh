@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses of tests/fuzz with clang, ASan and UBSan into build-fuzz/, and runs them:
 #   scripts/fuzz.sh smoke                  the CTest smoke run (a fixed number of executions per harness)
-#   scripts/fuzz.sh run HARNESS SECONDS    a long campaign of one harness (graph, pipeline, idx, safetensors)
+#   scripts/fuzz.sh run HARNESS SECONDS    a long campaign of one harness (graph, pipeline, idx, safetensors,
+#                                          plugin_table)
 #   scripts/fuzz.sh all SECONDS            each harness in turn for SECONDS
 # A campaign keeps its growing corpus in out/fuzz/HARNESS/corpus (the committed seeds are read, never
 # written), crash inputs in out/fuzz/HARNESS/crashes/, and libFuzzer's log in out/fuzz/HARNESS.log, whose
@@ -10,7 +11,7 @@
 set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${FUZZ_BUILD_DIR:-$repo_root/build-fuzz}
-harnesses=(graph pipeline idx safetensors)
+harnesses=(graph pipeline idx safetensors plugin_table)
 
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [[ $# -ge 1 ]] || usage

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # An out-of-tree plugin, end to end: install hourglass into a scratch prefix, build plugins/examples/
 # log_sparsity against the installed package only, then use its term from a graph through --plugin-dir and
-# through HOURGLASS_PLUGIN_PATH; without either the term is unknown.
+# through HOURGLASS_PLUGIN_PATH, and check its gradient with gradcheck; without either the term is unknown.
 #   out_of_tree_plugin.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1 source=$2
@@ -28,6 +28,9 @@ grep -q "example.log_sparsity" <<<"$out" || { echo "FAIL: the term's value is no
 
 out=$(HOURGLASS_PLUGIN_PATH="$example" "$prefix/bin/hourglass" plugins)
 grep -q "example.log_sparsity(activations)  regularizer, version 0.1.0" <<<"$out" || { echo "FAIL: plugins: $out"; exit 1; }
+
+out=$("$prefix/bin/hourglass" gradcheck example.log_sparsity --plugin-dir "$example" --shape 8x16)
+grep -q "example.log_sparsity: ok" <<<"$out" || { echo "FAIL: gradcheck: $out"; exit 1; }
 
 if out=$(run check "$graph" 2>&1); then echo "FAIL: the term resolved without its plugin"; exit 1; fi
 grep -q "error: unknown term 'example.log_sparsity'" <<<"$out" || { echo "FAIL: wrong error: $out"; exit 1; }

@@ -73,6 +73,7 @@ int verb_eval(const std::vector<std::string>& args);
 int verb_encode(const std::vector<std::string>& args);
 int verb_export(const std::vector<std::string>& args);
 int verb_plugins(const std::vector<std::string>& args);
+int verb_gradcheck(const std::vector<std::string>& args);
 // `show`'s pictures of a trained model (what: filters, recon, samples or latent) as a PNG at `out`; returns
 // what it drew ("10 test images, columns: input, 'recon'"). The report draws them too.
 struct ShowOptions {

@@ -22,6 +22,7 @@ const char* kUsage =
     "  export GRAPH --ckpt F --out FILE.onnx   the evaluation graph as an ONNX model (opset 17); --node N\n"
     "                         ends it at a node (an encoder), --decoder-from N starts it at one (a decoder)\n"
     "  plugins                list the terms the plugin folders provide, with parameters and versions\n"
+    "  gradcheck TERM         check a plugin term's gradient against finite differences of its value\n"
     "  show filters|recon GRAPH --ckpt F   write PNG grids of first-layer filters or reconstructions\n"
     "  run PIPELINE           run a pipeline's train, eval and encode stages in order, skipping those whose\n"
     "                         outputs are up to date (graphs/pipelines/*.pipeline); --param, --sweep\n"
@@ -62,13 +63,14 @@ int run_verb(const std::string& verb, const std::vector<std::string>& args) {
     if (verb == "encode") return verb_encode(args);
     if (verb == "export") return verb_export(args);
     if (verb == "plugins") return verb_plugins(args);
+    if (verb == "gradcheck") return verb_gradcheck(args);
     if (verb == "show") return verb_show(args);
     if (verb == "run") return verb_run(args);
     if (verb == "summary") return verb_summary(args);
     if (verb == "report") return verb_report(args);
     std::cerr << "hourglass: unknown verb '" << verb << "'"
-              << hg::did_you_mean(verb, {"check", "train", "eval", "encode", "export", "plugins", "show",
-                                         "run", "summary", "report"})
+              << hg::did_you_mean(verb, {"check", "train", "eval", "encode", "export", "plugins", "gradcheck",
+                                         "show", "run", "summary", "report"})
               << "\n\n"
               << kUsage;
     return 2;

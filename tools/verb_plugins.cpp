@@ -1,4 +1,5 @@
-// `hourglass plugins`: every term the plugin folders provide, with its kind, inputs, typed parameters
+// `hourglass plugins`: every term the plugin folders provide, with its kind, inputs (and what each must
+// be), typed parameters
 // (default and bounds) and the plugin's version and file; then every plugin that failed to load, and why
 // (exit status 1 when one did).
 #include <cstdio>
@@ -36,6 +37,10 @@ int verb_plugins(const std::vector<std::string>& args) {
     std::printf("  %s(%s)  %s, version %s, %s\n", ref.full_name.c_str(), inputs.c_str(),
                 term_kind_name(t.kind), ref.plugin_version.c_str(), ref.plugin_path.c_str());
     if (t.help && *t.help) std::printf("      %s\n", t.help);
+    std::string kinds;
+    for (int32_t i = 0; i < t.num_inputs; ++i)
+      kinds += std::string(i ? "; " : "") + t.input_names[i] + ": " + input_kinds_text(t.input_kinds[i]);
+    std::printf("      %s\n", kinds.c_str());
     for (int32_t p = 0; p < t.num_params; ++p) {
       const hg_param_spec& s = t.params[p];
       std::printf("      %-10s %-5s default %g, in [%g, %g]%s%s\n", s.name,

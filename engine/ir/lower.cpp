@@ -87,11 +87,40 @@ bool LowerContext::claim_parameters(const ast::Expr& call, const char* op) {
   return true;
 }
 
+// What a node is to a term that takes it as an input (HG_INPUT_*): data inputs are targets or labels.
+static uint32_t input_kind(const Node& n) {
+  if (n.is(OpRole::Parameter)) return HG_INPUT_PARAMETER;
+  if (n.is(OpRole::Input))
+    return n.attributes_as<InputAttributes>().source == "label" ? HG_INPUT_LABEL : HG_INPUT_TARGET;
+  return HG_INPUT_ACTIVATION;
+}
+
+// Each input must be of a kind the term declares (reg.l2 wants a parameter, reg.l1 an activation); the
+// error is at the argument.
+bool LowerContext::check_input_kinds(const ast::Expr& call, const TermInfo& term,
+                                     const std::vector<NodeId>& inputs) {
+  const hg_term& t = *term.term;
+  std::vector<const ast::Arg*> positional;
+  for (const ast::Arg& arg : call.args)
+    if (arg.keyword.empty()) positional.push_back(&arg);
+  bool ok = true;
+  for (size_t i = 0; i < inputs.size() && i < positional.size(); ++i) {
+    const Node& n = graph_.node(inputs[i]);
+    const uint32_t kind = input_kind(n);
+    if (t.input_kinds[i] & kind) continue;
+    sink_.error(positional[i]->value->location, term.full_name + "'s input '" + t.input_names[i] +
+                                                    "' must be " + input_kinds_text(t.input_kinds[i]) +
+                                                    ", but '" + n.name + "' is " + input_kinds_text(kind));
+    ok = false;
+  }
+  return ok;
+}
+
 NodeId LowerContext::lower_term(const ast::Expr& call, const TermInfo& term, OpRole role) {
   const hg_term& t = *term.term;
   std::optional<std::vector<double>> params = term_parameters(call, term, sink_);
   std::vector<NodeId> inputs = lower_inputs(call, size_t(t.num_inputs), "term");
-  if (!params || inputs.empty()) return kNoNode;
+  if (!params || inputs.empty() || !check_input_kinds(call, term, inputs)) return kNoNode;
   for (size_t i = 1; i < inputs.size() && t.kind == HG_TERM_LOSS; ++i) {
     const Node& a = graph_.node(inputs[0]);
     const Node& b = graph_.node(inputs[i]);

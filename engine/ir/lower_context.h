@@ -30,6 +30,8 @@ class LowerContext {
   NodeId lower_value(const ast::Expr& e) { return lower_expr(e); }
   // A use of a name in the graph (lowering its statement first if need be); kNoNode after an error.
   NodeId resolve(const std::string& name, const SourceLocation& where);
+  // Whether each of a term's inputs is of a kind the term declares; reports each one that is not.
+  bool check_input_kinds(const ast::Expr& call, const TermInfo& term, const std::vector<NodeId>& inputs);
   // The first `count` positional arguments, lowered; reports a missing one. Empty after any error.
   std::vector<NodeId> lower_inputs(const ast::Expr& call, size_t count, const char* what);
   // NAME.suffix, a new parameter of the current statement; `initial` fills it when its rank is below 2.

@@ -21,7 +21,7 @@ std::string fnv1a_hex(const std::string& text) {
   return out;
 }
 
-const char* term_kind_name(hg_term_kind kind) {
+const char* term_kind_name(int32_t kind) {
   switch (kind) {
     case HG_TERM_LOSS:
       return "loss";
@@ -31,6 +31,21 @@ const char* term_kind_name(hg_term_kind kind) {
       return "corruption";
   }
   return "unknown";
+}
+
+// "a parameter", "an activation or a target": the kinds in `mask`, for messages.
+std::string input_kinds_text(uint32_t mask) {
+  static const std::pair<uint32_t, const char*> kNames[] = {{HG_INPUT_ACTIVATION, "an activation"},
+                                                            {HG_INPUT_PARAMETER, "a parameter"},
+                                                            {HG_INPUT_TARGET, "a target (a data input)"},
+                                                            {HG_INPUT_LABEL, "a label"}};
+  std::vector<std::string> names;
+  for (const auto& [kind, name] : kNames)
+    if (mask & kind) names.push_back(name);
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i)
+    text += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return text;
 }
 
 std::optional<double> constant_value(const ast::Expr& e, DiagnosticSink& sink) {

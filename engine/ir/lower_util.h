@@ -12,7 +12,9 @@
 namespace hg {
 
 std::string fnv1a_hex(const std::string& text);
-const char* term_kind_name(hg_term_kind kind);
+const char* term_kind_name(int32_t kind);
+// "a parameter", "an activation or a target (a data input)": the HG_INPUT_* kinds in `mask`, for messages.
+std::string input_kinds_text(uint32_t mask);
 
 // Evaluates a numeric constant (numbers, + - * /, unary minus); reports and returns nullopt otherwise.
 std::optional<double> constant_value(const ast::Expr& e, DiagnosticSink& sink);

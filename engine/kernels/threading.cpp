@@ -23,6 +23,28 @@ void host_parallel_for(int64_t begin, int64_t end, int64_t grain, void* context,
   parallel_for(begin, end, grain, context, body);
 }
 
+// The host's GEMM: argument checks oneDNN would report only as a status, then dnnl_sgemm (row-major).
+// oneDNN sizes its team from the calling thread's OpenMP setting, and a plugin may be called on a thread
+// that set_math_threads never saw (a TBB worker), so that setting is aligned first: the same thread count
+// gives the same blocking, hence the same bits.
+int32_t host_sgemm(char trans_a, char trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                   int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const auto transposed = [](char t) { return t == 'T' || t == 't'; };
+  const auto valid_flag = [&](char t) { return transposed(t) || t == 'N' || t == 'n'; };
+  if (!valid_flag(trans_a) || !valid_flag(trans_b) || m < 0 || n < 0 || k < 0) return 1;
+  // Row strides: at least the row length of each matrix as stored.
+  if (lda < std::max<int64_t>(1, transposed(trans_a) ? m : k) ||
+      ldb < std::max<int64_t>(1, transposed(trans_b) ? k : n) || ldc < std::max<int64_t>(1, n))
+    return 1;
+  if (m == 0 || n == 0) return 0;
+  if (!c || (k > 0 && (!a || !b))) return 1;
+  if (!omp_in_parallel() && omp_get_max_threads() != math_threads()) omp_set_num_threads(math_threads());
+  return dnnl_sgemm(transposed(trans_a) ? 'T' : 'N', transposed(trans_b) ? 'T' : 'N', m, n, k, alpha, a, lda,
+                    b, ldb, beta, c, ldc) == dnnl_success
+             ? 0
+             : 1;
+}
+
 // Runs chunk `chunk` of [begin, end): [begin + chunk * grain, that + grain) clipped to end.
 inline void run_chunk(int64_t begin, int64_t end, int64_t grain, int64_t chunk, void* context,
                       hg_range_fn body) {
@@ -32,7 +54,7 @@ inline void run_chunk(int64_t begin, int64_t end, int64_t grain, int64_t chunk, 
 
 // The table handed to plugins; num_threads follows set_math_threads.
 hg_host& host_table() {
-  static hg_host host{&host_parallel_for, math_threads()};
+  static hg_host host{sizeof(hg_host), &host_parallel_for, math_threads(), &host_sgemm};
   return host;
 }
 

@@ -1,7 +1,8 @@
 // Plugin terms: a loss or regularizer term (a scalar in the objective, with the gradient w.r.t. each of its
 // inputs) and a corruption (apply, and apply_gradient; identity in evaluation). Lowering names the term
-// (TermAttributes); the plan resolves the name in the loaded plugins and builds the tensor views once, so
-// each step only fills in the seed.
+// (TermAttributes); the plan resolves the name in the loaded plugins, builds the tensor views once and
+// creates the term's state (hg_term.create) once per use, shared by its forward and backward steps, so each
+// step only fills in the seed.
 #include "ops/term.h"
 
 #include <cstring>
@@ -31,10 +32,11 @@ struct TermGradientAttributes : TermAttributes {
   int input_index = 0;
 };
 
-// What every term step needs: the resolved term, its input views, and a call filled in per run.
+// What every term step needs: the resolved term, its input views, its state, and a call filled in per run.
 struct TermBinding {
   const TermRef* term = nullptr;
   std::shared_ptr<std::vector<hg_tensor>> views;
+  std::shared_ptr<TermState> state;
   std::function<hg_term_call()> make_call;
   const SourceLocation* where = nullptr;
 };
@@ -61,14 +63,25 @@ TermBinding bind_term(StepContext& context, NodeId id) {
   // on every shard. Shard 0 (and one process) keeps the plain seed.
   const uint64_t shard_salt = uint64_t(context.shard_index()) * 0xD1B54A32D192ED03ull;
   auto views = b.views;
-  b.make_call = [=] {
+  const auto base_call = [=] {
     hg_term_call call{};
     call.host = plugin_host();
     call.params = params->data();
     call.num_inputs = int32_t(views->size());
     call.inputs = views->data();
-    call.seed = *step_seed ^ (uint64_t(forward) * 0x9E3779B97F4A7C15ull) ^ shard_salt;
     call.training = training ? 1 : 0;
+    return call;
+  };
+  // The plan keeps the state with its kernels and drops it (calling destroy) when it goes.
+  const TermRef* term = b.term;
+  const SourceLocation& forward_location = term_node.location;
+  b.state = context.shared_kernel<TermState>(
+      forward, [&] { return create_term_state(*term, base_call(), forward_location); });
+  void* state = b.state->get();
+  b.make_call = [=] {
+    hg_term_call call = base_call();
+    call.seed = *step_seed ^ (uint64_t(forward) * 0x9E3779B97F4A7C15ull) ^ shard_salt;
+    call.state = state;
     return call;
   };
   b.where = &n.location;

@@ -29,6 +29,7 @@ class PluginLibrary {
   explicit PluginLibrary(const std::string& path)
       : library_(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local) {}
   const boost::dll::shared_library& library() const { return library_; }
+  PluginTable table;  // the library's table in the engine's layout
 
  private:
   boost::dll::shared_library library_;
@@ -61,10 +62,10 @@ std::string dlerror_text(const std::string& what, const std::string& path) {
 }
 
 // Opens the library and reads its table; on failure returns nullptr and sets `error`.
-const hg_plugin* open_plugin(const std::string& path, std::shared_ptr<const PluginLibrary>& library,
+const hg_plugin* open_plugin(const std::string& path, std::shared_ptr<PluginLibrary>& library,
                              std::string& error) {
   try {
-    library = std::make_shared<const PluginLibrary>(path);
+    library = std::make_shared<PluginLibrary>(path);
   } catch (const std::exception& e) {
     error = "cannot load plugin: " + dlerror_text(e.what(), path);
     return nullptr;
@@ -99,12 +100,12 @@ bool same_file(const std::string& a, const std::string& b) {
   return fs::equivalent(a, b, ec) && !ec;
 }
 
-std::vector<TermRef> make_terms(const std::string& path, const hg_plugin& plugin,
+std::vector<TermRef> make_terms(const std::string& path,
                                 const std::shared_ptr<const PluginLibrary>& library) {
+  const hg_plugin& plugin = library->table.header;
   std::vector<TermRef> terms;
-  for (int32_t i = 0; i < plugin.num_terms; ++i)
-    terms.push_back({std::string(plugin.name_space) + "." + plugin.terms[i].name, &plugin.terms[i], path,
-                     plugin.version, library});
+  for (const hg_term& term : library->table.terms)
+    terms.push_back({std::string(plugin.name_space) + "." + term.name, &term, path, plugin.version, library});
   return terms;
 }
 
@@ -140,19 +141,18 @@ void PluginRegistry::load_file(const std::string& path) {
     if (same_file(term.plugin_path, path)) return;
 
   auto fail = [&](std::string message) { load_errors_.push_back(diagnostic_at(path, std::move(message))); };
-  std::shared_ptr<const PluginLibrary> library;
+  std::shared_ptr<PluginLibrary> library;
   std::string error;
   const hg_plugin* plugin = open_plugin(path, library, error);
   if (!plugin) return fail(error);
-  // Before any other field: with another ABI version the rest of the table may have another layout.
-  if (plugin->abi_version != HG_PLUGIN_ABI_VERSION)
-    return fail("plugin built for ABI version " + std::to_string(plugin->abi_version) +
-                ", this hourglass supports version " + std::to_string(HG_PLUGIN_ABI_VERSION));
-  const std::vector<std::string> problems = check_plugin_table(*plugin);
+  // Before any other field: with another major version the rest of the table may have another layout.
+  const std::string mismatch = abi_mismatch(*plugin);
+  if (!mismatch.empty()) return fail(mismatch);
+  const std::vector<std::string> problems = read_plugin_table(*plugin, library->table);
   for (const std::string& problem : problems) fail("malformed plugin table: " + problem);
   if (!problems.empty()) return;
 
-  std::vector<TermRef> added = make_terms(path, *plugin, library);
+  std::vector<TermRef> added = make_terms(path, library);
   std::vector<Diagnostic> clashes = duplicate_terms(*this, added);
   // All or nothing: a plugin that is only partly registered would be confusing to debug.
   if (clashes.empty())

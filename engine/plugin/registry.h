@@ -13,12 +13,12 @@
 
 namespace hg {
 
-class PluginLibrary;  // a loaded shared library; opaque outside registry.cpp
+class PluginLibrary;  // a loaded shared library and its table; opaque outside registry.cpp
 
 // One term a plugin provides, e.g. "loss.bce".
 struct TermRef {
   std::string full_name;          // name_space.term
-  const hg_term* term = nullptr;  // points into the library, valid while `library` lives
+  const hg_term* term = nullptr;  // the engine's copy of the term, valid while `library` lives
   std::string plugin_path;        // the file it came from
   std::string plugin_version;
   std::shared_ptr<const PluginLibrary> library;
@@ -47,6 +47,24 @@ class PluginRegistry {
   std::vector<TermRef> terms_;
   std::vector<Diagnostic> load_errors_;
 };
+
+// A term's per-use state (hg_term.create), destroyed with this object; empty for a term without state.
+class TermState {
+ public:
+  TermState(const TermRef& term, void* state) : term_(term), state_(state) {}
+  ~TermState();
+  TermState(const TermState&) = delete;
+  TermState& operator=(const TermState&) = delete;
+  void* get() const { return state_; }
+
+ private:
+  TermRef term_;  // keeps the library, and so `destroy`, loaded
+  void* state_;
+};
+
+// Calls the term's create, if it has one, with `call`'s inputs (their shapes), parameters and host.
+std::shared_ptr<TermState> create_term_state(const TermRef& term, hg_term_call call,
+                                             const SourceLocation& where);
 
 // Calls into a term. A non-zero return (or a crash-free failure of any kind) becomes hg::Error at `where`,
 // naming the term and its plugin file. `call.error` is filled in here.

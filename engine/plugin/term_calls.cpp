@@ -21,6 +21,7 @@ template <class Invoke>
 void checked_call(const TermRef& term, hg_term_call& call, const SourceLocation& where, Invoke&& invoke) {
   char error[kErrorBufferSize];
   error[0] = '\0';
+  call.struct_size = sizeof call;
   call.error = error;
   call.error_size = sizeof error;
   int status = 0;
@@ -39,6 +40,18 @@ void checked_call(const TermRef& term, hg_term_call& call, const SourceLocation&
 }
 
 }  // namespace
+
+TermState::~TermState() {
+  if (state_) term_.term->destroy(state_);
+}
+
+std::shared_ptr<TermState> create_term_state(const TermRef& term, hg_term_call call,
+                                             const SourceLocation& where) {
+  HG_ASSERT(term.term, "term '" + term.full_name + "' is not resolved");
+  void* state = nullptr;
+  if (term.term->create) checked_call(term, call, where, [&] { return term.term->create(&call, &state); });
+  return std::make_shared<TermState>(term, state);
+}
 
 double call_term_value(const TermRef& term, hg_term_call call, const SourceLocation& where) {
   HG_ASSERT(term.term && term.term->value, "term '" + term.full_name + "' has no value function");

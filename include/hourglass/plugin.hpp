@@ -6,9 +6,11 @@
 
 #include <hourglass/plugin.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <utility>
 
 namespace hourglass::plugin {
@@ -44,11 +46,31 @@ int guarded(const hg_term_call* call, F&& f) noexcept {
   return 1;
 }
 
-// body(begin, end) over [begin, end) on the engine's threads.
+// body(begin, end) over [begin, end) on the engine's threads. An exception in a body must not unwind
+// through the engine's C frames: the first is caught on its thread, the other chunks are skipped, and it is
+// rethrown here, on the calling thread, after the loop.
 template <class F>
 void parallel_for(const hg_term_call* call, int64_t begin, int64_t end, int64_t grain, F&& body) {
-  auto trampoline = [](void* ctx, int64_t b, int64_t e) { (*static_cast<F*>(ctx))(b, e); };
-  call->host->parallel_for(begin, end, grain, &body, trampoline);
+  struct Context {
+    explicit Context(F& b) : body(b) {}
+    F& body;
+    std::atomic<bool> failed{false};
+    std::mutex mutex;
+    std::exception_ptr error;
+  } context(body);
+  auto trampoline = [](void* ctx, int64_t b, int64_t e) {
+    Context& c = *static_cast<Context*>(ctx);
+    if (c.failed.load(std::memory_order_relaxed)) return;
+    try {
+      c.body(b, e);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(c.mutex);
+      if (!c.error) c.error = std::current_exception();
+      c.failed.store(true, std::memory_order_relaxed);
+    }
+  };
+  call->host->parallel_for(begin, end, grain, &context, trampoline);
+  if (context.error) std::rethrow_exception(context.error);
 }
 
 // Sum of f(begin, end) over fixed chunks of `grain` elements. The chunking does not depend on the thread

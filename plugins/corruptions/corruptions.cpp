@@ -139,31 +139,40 @@ struct Dropout {
 // ---- The table ----
 
 const char* const kSrc[] = {"src"};
+// Noise on data (denoising autoencoders), on an activation (dropout on a code) or on a parameter (the same
+// noise on weights, as in DropConnect) are all in use.
+const uint32_t kSrcKinds[] = {HG_INPUT_ANY};
 const hg_param_spec kMaskingRate[] = {
-    {"rate", HG_PARAM_FLOAT, 0.3, 0, 1, "probability that an element is set to 0"}};
-const hg_param_spec kGaussianSigma[] = {
-    {"sigma", HG_PARAM_FLOAT, 0.1, 0, 100, "standard deviation of the additive noise"}};
-const hg_param_spec kSaltPepperRate[] = {
-    {"rate", HG_PARAM_FLOAT, 0.1, 0, 1, "probability that an element is set to 0 or 1 (half each)"}};
-const hg_param_spec kDropoutRate[] = {{"rate", HG_PARAM_FLOAT, 0.5, 0, 0.99,
+    {sizeof(hg_param_spec), "rate", HG_PARAM_FLOAT, 0.3, 0, 1, "probability that an element is set to 0"}};
+const hg_param_spec kGaussianSigma[] = {{sizeof(hg_param_spec), "sigma", HG_PARAM_FLOAT, 0.1, 0, 100,
+                                         "standard deviation of the additive noise"}};
+const hg_param_spec kSaltPepperRate[] = {{sizeof(hg_param_spec), "rate", HG_PARAM_FLOAT, 0.1, 0, 1,
+                                          "probability that an element is set to 0 or 1 (half each)"}};
+const hg_param_spec kDropoutRate[] = {{sizeof(hg_param_spec), "rate", HG_PARAM_FLOAT, 0.5, 0, 0.99,
                                        "probability that an element is dropped; kept ones are scaled "
                                        "by 1/(1-rate)"}};
 
 const hg_term kTerms[] = {
-    {"masking", HG_TERM_CORRUPTION, 1, kSrc, 1, kMaskingRate,
+    {sizeof(hg_term), "masking", HG_TERM_CORRUPTION, 1, kSrc, kSrcKinds, 1, kMaskingRate,
      "masking noise: each element zeroed with probability rate, no rescaling", nullptr, nullptr,
-     apply<Masking>, apply_gradient<Masking>},
-    {"gaussian", HG_TERM_CORRUPTION, 1, kSrc, 1, kGaussianSigma, "additive gaussian noise N(0, sigma^2)",
-     nullptr, nullptr, apply<Gaussian>, apply_gradient<Gaussian>},
-    {"salt_pepper", HG_TERM_CORRUPTION, 1, kSrc, 1, kSaltPepperRate,
+     apply<Masking>, apply_gradient<Masking>, nullptr, nullptr},
+    {sizeof(hg_term), "gaussian", HG_TERM_CORRUPTION, 1, kSrc, kSrcKinds, 1, kGaussianSigma,
+     "additive gaussian noise N(0, sigma^2)", nullptr, nullptr, apply<Gaussian>, apply_gradient<Gaussian>,
+     nullptr, nullptr},
+    {sizeof(hg_term), "salt_pepper", HG_TERM_CORRUPTION, 1, kSrc, kSrcKinds, 1, kSaltPepperRate,
      "salt-and-pepper noise: with probability rate an element is set to 0 or 1", nullptr, nullptr,
-     apply<SaltPepper>, apply_gradient<SaltPepper>},
-    {"dropout", HG_TERM_CORRUPTION, 1, kSrc, 1, kDropoutRate,
+     apply<SaltPepper>, apply_gradient<SaltPepper>, nullptr, nullptr},
+    {sizeof(hg_term), "dropout", HG_TERM_CORRUPTION, 1, kSrc, kSrcKinds, 1, kDropoutRate,
      "inverted dropout: zeroed with probability rate, kept elements scaled by 1/(1-rate)", nullptr, nullptr,
-     apply<Dropout>, apply_gradient<Dropout>},
+     apply<Dropout>, apply_gradient<Dropout>, nullptr, nullptr},
 };
 
-const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION, "corrupt", "1.0.0", sizeof kTerms / sizeof kTerms[0],
+const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION_MAJOR,
+                           HG_PLUGIN_ABI_VERSION_MINOR,
+                           sizeof(hg_plugin),
+                           "corrupt",
+                           "1.0.0",
+                           sizeof kTerms / sizeof kTerms[0],
                            kTerms};
 
 }  // namespace

@@ -263,22 +263,34 @@ int softmax_ce_gradient(const hg_term_call* call, float scale, hg_tensor* diff_i
 
 const char* const kPredictionTarget[] = {"prediction", "target"};
 const char* const kLogitsTarget[] = {"logits", "target"};
+// The prediction is what the network computes. What it is compared with is data (the input it
+// reconstructs, or labels), or another activation: a stacked autoencoder's layer reconstructs the code below.
+const uint32_t kPredictionTargetKinds[] = {HG_INPUT_ACTIVATION,
+                                           HG_INPUT_TARGET | HG_INPUT_LABEL | HG_INPUT_ACTIVATION};
 const hg_param_spec kSumParam[] = {
-    {"sum", HG_PARAM_INT, 0, 0, 1,
+    {sizeof(hg_param_spec), "sum", HG_PARAM_INT, 0, 0, 1,
      "1: sum over each sample's elements, mean over the batch; 0: mean of all"}};
 
 const hg_term kTerms[] = {
-    {"mse", HG_TERM_LOSS, 2, kPredictionTarget, 1, kSumParam, "mean squared error (p - t)^2",
-     elementwise_value<SquaredError>, elementwise_gradient<SquaredError>, nullptr, nullptr},
-    {"bce", HG_TERM_LOSS, 2, kPredictionTarget, 1, kSumParam,
+    {sizeof(hg_term), "mse", HG_TERM_LOSS, 2, kPredictionTarget, kPredictionTargetKinds, 1, kSumParam,
+     "mean squared error (p - t)^2", elementwise_value<SquaredError>, elementwise_gradient<SquaredError>,
+     nullptr, nullptr, nullptr, nullptr},
+    {sizeof(hg_term), "bce", HG_TERM_LOSS, 2, kPredictionTarget, kPredictionTargetKinds, 1, kSumParam,
      "binary cross-entropy -[t log p + (1-t) log(1-p)], p in (0,1) clamped to [1e-7, 1-1e-7]",
-     elementwise_value<BinaryCrossEntropy>, elementwise_gradient<BinaryCrossEntropy>, nullptr, nullptr},
-    {"softmax_ce", HG_TERM_LOSS, 2, kLogitsTarget, 0, nullptr,
+     elementwise_value<BinaryCrossEntropy>, elementwise_gradient<BinaryCrossEntropy>, nullptr, nullptr,
+     nullptr, nullptr},
+    {sizeof(hg_term), "softmax_ce", HG_TERM_LOSS, 2, kLogitsTarget, kPredictionTargetKinds, 0, nullptr,
      "softmax cross-entropy of logits (N,C) against a target distribution (N,C), mean over the batch",
-     softmax_ce_value, softmax_ce_gradient, nullptr, nullptr},
+     softmax_ce_value, softmax_ce_gradient, nullptr, nullptr, nullptr, nullptr},
 };
 
-const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION, "loss", "1.0.0", sizeof kTerms / sizeof kTerms[0], kTerms};
+const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION_MAJOR,
+                           HG_PLUGIN_ABI_VERSION_MINOR,
+                           sizeof(hg_plugin),
+                           "loss",
+                           "1.0.0",
+                           sizeof kTerms / sizeof kTerms[0],
+                           kTerms};
 
 }  // namespace
 

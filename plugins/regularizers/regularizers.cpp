@@ -1,11 +1,13 @@
 // The built-in regularizer terms reg.l1, reg.kl_sparsity, reg.l2, reg.contractive and reg.kl_normal, shipped
 // as a plugin exactly like an out-of-tree one. Activations are batched (N, H...), parameters unbatched (any
 // rank). The graph file's weight is the penalty's coefficient (lambda, beta). Sums run in double over fixed
-// chunks or per column, so a value or gradient is bit-identical for any thread count.
+// chunks or per column, so a value or gradient is bit-identical for any thread count; the one exception,
+// contractive's weight gradient, uses the host's GEMM, the same bits for the same thread count.
 #include <hourglass/plugin.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -145,7 +147,7 @@ int kl_sparsity_gradient(const hg_term_call* call, float scale, hg_tensor* diff_
 
 int l2_value(const hg_term_call* call, double* value) {
   return guarded(call, [&] {
-    check_inputs(call, 1, "parameter");
+    check_inputs(call, 1, "weights");
     const float* w = call->inputs[0].data;
     *value = 0.5 * parallel_sum(call, num_elements(call->inputs[0]), kGrain, [&](int64_t b, int64_t e) {
                double sum = 0;
@@ -157,7 +159,7 @@ int l2_value(const hg_term_call* call, double* value) {
 
 int l2_gradient(const hg_term_call* call, float scale, hg_tensor* diff_inputs) {
   return guarded(call, [&] {
-    check_inputs(call, 1, "parameter");
+    check_inputs(call, 1, "weights");
     check_diffs(call, diff_inputs);
     float* diff = diff_inputs[0].data;
     if (!diff) return;
@@ -224,6 +226,23 @@ int contractive_value(const hg_term_call* call, double* value) {
   });
 }
 
+// The weights' gradient needs the column sums sum_n (h_nj(1-h_nj))^2, a vector-matrix product 1^T S of
+// the (N,H) slope matrix S: the host's GEMM does it. S, the ones and the sums live in a workspace made once
+// per use of the term (create), sized by the code's shape, so a training step allocates nothing for it.
+struct ContractiveWorkspace {
+  std::vector<float> slopes, ones, column;
+  explicit ContractiveWorkspace(const ContractiveShape& s)
+      : slopes(size_t(s.rows * s.units)), ones(size_t(s.rows), 1.0f), column(size_t(s.units)) {}
+};
+
+int contractive_create(const hg_term_call* call, void** state) {
+  return guarded(call, [&] { *state = new ContractiveWorkspace(contractive_shape(call)); });
+}
+
+void contractive_destroy(void* state) {
+  delete static_cast<ContractiveWorkspace*>(state);
+}
+
 // d/dh_nj = 2 h(1-h)(1-2h) sum_i W_ji^2 / N;  d/dW_ji = 2 W_ji sum_n (h_nj(1-h_nj))^2 / N.
 int contractive_gradient(const hg_term_call* call, float scale, hg_tensor* diff_inputs) {
   return guarded(call, [&] {
@@ -244,12 +263,25 @@ int contractive_gradient(const hg_term_call* call, float scale, hg_tensor* diff_
       });
     }
     if (float* diff_weights = diff_inputs[1].data) {
-      const std::vector<double> slopes = column_sums(call, h, s.rows, s.units, slope_squared);
+      // A caller that did not create the state (a test calling the function directly) gets a temporary one.
+      std::unique_ptr<ContractiveWorkspace> owned;
+      auto* workspace = static_cast<ContractiveWorkspace*>(call->state);
+      if (!workspace || workspace->ones.size() != size_t(s.rows) ||
+          workspace->column.size() != size_t(s.units))
+        workspace = (owned = std::make_unique<ContractiveWorkspace>(s)).get();
+      float* slopes = workspace->slopes.data();
+      parallel_for(call, 0, s.rows * s.units, kGrain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) slopes[i] = static_cast<float>(slope_squared(h[i]));
+      });
+      float* column = workspace->column.data();
+      if (call->host->sgemm('N', 'N', 1, s.units, s.rows, 1.0f, workspace->ones.data(), s.rows, slopes,
+                            s.units, 0.0f, column, s.units) != 0)
+        throw std::runtime_error("the host's sgemm refused the column sums");
       parallel_for(call, 0, s.units, lines_per_chunk(s.features), [&](int64_t b, int64_t e) {
         for (int64_t j = b; j < e; ++j)
           for (int64_t i = 0; i < s.features; ++i)
             diff_weights[j * s.features + i] +=
-                static_cast<float>(factor * 2 * w[j * s.features + i] * slopes[j]);
+                static_cast<float>(factor * 2 * w[j * s.features + i] * column[j]);
       });
     }
   });
@@ -302,35 +334,48 @@ int kl_normal_gradient(const hg_term_call* call, float scale, hg_tensor* diff_in
 
 // ---- The table ----
 
+// l1 and kl_sparsity average over the batch, so they are meant for activations (sparse codes); l2 is
+// weight decay on one parameter tensor; contractive needs the code and its encoder's weights; kl_normal a
+// VAE's two code heads.
 const char* const kActivations[] = {"activations"};
-const char* const kParameter[] = {"parameter"};
+const uint32_t kActivationKinds[] = {HG_INPUT_ACTIVATION};
+const char* const kWeights[] = {"weights"};
+const uint32_t kWeightsKinds[] = {HG_INPUT_PARAMETER};
 const char* const kCodeWeights[] = {"code", "weights"};
+const uint32_t kCodeWeightsKinds[] = {HG_INPUT_ACTIVATION, HG_INPUT_PARAMETER};
 const char* const kMuLogvar[] = {"mu", "logvar"};
-const hg_param_spec kRhoParam[] = {
-    {"rho", HG_PARAM_FLOAT, 0.05, kMinMean, 1 - kMinMean, "target mean activation of each unit, in (0,1)"}};
+const uint32_t kMuLogvarKinds[] = {HG_INPUT_ACTIVATION, HG_INPUT_ACTIVATION};
+const hg_param_spec kRhoParam[] = {{sizeof(hg_param_spec), "rho", HG_PARAM_FLOAT, 0.05, kMinMean,
+                                    1 - kMinMean, "target mean activation of each unit, in (0,1)"}};
 
 const hg_term kTerms[] = {
-    {"l1", HG_TERM_REGULARIZER, 1, kActivations, 0, nullptr,
+    {sizeof(hg_term), "l1", HG_TERM_REGULARIZER, 1, kActivations, kActivationKinds, 0, nullptr,
      "L1 sparsity sum_i |h_i| of activations (N,H...), mean over the batch", l1_value, l1_gradient, nullptr,
-     nullptr},
-    {"kl_sparsity", HG_TERM_REGULARIZER, 1, kActivations, 1, kRhoParam,
+     nullptr, nullptr, nullptr},
+    {sizeof(hg_term), "kl_sparsity", HG_TERM_REGULARIZER, 1, kActivations, kActivationKinds, 1, kRhoParam,
      "sum_j KL(rho || rho_hat_j), rho_hat_j the batch mean of unit j of activations (N,H) clamped to "
      "[1e-6, 1-1e-6]; the term's weight is beta",
-     kl_sparsity_value, kl_sparsity_gradient, nullptr, nullptr},
-    {"l2", HG_TERM_REGULARIZER, 1, kParameter, 0, nullptr,
+     kl_sparsity_value, kl_sparsity_gradient, nullptr, nullptr, nullptr, nullptr},
+    {sizeof(hg_term), "l2", HG_TERM_REGULARIZER, 1, kWeights, kWeightsKinds, 0, nullptr,
      "weight decay 0.5 * sum w^2 over a parameter tensor; the term's weight is lambda", l2_value, l2_gradient,
-     nullptr, nullptr},
-    {"contractive", HG_TERM_REGULARIZER, 2, kCodeWeights, 0, nullptr,
+     nullptr, nullptr, nullptr, nullptr},
+    {sizeof(hg_term), "contractive", HG_TERM_REGULARIZER, 2, kCodeWeights, kCodeWeightsKinds, 0, nullptr,
      "contractive penalty ||dh/dx||_F^2 of a sigmoid encoder: code h (N,H), its weights W (H,D); mean over "
      "the batch of sum_j (h_j(1-h_j))^2 sum_i W_ji^2",
-     contractive_value, contractive_gradient, nullptr, nullptr},
-    {"kl_normal", HG_TERM_REGULARIZER, 2, kMuLogvar, 0, nullptr,
+     contractive_value, contractive_gradient, nullptr, nullptr, contractive_create, contractive_destroy},
+    {sizeof(hg_term), "kl_normal", HG_TERM_REGULARIZER, 2, kMuLogvar, kMuLogvarKinds, 0, nullptr,
      "KL(N(mu, exp(logvar)) || N(0, I)) of a VAE's code: -0.5 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j)), "
      "summed over features, mean over the batch",
-     kl_normal_value, kl_normal_gradient, nullptr, nullptr},
+     kl_normal_value, kl_normal_gradient, nullptr, nullptr, nullptr, nullptr},
 };
 
-const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION, "reg", "1.0.0", sizeof kTerms / sizeof kTerms[0], kTerms};
+const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION_MAJOR,
+                           HG_PLUGIN_ABI_VERSION_MINOR,
+                           sizeof(hg_plugin),
+                           "reg",
+                           "1.0.0",
+                           sizeof kTerms / sizeof kTerms[0],
+                           kTerms};
 
 }  // namespace
 

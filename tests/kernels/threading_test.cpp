@@ -114,3 +114,37 @@ TEST_CASE("plugin_host reports the math threads and runs parallel_for") {
   });
   CHECK(sum == 999 * 1000 / 2);
 }
+
+// The host's GEMM as a plugin calls it: row-major, either operand transposed, with row strides wider than
+// the rows, against a double-precision triple loop; the same bits on every call; bad arguments refused.
+TEST_CASE("plugin_host's sgemm matches a reference product and refuses invalid arguments") {
+  const hg_host* host = plugin_host();
+  REQUIRE(HG_HAS_FIELD(host, hg_host, sgemm));
+  REQUIRE(static_cast<bool>(host->sgemm));
+  const int64_t m = 7, n = 5, k = 33, lda = 40, ldb = 9, ldc = 6;  // strides beyond the rows they hold
+  std::vector<float> a(size_t(m * lda)), b(size_t(k * ldb)), at(size_t(k * m));
+  for (size_t i = 0; i < a.size(); ++i) a[i] = float(int(i * 37 % 17) - 8) / 8;
+  for (size_t i = 0; i < b.size(); ++i) b[i] = float(int(i * 11 % 13) - 6) / 4;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t p = 0; p < k; ++p) at[size_t(p * m + i)] = a[size_t(i * lda + p)];
+  std::vector<float> c(size_t(m * ldc), 1.0f);
+  REQUIRE(host->sgemm('N', 'N', m, n, k, 2.0f, a.data(), lda, b.data(), ldb, 0.5f, c.data(), ldc) == 0);
+  std::vector<float> ct(size_t(m * ldc), 1.0f);
+  REQUIRE(host->sgemm('T', 'N', m, n, k, 2.0f, at.data(), m, b.data(), ldb, 0.5f, ct.data(), ldc) == 0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (int64_t p = 0; p < k; ++p) sum += double(a[size_t(i * lda + p)]) * b[size_t(p * ldb + j)];
+      CAPTURE(i);
+      CAPTURE(j);
+      CHECK(c[size_t(i * ldc + j)] == doctest::Approx(2 * sum + 0.5).epsilon(1e-5));
+      CHECK(ct[size_t(i * ldc + j)] == doctest::Approx(2 * sum + 0.5).epsilon(1e-5));
+    }
+  std::vector<float> again(size_t(m * ldc), 1.0f);
+  host->sgemm('N', 'N', m, n, k, 2.0f, a.data(), lda, b.data(), ldb, 0.5f, again.data(), ldc);
+  CHECK(again == c);
+  CHECK(host->sgemm('X', 'N', m, n, k, 1, a.data(), lda, b.data(), ldb, 0, c.data(), ldc) != 0);
+  CHECK(host->sgemm('N', 'N', m, n, k, 1, a.data(), k - 1, b.data(), ldb, 0, c.data(), ldc) != 0);
+  CHECK(host->sgemm('N', 'N', -1, n, k, 1, a.data(), lda, b.data(), ldb, 0, c.data(), ldc) != 0);
+  CHECK(host->sgemm('N', 'N', m, n, k, 1, nullptr, lda, b.data(), ldb, 0, c.data(), ldc) != 0);
+}

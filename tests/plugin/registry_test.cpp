@@ -89,10 +89,18 @@ TEST_CASE("a missing folder is skipped silently but a file given as a folder is 
 }
 
 TEST_CASE(
-    "a plugin from another ABI version is refused, naming both versions, before any other field is read") {
-  const std::string file = fixture("abi/hg_test_abi.so");
-  CHECK(single_load_error(file) ==
-        file + ": error: plugin built for ABI version 999, this hourglass supports version 1\n");
+    "a plugin from another ABI version is refused, naming both versions and how to rebuild, before any other "
+    "field is read") {
+  const auto expected = [](const std::string& file, const std::string& version) {
+    return file + ": error: plugin built for plugin ABI " + version +
+           ", but this hourglass loads ABI 2 (2.0) only: rebuild the plugin against this hourglass's headers "
+           "(find_package(hourglass) in its CMake project, as plugins/examples/log_sparsity does; see "
+           "README, "
+           "Plugins, for what changed)\n";
+  };
+  const std::string v1 = fixture("abi/hg_test_abi_v1.so"), future = fixture("abi/hg_test_abi.so");
+  CHECK(single_load_error(v1) == expected(v1, "1"));
+  CHECK(single_load_error(future) == expected(future, "999"));
 }
 
 TEST_CASE("a library without the entry point is not a plugin") {
@@ -113,7 +121,7 @@ TEST_CASE("a file that cannot be loaded reports dlerror's reason, without Boost'
 }
 
 TEST_CASE("each malformed table is refused with the exact problem") {
-  const std::pair<const char*, const char*> cases[] = {
+  const std::pair<const char*, std::string> cases[] = {
       {"null_entry", "plugin entry point 'hourglass_plugin' returned NULL"},
       {"null_name", "malformed plugin table: term #0 has no name"},
       {"bad_name", "malformed plugin table: term name 'L1-norm' is not a valid name ([a-z_][a-z0-9_]*)"},
@@ -130,9 +138,30 @@ TEST_CASE("each malformed table is refused with the exact problem") {
       {"default_outside",
        "malformed plugin table: parameter 'weight' of 'bad.l1' has default 20 outside [0, 10]"},
       {"listed_twice", "malformed plugin table: term 'bad.l1' is listed twice"},
+      {"no_input_kinds", "malformed plugin table: term 'bad.l1' has no input_kinds"},
+      {"bad_input_kinds",
+       "malformed plugin table: input #0 of 'bad.l1' has input kinds 16 (must be a non-empty mask of "
+       "HG_INPUT_*, "
+       "at most 15)"},
+      {"create_without_destroy",
+       "malformed plugin table: regularizer 'bad.l1' has no destroy function, but has create (a term with "
+       "state "
+       "needs both)"},
+      {"small_term",
+       "malformed plugin table: term #0 has struct_size 8, but ABI 2 structs of this kind have at least " +
+           std::to_string(sizeof(hg_term)) + " bytes"},
+      {"uneven_terms", "malformed plugin table: term #1 has struct_size " +
+                           std::to_string(sizeof(hg_term) + 8) + ", unlike #0's " +
+                           std::to_string(sizeof(hg_term)) +
+                           " (all elements of an array must have the same)"},
+      {"small_plugin",
+       "malformed plugin table: the plugin table has struct_size 12, but ABI 2 structs of this kind have at "
+       "least " +
+           std::to_string(sizeof(hg_plugin)) + " bytes"},
   };
   for (const auto& name_message : cases) {  // not a structured binding: CAPTURE's lambda names it
-    const auto &name = name_message.first, &message = name_message.second;
+    const char* const& name = name_message.first;
+    const std::string& message = name_message.second;
     CAPTURE(name);
     const std::string file = fixture("malformed/" + std::string(name) + ".so");
     CHECK(single_load_error(file) == file + ": error: " + message + "\n");
@@ -143,8 +172,8 @@ TEST_CASE("one broken file does not hide the others: a folder reports every file
   PluginRegistry registry;
   registry.load_folder(fixture("malformed"));
   CHECK(registry.terms().empty());
-  REQUIRE(registry.load_errors().size() == 14);
-  CHECK(registry.load_errors().front().where.file == fixture("malformed/bad_kind.so"));
+  REQUIRE(registry.load_errors().size() == 20);
+  CHECK(registry.load_errors().front().where.file == fixture("malformed/bad_input_kinds.so"));
   CHECK(registry.load_errors().back().where.file == fixture("malformed/zero_inputs.so"));
 }
 

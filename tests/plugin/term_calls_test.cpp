@@ -1,6 +1,7 @@
 // Calling into terms: a good plugin's four entry points, and every way a term can fail (a guarded throw, an
 // exception escaping the C boundary, a non-zero return with or without a message), each reported as hg::Error
 // at the graph node, naming the term and its plugin file.
+#include <dlfcn.h>
 #include <doctest/doctest.h>
 
 #include "plugin/registry.h"
@@ -106,4 +107,37 @@ TEST_CASE("a non-zero return becomes hg::Error with the plugin's message, or say
           call_term_apply_gradient(f.term("failing.corrupt"), make_call(f.inputs, {}), &dst_view,
                                    &f.diff_view, kNode);
         }) == failure("failing.corrupt", file, "the plugin returned an error without a message"));
+}
+
+TEST_CASE("a term's state is created with the input shapes, passed to each call, and destroyed once") {
+  PluginRegistry registry;
+  const std::string file = fixture("stateful/hg_test_stateful.so");
+  registry.load_file(file);
+  REQUIRE(registry.load_errors().empty());
+  const TermRef& counter = *registry.find("stateful.counter");
+  void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  REQUIRE(handle);
+  auto live_states = reinterpret_cast<int (*)()>(dlsym(handle, "hg_test_live_states"));
+  REQUIRE(static_cast<bool>(live_states));
+  std::vector<float> src(6);  // its values do not matter to create, only its shape
+  const std::vector<hg_tensor> inputs = {view(src, {2, 3})};
+  {
+    std::shared_ptr<TermState> first = create_term_state(counter, make_call(inputs, {}), kNode);
+    std::shared_ptr<TermState> second = create_term_state(counter, make_call(inputs, {}), kNode);
+    CHECK(live_states() == 2);
+    hg_term_call call = make_call(inputs, {});
+    call.state = first->get();
+    CHECK(call_term_value(counter, call, kNode) == 6001);
+    CHECK(call_term_value(counter, call, kNode) == 6002);
+    call.state = second->get();
+    CHECK(call_term_value(counter, call, kNode) == 6001);  // each use has its own
+  }
+  CHECK(live_states() == 0);
+  dlclose(handle);
+}
+
+TEST_CASE("a term without create gets no state and destroys nothing") {
+  Fixture f("good/hg_test_good.so");
+  std::shared_ptr<TermState> state = create_term_state(f.term("test.l1"), make_call(f.inputs, {1.0}), kNode);
+  CHECK(state->get() == nullptr);
 }

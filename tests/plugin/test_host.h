@@ -27,13 +27,28 @@ inline void threaded_for(int64_t begin, int64_t end, int64_t grain, void* contex
   for (std::thread& thread : threads) thread.join();
 }
 
+// A plain triple loop in double, standing in for the engine's oneDNN GEMM (tests/kernels checks that one).
+inline int32_t reference_sgemm(char trans_a, char trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                               int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (int64_t p = 0; p < k; ++p)
+        sum += double(trans_a == 'T' ? a[p * lda + i] : a[i * lda + p]) *
+               (trans_b == 'T' ? b[j * ldb + p] : b[p * ldb + j]);
+      c[i * ldc + j] = float(alpha * sum + (beta == 0 ? 0.0 : double(beta) * c[i * ldc + j]));
+    }
+  return 0;
+}
+
 inline const hg_host* serial_host() {
-  static const hg_host host{serial_for, 1};
+  static const hg_host host{sizeof(hg_host), serial_for, 1, reference_sgemm};
   return &host;
 }
 
 inline const hg_host* threaded_host() {
-  static const hg_host host{threaded_for, 3};
+  static const hg_host host{sizeof(hg_host), threaded_for, 3, reference_sgemm};
   return &host;
 }
 
@@ -47,6 +62,7 @@ inline hg_tensor view(std::vector<float>& data, const std::vector<int64_t>& dims
 inline hg_term_call make_call(const std::vector<hg_tensor>& inputs, const std::vector<double>& params,
                               const hg_host* host = serial_host()) {
   hg_term_call call{};
+  call.struct_size = sizeof call;
   call.host = host;
   call.params = params.data();
   call.num_inputs = static_cast<int32_t>(inputs.size());

@@ -306,18 +306,24 @@ TEST_CASE("plugins lists every built-in term with its parameters and version") {
   CHECK(r.status == 0);
   for (const char* term :
        {"loss.mse(prediction, target)", "loss.bce(prediction, target)", "loss.softmax_ce(logits, target)",
-        "reg.l1(activations)", "reg.kl_sparsity(activations)", "reg.l2(parameter)", "reg.contractive(",
+        "reg.l1(activations)", "reg.kl_sparsity(activations)", "reg.l2(weights)", "reg.contractive(",
         "corrupt.masking(src)", "corrupt.gaussian(src)", "corrupt.salt_pepper(src)", "corrupt.dropout(src)"})
     CHECK_MESSAGE(contains(r.output, term), term);
   CHECK(contains(r.output, "rho        float default 0.05"));
   CHECK(contains(r.output, "version 1.0.0"));
+  // What each input must be, as the lowering enforces it.
+  CHECK(contains(r.output, "reg.l2(weights)  regularizer, version 1.0.0"));
+  CHECK(contains(r.output, "      weights: a parameter\n"));
+  CHECK(contains(r.output, "      code: an activation; weights: a parameter\n"));
+  CHECK(contains(r.output, "      prediction: an activation; target: an activation, a target (a data input) or a label\n"));
 }
 
 TEST_CASE("plugins lists a plugin folder's broken libraries and then fails, so scripts notice") {
   Result r = run(std::string("plugins --plugin-dir ") + HG_TEST_PLUGIN_DIR + "/abi");
   CHECK(r.status == 1);
   CHECK(contains(r.output, "plugins that failed to load:"));
-  CHECK(contains(r.output, "plugin built for ABI version 999"));
+  CHECK(contains(r.output, "plugin built for plugin ABI 1, but this hourglass loads ABI 2 (2.0) only"));
+  CHECK(contains(r.output, "plugin built for plugin ABI 999"));
   CHECK(contains(r.output, "loss.mse(prediction, target)"));  // the good ones are still listed
 }
 
@@ -325,9 +331,9 @@ TEST_CASE("check and train warn about plugins that failed to load, even when the
   Result r = run(std::string("check graphs/mnist_ae32.graph --plugin-dir ") + HG_TEST_PLUGIN_DIR + "/abi");
   CHECK(r.status == 0);
   CHECK(contains(r.output,
-                 "warning: 1 plugin failed to load, so its terms are missing (`hourglass plugins` "
+                 "warning: 2 plugins failed to load, so their terms are missing (`hourglass plugins` "
                  "lists them):"));
-  CHECK(contains(r.output, "plugin built for ABI version 999"));
+  CHECK(contains(r.output, "plugin built for plugin ABI 999"));
   CHECK(contains(r.output, "graphs/mnist_ae32.graph: ok"));
 }
 
@@ -433,4 +439,47 @@ TEST_CASE("show samples decodes codes of a VAE; show latent wants a 2-D code") {
   CHECK(r.status == 1);
   CHECK(contains(r.output,
                  "graphs/gallery/vae.graph:8:10: error: show latent draws a 2-D code, but 'z' is [N, 20]"));
+}
+
+TEST_CASE("gradcheck passes every built-in term, on default and given shapes") {
+  for (const char* term : {"loss.mse", "loss.bce", "loss.softmax_ce", "reg.l1", "reg.kl_sparsity", "reg.l2",
+                           "reg.contractive", "reg.kl_normal", "corrupt.masking", "corrupt.gaussian",
+                           "corrupt.salt_pepper", "corrupt.dropout"}) {
+    Result r = run(std::string("gradcheck ") + term);
+    CHECK_MESSAGE(r.status == 0, term, r.output);
+    CHECK_MESSAGE(contains(r.output, std::string(term) + ": ok (tolerance 0.01)"), term);
+  }
+  Result r = run("gradcheck reg.contractive --shape 16x32 --shape 32x20");
+  CHECK(r.status == 0);
+  CHECK(contains(r.output, "reg.contractive input 'weights' [32x20]: worst relative error"));
+  CHECK(run("gradcheck reg.kl_sparsity --param rho=0.2").status == 0);
+}
+
+TEST_CASE("gradcheck fails a wrong gradient or apply_gradient, naming the term and the input") {
+  const std::string dir = std::string(" --plugin-dir ") + HG_TEST_PLUGIN_DIR + "/wrong";
+  Result r = run("gradcheck wrong.product" + dir);
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "wrong.product input 'a' [4x8]: worst relative error"));
+  CHECK(contains(r.output, "gradcheck: error: gradient of 'wrong.product' disagrees with finite differences for "
+                           "input 'b': worst relative error 0.5 > tolerance 0.01"));
+  CHECK_FALSE(contains(r.output, "for input 'a'"));
+  r = run("gradcheck wrong.double" + dir);
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "apply_gradient of 'wrong.double' disagrees with finite differences for input 'src'"));
+}
+
+TEST_CASE("gradcheck refuses unknown terms, parameters and bad shapes on the command line") {
+  Result r = run("gradcheck reg.l3");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "unknown term 'reg.l3' (did you mean 'reg.l1' or 'reg.l2'?)"));
+  r = run("gradcheck reg.kl_sparsity --param rho=2");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "--param rho=2: 'rho' must be a number in"));
+  r = run("gradcheck reg.l2 --shape 4xx");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "--shape 4xx: expected sizes such as 16x32"));
+  r = run("gradcheck reg.l2 --shape 4 --shape 4");
+  CHECK(r.status == 2);
+  CHECK(contains(r.output, "2 --shape for 'reg.l2', which takes 1 input"));
+  CHECK(contains(run("gradcheck --help").output, "exits 1 when one is above the tolerance, 1e-2"));
 }

@@ -41,12 +41,19 @@ int gradient(const hg_term_call* call, float scale, hg_tensor* diff) {
 }
 
 const char* const kInputs[] = {"activations"};
-const hg_param_spec kParams[] = {
-    {"eps", HG_PARAM_FLOAT, 0.1, 1e-6, 1e6, "scale below which activations count as zero"}};
-const hg_term kTerms[] = {{"log_sparsity", HG_TERM_REGULARIZER, 1, kInputs, 1, kParams,
-                           "log sparsity sum_i log(1 + h_i^2/eps), mean over the batch", value, gradient,
-                           nullptr, nullptr}};
-const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION, "example", "0.1.0", 1, kTerms};
+const uint32_t kInputKinds[] = {HG_INPUT_ACTIVATION};  // the lowering refuses a parameter or data here
+const hg_param_spec kParams[] = {{sizeof(hg_param_spec), "eps", HG_PARAM_FLOAT, 0.1, 1e-6, 1e6,
+                                  "scale below which activations count as zero"}};
+const hg_term kTerms[] = {{sizeof(hg_term), "log_sparsity", HG_TERM_REGULARIZER, 1, kInputs, kInputKinds, 1,
+                           kParams, "log sparsity sum_i log(1 + h_i^2/eps), mean over the batch", value,
+                           gradient, nullptr, nullptr, nullptr, nullptr}};
+const hg_plugin kPlugin = {HG_PLUGIN_ABI_VERSION_MAJOR,
+                           HG_PLUGIN_ABI_VERSION_MINOR,
+                           sizeof(hg_plugin),
+                           "example",
+                           "0.1.0",
+                           1,
+                           kTerms};
 
 }  // namespace
 
