@@ -2,7 +2,11 @@
 // numpy arrays of any supported dtype (memory-mapped), CSV tables stored as float32.
 #include "data/dataset.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <cstring>
 
@@ -73,11 +77,30 @@ FileMapping::~FileMapping() {
   ::munmap(const_cast<uint8_t*>(bytes_), size_t(size_));
 }
 
+// The process's resident pages that belong to files (statm's third field: file-backed and shared memory),
+// in bytes; -1 when /proc cannot tell. Read with plain system calls: no allocation on the sampling path.
+static int64_t resident_file_bytes() {
+  const int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char text[128];
+  const ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  if (n <= 0) return -1;
+  text[n] = 0;
+  long long size = 0, resident = 0, shared = 0;
+  if (std::sscanf(text, "%lld %lld %lld", &size, &resident, &shared) != 3) return -1;
+  return int64_t(shared) * ::sysconf(_SC_PAGESIZE);
+}
+
+// What a read maps is the kernel's choice (fault-around and large page-cache folios map tens of KB around
+// a 3 KB sample), so the budget is checked against the pages actually resident, every kCheckEvery bytes.
 void FileMapping::note_read(int64_t bytes) const {
+  constexpr int64_t kCheckEvery = int64_t(4) << 20;
   if (size_ <= kResidentBudget) return;
-  if (read_since_release_.fetch_add(bytes, std::memory_order_relaxed) + bytes < kResidentBudget) return;
-  read_since_release_.store(0, std::memory_order_relaxed);
-  ::madvise(const_cast<uint8_t*>(bytes_), size_t(size_), MADV_DONTNEED);  // advice: a failure changes nothing
+  if (read_since_check_.fetch_add(bytes, std::memory_order_relaxed) + bytes < kCheckEvery) return;
+  read_since_check_.store(0, std::memory_order_relaxed);
+  if (resident_file_bytes() > kResidentBudget)
+    ::madvise(const_cast<uint8_t*>(bytes_), size_t(size_), MADV_DONTNEED);  // advice: a failure changes nothing
 }
 
 void Dataset::copy_untransformed(int64_t i, float* dst) const {

@@ -18,9 +18,9 @@ int dtype_bytes(DType t);
 const char* dtype_name(DType t);  // numpy's names: "uint8", "float32", ...
 
 // A read-only memory mapping of a data file. An epoch reads every sample of it once, and the pages it touched
-// would stay mapped: the process's resident set would grow to the file's size, however large. So once a
-// mapping larger than kResidentBudget has had that many bytes read since the last release, its pages are
-// released (madvise MADV_DONTNEED). They stay in the page cache while memory allows, and a later read maps
+// would stay mapped: the process's resident set would grow to the file's size, however large. So a mapping
+// larger than kResidentBudget releases its pages (madvise MADV_DONTNEED) whenever the process's resident
+// file pages exceed that budget. They stay in the page cache while memory allows, and a later read maps
 // them again; a file smaller than the budget stays mapped whole.
 class FileMapping {
  public:
@@ -37,7 +37,7 @@ class FileMapping {
  private:
   const uint8_t* bytes_;
   int64_t size_;
-  mutable std::atomic<int64_t> read_since_release_{0};
+  mutable std::atomic<int64_t> read_since_check_{0};
 };
 
 struct Dataset {
