@@ -100,7 +100,8 @@ void FileMapping::note_read(int64_t bytes) const {
   if (read_since_check_.fetch_add(bytes, std::memory_order_relaxed) + bytes < kCheckEvery) return;
   read_since_check_.store(0, std::memory_order_relaxed);
   if (resident_file_bytes() > kResidentBudget)
-    ::madvise(const_cast<uint8_t*>(bytes_), size_t(size_), MADV_DONTNEED);  // advice: a failure changes nothing
+    ::madvise(const_cast<uint8_t*>(bytes_), size_t(size_),
+              MADV_DONTNEED);  // advice: a failure changes nothing
 }
 
 void Dataset::copy_untransformed(int64_t i, float* dst) const {

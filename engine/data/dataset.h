@@ -42,11 +42,11 @@ class FileMapping {
 
 struct Dataset {
   std::string images_path, labels_path;
-  int64_t count = 0;                    // number of samples
-  std::vector<int64_t> item_dims;       // dims of one sample, e.g. {28, 28}
-  std::vector<uint8_t> pixels;          // owned storage: rows of features() elements of `dtype`, row-major
+  int64_t count = 0;               // number of samples
+  std::vector<int64_t> item_dims;  // dims of one sample, e.g. {28, 28}
+  std::vector<uint8_t> pixels;     // owned storage: rows of features() elements of `dtype`, row-major
   std::shared_ptr<const FileMapping> mapping;  // the mapped file `mapped` points into, kept open
-  const uint8_t* mapped = nullptr;      // when set, the rows are here instead of in `pixels`
+  const uint8_t* mapped = nullptr;             // when set, the rows are here instead of in `pixels`
   DType dtype = DType::U8;
   bool swap_bytes = false;               // big-endian elements (a numpy '>f4' array)
   float scale = 1.0f;                    // a value is float(element) * scale

@@ -57,8 +57,8 @@ struct ParameterAttributes : Attributes {
 };
 // A plugin term or corruption, named here and resolved against the loaded plugins when a plan is built.
 struct TermAttributes : Attributes {
-  std::string term;  // "loss.bce"
-  int32_t kind = HG_TERM_LOSS;  // HG_TERM_*
+  std::string term;                // "loss.bce"
+  int32_t kind = HG_TERM_LOSS;     // HG_TERM_*
   std::vector<double> parameters;  // in the term's parameter order
 };
 // d objective / d input k = weights[k]. A scalar input adds weights[k] * value; a per-sample value of one

@@ -174,8 +174,8 @@ TEST_CASE("npy: an epoch over a file larger than the residency budget keeps at m
   // 400 MB of float32 zeros, as a sparse file: no disk is written, but reading maps page-cache pages.
   const int64_t rows = 128 * 1024, width = 800;
   const std::string path = dir.file("big.npy");
-  write_file(path, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
-                                 std::to_string(width) + "), }",
+  write_file(path, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) +
+                                 ", " + std::to_string(width) + "), }",
                              ""));
   REQUIRE(truncate(path.c_str(), off_t(std::filesystem::file_size(path) + rows * width * 4)) == 0);
   const Dataset d = read_npy(npy_options(path));

@@ -315,7 +315,9 @@ TEST_CASE("plugins lists every built-in term with its parameters and version") {
   CHECK(contains(r.output, "reg.l2(weights)  regularizer, version 1.0.0"));
   CHECK(contains(r.output, "      weights: a parameter\n"));
   CHECK(contains(r.output, "      code: an activation; weights: a parameter\n"));
-  CHECK(contains(r.output, "      prediction: an activation; target: an activation, a target (a data input) or a label\n"));
+  CHECK(contains(
+      r.output,
+      "      prediction: an activation; target: an activation, a target (a data input) or a label\n"));
 }
 
 TEST_CASE("plugins lists a plugin folder's broken libraries and then fails, so scripts notice") {
@@ -442,9 +444,9 @@ TEST_CASE("show samples decodes codes of a VAE; show latent wants a 2-D code") {
 }
 
 TEST_CASE("gradcheck passes every built-in term, on default and given shapes") {
-  for (const char* term : {"loss.mse", "loss.bce", "loss.softmax_ce", "reg.l1", "reg.kl_sparsity", "reg.l2",
-                           "reg.contractive", "reg.kl_normal", "corrupt.masking", "corrupt.gaussian",
-                           "corrupt.salt_pepper", "corrupt.dropout"}) {
+  for (const char* term :
+       {"loss.mse", "loss.bce", "loss.softmax_ce", "reg.l1", "reg.kl_sparsity", "reg.l2", "reg.contractive",
+        "reg.kl_normal", "corrupt.masking", "corrupt.gaussian", "corrupt.salt_pepper", "corrupt.dropout"}) {
     Result r = run(std::string("gradcheck ") + term);
     CHECK_MESSAGE(r.status == 0, term, r.output);
     CHECK_MESSAGE(contains(r.output, std::string(term) + ": ok (tolerance 0.01)"), term);
@@ -460,12 +462,14 @@ TEST_CASE("gradcheck fails a wrong gradient or apply_gradient, naming the term a
   Result r = run("gradcheck wrong.product" + dir);
   CHECK(r.status == 1);
   CHECK(contains(r.output, "wrong.product input 'a' [4x8]: worst relative error"));
-  CHECK(contains(r.output, "gradcheck: error: gradient of 'wrong.product' disagrees with finite differences for "
-                           "input 'b': worst relative error 0.5 > tolerance 0.01"));
+  CHECK(contains(r.output,
+                 "gradcheck: error: gradient of 'wrong.product' disagrees with finite differences for "
+                 "input 'b': worst relative error 0.5 > tolerance 0.01"));
   CHECK_FALSE(contains(r.output, "for input 'a'"));
   r = run("gradcheck wrong.double" + dir);
   CHECK(r.status == 1);
-  CHECK(contains(r.output, "apply_gradient of 'wrong.double' disagrees with finite differences for input 'src'"));
+  CHECK(contains(r.output,
+                 "apply_gradient of 'wrong.double' disagrees with finite differences for input 'src'"));
 }
 
 TEST_CASE("gradcheck refuses unknown terms, parameters and bad shapes on the command line") {

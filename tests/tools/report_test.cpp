@@ -108,7 +108,8 @@ TEST_CASE("report of a pipeline's output: the summary table, stage times and eve
     CHECK(contains(page, expected));
   }
   CHECK(contains(page, "<h3>Stages</h3>"));
-  CHECK(std::regex_search(page, std::regex("<td>s1/dae.safetensors</td><td>done</td><td>[0-9]+\\.[0-9]{2} s</td>")));
+  CHECK(std::regex_search(
+      page, std::regex("<td>s1/dae.safetensors</td><td>done</td><td>[0-9]+\\.[0-9]{2} s</td>")));
   CHECK(count(page, "<section>") == 7);
   CHECK(count(page, "<svg") == 6 + 4);  // a loss chart per run, and accuracy for the four classifiers
 }
