@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
+#include "common.h"
 #include "support/diagnostics.h"
 
 namespace hg::tools {
@@ -108,13 +107,6 @@ void render(const Chart& chart, const char* device, const std::string& path) {
   draw(pls, chart);
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 bool drawable(const Chart& chart) {
@@ -128,7 +120,7 @@ std::string chart_svg(const Chart& chart) {
   const fs::path scratch =
       fs::temp_directory_path() / ("hourglass-chart-" + std::to_string(getpid()) + ".svg");
   render(chart, "svg", scratch.string());
-  std::string svg = read_all(scratch.string());
+  std::string svg = read_text(scratch.string());  // common.h
   std::error_code ignored;
   fs::remove(scratch, ignored);
   const size_t start = svg.find("<svg");  // inside a page: no XML declaration or doctype

@@ -192,11 +192,8 @@ std::string pictures(const Run& run, const ReportOptions& o) {
     show.count = std::string(what) == "recon" ? 10 : 100;
     try {
       const std::string caption = draw_picture(model, show);
-      std::ifstream in(scratch, std::ios::binary);
-      std::stringstream bytes;
-      bytes << in.rdbuf();
       html += "<figure><img alt=\"" + std::string(what) + "\" src=\"data:image/png;base64," +
-              base64(bytes.str()) + "\"><figcaption>" + what + ": " + escape(caption) +
+              base64(read_text(scratch.string())) + "\"><figcaption>" + what + ": " + escape(caption) +
               "</figcaption></figure>\n";
     } catch (const Error& e) {
       html += "<p class=\"note\">" + std::string(what) +
