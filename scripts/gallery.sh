@@ -26,7 +26,7 @@ for graph in "${graphs[@]}"; do
     test_line="$test_line; z sampled: $("$hg" eval "$graph" --ckpt "$ckpt" --sample | sed 's/.*sampled): //')"
   fi
   noise_line=$("$hg" eval "$graph" --ckpt "$ckpt" --noise 1000 | sed 's/.*samples): //')
-  seconds=$(grep -o '"seconds": [0-9.]*' "$metrics" | awk '{print $2}' | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}')
+  seconds=$(grep -o '"seconds": *[0-9.e-]*' "$metrics" | sed 's/.*: *//' | sort -g | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}')
   epochs=$(wc -l <"$metrics")
   if "$hg" show filters "$graph" --ckpt "$ckpt" --out "docs/results/$name.filters.png" >/dev/null 2>&1; then :; fi
   if "$hg" show recon "$graph" --ckpt "$ckpt" --out "docs/results/$name.recon.png" >/dev/null 2>&1; then :; fi
