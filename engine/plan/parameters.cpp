@@ -115,41 +115,63 @@ __attribute__((target_clones("avx2", "default"))) void glorot_fill(float* out, i
   }
 }
 
+namespace {
+
+// The update of elements [from, to) of the arenas at `rate`, the `step`th update (counted from 1). Every
+// element is independent of the others, so any split of a range gives the same bits.
+struct UpdateRule {
+  bool adam;
+  float mu, b1, b2, eps, c1, c2;
+  UpdateRule(const OptimizerSettings& o, int64_t step)
+      : adam(o.kind == "adam"),
+        mu(float(o.momentum)),
+        b1(float(o.beta1)),
+        b2(float(o.beta2)),
+        eps(float(o.epsilon)),
+        c1(float(1.0 / (1.0 - std::pow(o.beta1, double(step))))),
+        c2(float(1.0 / (1.0 - std::pow(o.beta2, double(step))))) {}
+
+  void apply(ParameterStore& store, int64_t from, int64_t to, float rate) const {
+    float *p = store.values(), *g = store.gradients(), *m = store.state(0);
+    float* v = adam ? store.state(1) : nullptr;
+    if (adam) {
+      for (int64_t i = from; i < to; ++i) {
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        p[i] -= rate * (m[i] * c1) / (std::sqrt(v[i] * c2) + eps);
+      }
+    } else {
+      for (int64_t i = from; i < to; ++i) {
+        m[i] = mu * m[i] + g[i];
+        p[i] -= rate * m[i];
+      }
+    }
+  }
+};
+
+}  // namespace
+
 void optimizer_step(const OptimizerSettings& o, ParameterStore& store) {
   ++store.step;
-  const float mu = float(o.momentum);
-  const float b1 = float(o.beta1), b2 = float(o.beta2), eps = float(o.epsilon);
-  const float c1 = float(1.0 / (1.0 - std::pow(o.beta1, double(store.step))));
-  const float c2 = float(1.0 / (1.0 - std::pow(o.beta2, double(store.step))));
-  const bool adam = o.kind == "adam";
+  const UpdateRule rule(o, store.step);
   const double lr = o.learning_rate * store.learning_rate_scale;
-  float *p = store.values(), *g = store.gradients(), *m = store.state(0);
-  float* v = adam ? store.state(1) : nullptr;
   const std::vector<ParameterStore::Run>& runs = store.runs_;
   // One parallel pass over the trainable elements, numbered run after run; each chunk finds its runs.
   parallel_for(0, store.trainable_, 1 << 14, [&](int64_t b, int64_t e) {
     int64_t first = 0;  // the trainable index where run r starts
     for (const ParameterStore::Run& r : runs) {
       const int64_t length = r.end - r.begin, lo = std::max(b, first), hi = std::min(e, first + length);
-      if (lo < hi) {
-        const float rate = float(lr * r.lr_mult);
-        const int64_t from = r.begin + (lo - first), to = r.begin + (hi - first);
-        if (adam) {
-          for (int64_t i = from; i < to; ++i) {
-            m[i] = b1 * m[i] + (1 - b1) * g[i];
-            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-            p[i] -= rate * (m[i] * c1) / (std::sqrt(v[i] * c2) + eps);
-          }
-        } else {
-          for (int64_t i = from; i < to; ++i) {
-            m[i] = mu * m[i] + g[i];
-            p[i] -= rate * m[i];
-          }
-        }
-      }
+      if (lo < hi) rule.apply(store, r.begin + (lo - first), r.begin + (hi - first), float(lr * r.lr_mult));
       first += length;
     }
   });
+}
+
+void optimizer_update(const OptimizerSettings& o, ParameterStore& store, const ParameterSlot& slot) {
+  const UpdateRule rule(o, store.step + 1);
+  const float rate = float(o.learning_rate * store.learning_rate_scale * slot.lr_mult);
+  parallel_for(slot.offset, slot.offset + slot.count, 1 << 14,
+               [&](int64_t b, int64_t e) { rule.apply(store, b, e, rate); });
 }
 
 }  // namespace hg

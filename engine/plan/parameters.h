@@ -70,6 +70,12 @@ class ParameterStore {
 
  private:
   friend void optimizer_step(const OptimizerSettings& settings, ParameterStore& store);
+
+  // One trainable slot's part of the next optimizer_step, with the same arithmetic: a training plan updates
+  // each parameter as soon as its gradient is final and its last reader has run, while the gradient is still
+  // in cache, and then counts the step once (++store.step) after every slot's update. The bits are those of
+  // optimizer_step.
+  void optimizer_update(const OptimizerSettings& settings, ParameterStore& store, const ParameterSlot& slot);
   // Stretches of the arenas that the optimizer updates at one lr multiplier: neighbouring trainable slots
   // with the same lr_mult merge (with the padding between them, whose gradient stays 0), so a graph with
   // nothing frozen is one run and the update one pass.
@@ -98,5 +104,11 @@ void glorot_fill(float* out, int64_t count, uint64_t seed, double limit);
 // Adam with bias correction, at the optimizer's lr times store.learning_rate_scale times each parameter's
 // lr_mult. Frozen parameters are skipped.
 void optimizer_step(const OptimizerSettings& settings, ParameterStore& store);
+
+// One trainable slot's part of the next optimizer_step, with the same arithmetic: a training plan updates
+// each parameter as soon as its gradient is final and its last reader has run, while the gradient is still
+// in cache, and then counts the step once (++store.step) after every slot's update. The bits are those of
+// optimizer_step.
+void optimizer_update(const OptimizerSettings& settings, ParameterStore& store, const ParameterSlot& slot);
 
 }  // namespace hg

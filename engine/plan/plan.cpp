@@ -47,8 +47,11 @@ Plan::Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry&
   for (NodeId id = 0; id < NodeId(graph.nodes.size()); ++id) {
     const Node& node = graph.node(id);
     const bool is_fed = std::find(fed.begin(), fed.end(), id) != fed.end();
-    if (included_[id] && !is_fed && !node.is(OpRole::Input) && !node.is(OpRole::Parameter))
-      steps_.push_back(PlanStep{id, node.op->bind(context, id), {}});
+    if (!included_[id] || is_fed || node.is(OpRole::Input) || node.is(OpRole::Parameter)) continue;
+    if (node.is(OpRole::OptimizerStep) && shard.count == 1)
+      add_optimizer_steps(id);
+    else
+      steps_.push_back(PlanStep{id, node.op->bind(context, id), {}, kNoNode, {}});
   }
   add_dependencies();
 }
@@ -155,14 +158,36 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep, const std::vector<Nod
   }
 }
 
+// The optimizer step as one update per trainable parameter, each free to run as soon as the parameter's
+// final gradient is written and every reader of its value has run (add_dependencies), while the gradient
+// is still in cache: one pass over all parameters after the whole backward pass found them evicted. A last
+// step, after every update, counts the step. Data-parallel plans keep the single update, which must wait
+// for the gradient sums of all processes.
+void Plan::add_optimizer_steps(NodeId optimizer) {
+  ParameterStore* store = &parameters_;
+  const OptimizerSettings settings = graph_.train.optimizer;
+  for (const ParameterSlot& slot : parameters_.slots()) {
+    if (!slot.trainable) continue;
+    const ParameterSlot* s = &slot;
+    steps_.push_back(PlanStep{
+        optimizer, [=] { optimizer_update(settings, *store, *s); }, {}, slot.node, "update of " + slot.name});
+  }
+  steps_.push_back(PlanStep{optimizer, [store] { ++store->step; }, {}, kNoNode, {}});
+}
+
 // Edges: a step follows the producers of its inputs; a step whose output reuses arena memory follows every
-// reader of the earlier occupant; the optimizer step follows every reader of a parameter.
+// reader of the earlier occupant; a parameter's update follows its gradient and every reader of its value.
 void Plan::add_dependencies() {
+  // The optimizer's steps read every parameter and gradient; no other step follows them, and the edges
+  // among them are added below.
+  auto optimizer = [&](size_t s) { return graph_.node(steps_[s].node).is(OpRole::OptimizerStep); };
   std::map<NodeId, size_t> step_of;
-  for (size_t s = 0; s < steps_.size(); ++s) step_of[steps_[s].node] = s;
   std::map<NodeId, std::vector<size_t>> readers;
-  for (size_t s = 0; s < steps_.size(); ++s)
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    if (optimizer(s)) continue;
+    step_of[steps_[s].node] = s;
     for (NodeId input : graph_.node(steps_[s].node).inputs) readers[input].push_back(s);
+  }
   auto overlaps = [&](NodeId a, NodeId b) {
     const int64_t sa = arena_offset_[a], sb = arena_offset_[b];
     if (sa < 0 || sb < 0) return false;
@@ -173,8 +198,9 @@ void Plan::add_dependencies() {
   for (size_t s = 0; s < steps_.size(); ++s) {
     std::set<size_t> after;
     const NodeId id = steps_[s].node;
-    for (NodeId input : graph_.node(id).inputs)
-      if (step_of.count(input)) after.insert(step_of[input]);
+    if (steps_[s].updates == kNoNode)
+      for (NodeId input : graph_.node(id).inputs)
+        if (step_of.count(input)) after.insert(step_of[input]);
     for (size_t earlier = 0; earlier < s; ++earlier) {
       const NodeId other = steps_[earlier].node;
       if (!overlaps(id, other)) continue;
@@ -182,10 +208,16 @@ void Plan::add_dependencies() {
       for (size_t r : readers[other])
         if (r < s) after.insert(r);
     }
-    if (graph_.node(id).is(OpRole::OptimizerStep))
+    if (steps_[s].updates != kNoNode) {  // one parameter's update: after its gradient and its readers
+      const NodeId gradient = graph_.parameter_gradient.at(steps_[s].updates);
+      if (step_of.count(gradient)) after.insert(step_of[gradient]);
+      for (size_t r : readers[steps_[s].updates]) after.insert(r);
+    } else if (optimizer(s)) {  // the whole update, or counting the step after the per-parameter ones
       for (NodeId p : graph_.parameters)
-        for (size_t r : readers[p])
-          if (r != s) after.insert(r);
+        for (size_t r : readers[p]) after.insert(r);
+      for (size_t u = 0; u < s; ++u)
+        if (steps_[u].updates != kNoNode) after.insert(u);
+    }
     steps_[s].after.assign(after.begin(), after.end());
   }
 }

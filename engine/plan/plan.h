@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ir/graph.h"
@@ -35,6 +36,10 @@ struct PlanStep {
   NodeId node = kNoNode;
   std::function<void()> run;
   std::vector<size_t> after;  // indices of steps that must finish first
+  // A parameter's optimizer update (the optimizer node's share for that parameter): which parameter it
+  // writes, kNoNode for every other step; and its name in profiles.
+  NodeId updates = kNoNode;
+  std::string label;
 };
 
 class Plan {
@@ -70,6 +75,7 @@ class Plan {
   int64_t node_index(NodeId id) const { return id; }
   void fuse_activations(const std::vector<NodeId>& keep);
   void assign_buffers(const std::vector<NodeId>& keep, const std::vector<NodeId>& fed);
+  void add_optimizer_steps(NodeId optimizer);
   void add_dependencies();
 
   const Graph& graph_;

@@ -24,7 +24,7 @@ Executor::Executor(Plan& plan, bool timed, StepObserver* observer) : impl_(std::
     impl_->start = std::make_unique<broadcast_node<continue_msg>>(*impl_->graph);
     const std::vector<PlanStep>& steps = plan.steps();
     if (timed)
-      for (const PlanStep& step : steps) impl_->times.push_back({step.node, 0, 0});
+      for (const PlanStep& step : steps) impl_->times.push_back({step.node, step.label, 0, 0});
     for (size_t s = 0; s < steps.size(); ++s) {
       const std::function<void()>* run = &steps[s].run;
       if (!timed && !observer) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "plan/plan.h"
@@ -19,6 +20,7 @@ namespace hg {
 // oneDNN's kernel generation).
 struct StepTime {
   NodeId node = kNoNode;
+  std::string label;  // PlanStep::label
   double seconds = 0;
   int64_t runs = 0;
 };

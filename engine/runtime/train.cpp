@@ -254,7 +254,8 @@ void train(Model& model, const TrainOptions& options) {
     double inside = 0;
     for (const StepTime& t : executor.timings()) {
       const Node& n = g.node(t.node);
-      profile.parts.push_back({n.name + " (" + n.op->name() + ")", t.seconds / double(loop_steps)});
+      profile.parts.push_back(
+          {(t.label.empty() ? n.name : t.label) + " (" + n.op->name() + ")", t.seconds / double(loop_steps)});
       inside += t.seconds;
     }
     profile.between_steps = (loop_seconds - inside - loop_mpi) / double(loop_steps);

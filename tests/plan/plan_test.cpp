@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <string>
 
 #include "graph_fixture.h"
 #include "plan/plan.h"
@@ -63,17 +65,86 @@ TEST_CASE("forward nodes nothing consumes are left out of a training plan") {
 TEST_CASE("every step's edges point backwards and include its data dependencies") {
   test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
   Plan plan(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Train);
+  const std::vector<PlanStep>& steps = plan.steps();
   std::map<NodeId, size_t> index;
-  for (size_t s = 0; s < plan.steps().size(); ++s) index[plan.steps()[s].node] = s;
-  for (size_t s = 0; s < plan.steps().size(); ++s) {
-    const PlanStep& step = plan.steps()[s];
+  for (size_t s = 0; s < steps.size(); ++s)
+    if (!m.graph.node(steps[s].node).is(OpRole::OptimizerStep)) index[steps[s].node] = s;
+  auto follows = [&](const PlanStep& step, size_t before) {
+    return std::find(step.after.begin(), step.after.end(), before) != step.after.end();
+  };
+  int updates = 0;
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const PlanStep& step = steps[s];
     for (size_t before : step.after) CHECK(before < s);
+    if (m.graph.node(step.node).is(OpRole::OptimizerStep)) continue;
     for (NodeId input : m.graph.node(step.node).inputs)
-      if (index.count(input))
-        CHECK(std::find(step.after.begin(), step.after.end(), index[input]) != step.after.end());
+      if (index.count(input)) CHECK(follows(step, index[input]));
   }
-  // The optimizer step is last and follows every reader of a parameter.
-  CHECK(m.graph.node(plan.steps().back().node).is(OpRole::OptimizerStep));
+  // Each trainable parameter has its own update, after its final gradient and every reader of its value;
+  // the step that counts optimizer steps is last and follows every update.
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const NodeId p = steps[s].updates;
+    if (p == kNoNode) continue;
+    ++updates;
+    CHECK(follows(steps[s], index.at(m.graph.parameter_gradient.at(p))));
+    for (size_t r = 0; r < steps.size(); ++r) {
+      const std::vector<NodeId>& inputs = m.graph.node(steps[r].node).inputs;
+      if (!m.graph.node(steps[r].node).is(OpRole::OptimizerStep) &&
+          std::find(inputs.begin(), inputs.end(), p) != inputs.end())
+        CHECK(follows(steps[s], r));
+    }
+    CHECK(follows(steps.back(), s));
+  }
+  CHECK(updates == int(m.graph.parameters.size()));
+  CHECK(m.graph.node(steps.back().node).is(OpRole::OptimizerStep));
+  CHECK(steps.back().updates == kNoNode);
+}
+
+// Runs a plan's steps in the order a scheduler would if it always picked the ready step added last: the
+// reverse of the plan's order wherever the edges allow. Updates then run as early as their edges allow.
+void run_latest_ready_first(Plan& plan) {
+  const std::vector<PlanStep>& steps = plan.steps();
+  std::vector<bool> done(steps.size(), false);
+  for (size_t finished = 0; finished < steps.size(); ++finished)
+    for (size_t s = steps.size(); s-- > 0;) {
+      if (done[s]) continue;
+      bool ready = true;
+      for (size_t before : steps[s].after) ready = ready && done[before];
+      if (!ready) continue;
+      steps[s].run();
+      done[s] = true;
+      break;
+    }
+}
+
+TEST_CASE("per-parameter updates give the bits of one optimizer pass after backward, in any valid order") {
+  for (const char* optimizer : {"sgd(lr=0.1, momentum=0.9)", "adam(lr=0.01)"}) {
+    CAPTURE(optimizer);
+    const std::string text = std::string(test::kStackedAutoencoder)
+                                 .substr(0, std::string(test::kStackedAutoencoder).find("train {")) +
+                             "train { optimizer = " + optimizer + " batch = 8 }\n";
+    test::TestModel a = test::model_from_text(text), b = test::model_from_text(text),
+                    c = test::model_from_text(text);
+    Plan pa(a.graph, *a.parameters, test::builtin_plugins(), 8, PlanMode::Train);
+    Plan pb(b.graph, *b.parameters, test::builtin_plugins(), 8, PlanMode::Train);
+    Plan pc(c.graph, *c.parameters, test::builtin_plugins(), 8, PlanMode::Train);
+    for (Plan* p : {&pa, &pb, &pc}) test::fill_uniform(p->buffer(a.graph.find("x")), 8 * 64, 5, 0.0f, 1.0f);
+    for (int step = 0; step < 3; ++step) {
+      pa.run_serial();
+      run_latest_ready_first(pb);
+      // The reference: every step but the updates, then the whole-store pass of before.
+      for (const PlanStep& s : pc.steps())
+        if (!c.graph.node(s.node).is(OpRole::OptimizerStep)) s.run();
+      optimizer_step(c.graph.train.optimizer, *c.parameters);
+    }
+    CHECK(a.parameters->step == 3);
+    CHECK(c.parameters->step == 3);
+    const size_t bytes = sizeof(float) * size_t(a.parameters->total());
+    CHECK(std::memcmp(a.parameters->values(), c.parameters->values(), bytes) == 0);
+    CHECK(std::memcmp(b.parameters->values(), c.parameters->values(), bytes) == 0);
+    for (int k = 0; k < a.parameters->states(); ++k)
+      CHECK(std::memcmp(a.parameters->state(k), c.parameters->state(k), bytes) == 0);
+  }
 }
 
 TEST_CASE("training steps lower the loss on a fixed batch") {
