@@ -23,8 +23,8 @@ BENCH_FIRST_STEP_DONE). It covers exec, library loading, reading the data (one b
 import and model build, and the first step.
 
 PyTorch runs as issue 5 prescribes: /usr/bin/python3, OPENBLAS_NUM_THREADS=T, OMP_WAIT_POLICY=PASSIVE, with
-OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset. hourglass runs as a user runs it: the runner re-executes itself
-with OMP_WAIT_POLICY=passive and GOMP_SPINCOUNT=1000 unless the environment sets them (docs/threading.md), so
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset. hourglass runs as a user runs it: the runner uses
+OMP_WAIT_POLICY=passive and GOMP_SPINCOUNT=1000 unless the environment sets them (docs/threading.md), so
 this script passes neither; gemm_floor gets the same two explicitly, so that the floor waits for its threads
 exactly as hourglass's GEMMs do.
 

@@ -1,7 +1,5 @@
 // `hourglass <verb> ...`: the one runner. Only this file decides exit codes: 0 success, 1 a user error
 // (bad graph, data, checkpoint or plugin), 2 a bad command line, 3 an internal error.
-#include <unistd.h>
-
 #include <cstdlib>
 #include <iostream>
 
@@ -30,19 +28,6 @@ const char* kUsage =
     "gains\n"
     "  report CKPT|DIR        one HTML page of a run or a pipeline's output: curves, tables, pictures\n\n"
     "'hourglass <verb> --help' describes a verb's options; 'hourglass --version' the build's commit.\n";
-
-// OpenMP threads that spin after each oneDNN call make an epoch several times slower as soon as another
-// process wants a core, and threads that sleep at once must be woken (about 70 µs here) for each of a
-// step's parallel regions. So idle OpenMP threads spin briefly (GOMP_SPINCOUNT 1000, some 30 µs, long
-// enough to catch the next region of the same step) and then sleep, unless the user chose a policy
-// (docs/threading.md). libgomp reads its variables when it loads, before main, so the process re-executes
-// itself once.
-void default_openmp_waiting(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY")) return;
-  setenv("OMP_WAIT_POLICY", "passive", 1);
-  setenv("GOMP_SPINCOUNT", "1000", 0);  // libgomp honours it on top of passive; the user's value wins
-  execv("/proc/self/exe", argv);        // returns only on failure; then run on as we are
-}
 
 // Runs the verb and turns its errors into exit codes. In an MPI job of several processes, only `train` and
 // `run` take part (each rank trains its shard; a pipeline's other stages run on rank 0); the other verbs
@@ -89,7 +74,6 @@ int run_verb(const std::string& verb, const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  default_openmp_waiting(argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {
     std::cout << kUsage;
@@ -100,7 +84,6 @@ int main(int argc, char** argv) {
               << (HG_SOURCE_DIRTY ? ", with uncommitted changes" : "") << ")\n";
     return 0;
   }
-  // After the re-execution above: MPI must start in the process that stays.
   try {
     hg::init_process_group();
   } catch (const hg::Error& e) {

@@ -65,8 +65,8 @@ ProcessGroup& process_group();
 
 // Joins the MPI job this process was started in, if any (mpirun sets OMPI_COMM_WORLD_SIZE, other launchers
 // PMI_SIZE); MPI is initialized only for jobs of more than one process. Throws an hg::Error when a build
-// without MPI is started as one process of several, saying how to get MPI. The runner calls it once, after
-// any re-execution of itself.
+// without MPI is started as one process of several, saying how to get MPI. The runner calls it once, at the
+// start of main.
 void init_process_group();
 // Ends the job: with MPI, every rank (MPI_Abort), so that no rank waits for one that has given up.
 [[noreturn]] void abort_process_group(int code);
