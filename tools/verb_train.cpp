@@ -239,7 +239,7 @@ void run_train_job(const TrainJob& job) {
 int verb_train(const std::vector<std::string>& args) {
   TrainJob job;
   StartOptions start;
-  std::string seed;
+  std::string seed, precision;
   bool force = false;
   po::options_description options("train options");
   // clang-format off
@@ -252,6 +252,9 @@ int verb_train(const std::vector<std::string>& args) {
        "per-epoch metrics, JSON lines (default out/<graph>.metrics.jsonl; appended to on --resume)")
       ("seed", po::value<uint64_t>()->value_name("N")->notifier([&](uint64_t s) { seed = "seed=" + std::to_string(s); }),
        "same as --set seed=N")
+      ("precision", po::value<std::string>()->value_name("f32|bf16")->notifier([&](const std::string& p) { precision = "precision=" + p; }),
+       "same as --set precision=P: bf16 runs training's dense GEMMs on bf16 copies of their operands with f32 "
+       "accumulation, weights and optimizer (needs AVX512-BF16 or AMX); evaluation stays f32")
       ("resume", po::value(&start.resume)->value_name("CKPT"),
        "continue the run that wrote this checkpoint after its last epoch, bit-identically given the same "
        "--threads; the graph file (hash), seed, batch, optimizer and frozen parameters must match, so repeat "
@@ -273,8 +276,9 @@ int verb_train(const std::vector<std::string>& args) {
   add_common_options(options, job.common);
   if (!parse_verb("train", "GRAPH [options]", options, args, job.graph)) return 0;
   start.check();
-  if (!seed.empty())
-    job.common.settings.push_back(seed);  // after --set: storing --set's values replaces the vector
+  // After --set: storing --set's values replaces the vector.
+  for (const std::string& setting : {seed, precision})
+    if (!setting.empty()) job.common.settings.push_back(setting);
   if (job.out.empty()) job.out = "out/" + stem(job.graph) + ".safetensors";
   if (job.metrics.empty()) job.metrics = "out/" + stem(job.graph) + ".metrics.jsonl";
   if (!start.init.empty()) job.inits.push_back({start.init, start.maps, "", {}});

@@ -100,6 +100,10 @@ struct TrainSettings {
   SourceLocation select_location;
   int64_t patience = 0;  // 0: never stop early
   SourceLocation patience_location;
+  // `precision = bf16`: training's dense GEMMs read bf16 copies of their operands and accumulate in f32;
+  // the weights, their gradients and the optimizer stay f32, and evaluation runs in f32 (kernels/dense.h).
+  std::string precision = "f32";  // f32 | bf16
+  SourceLocation precision_location;
   SourceLocation location;
 };
 // The learning rate of optimizer step `step` (0-based, counted over the whole run) when an epoch has

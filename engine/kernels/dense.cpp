@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "kernels/bf16.h"
 #include "kernels/dnnl_context.h"
 #include "kernels/threading.h"
 
@@ -17,15 +19,16 @@ using dnnl::memory;
 
 // A logical (rows, cols) f32 matrix over a row-major buffer that holds it as is, or (stored_transposed)
 // holds its transpose, i.e. is (cols, rows) row-major.
-memory::desc matrix(int64_t rows, int64_t cols, bool stored_transposed) {
+memory::desc matrix(int64_t rows, int64_t cols, bool stored_transposed,
+                    memory::data_type type = memory::data_type::f32) {
   const memory::dims strides = stored_transposed ? memory::dims{1, rows} : memory::dims{cols, 1};
-  return memory::desc({rows, cols}, memory::data_type::f32, strides);
+  return memory::desc({rows, cols}, type, strides);
 }
 
 std::string describe(const DenseShape& s) {
   return "N=" + std::to_string(s.batch) + ", K=" + std::to_string(s.in) + ", M=" + std::to_string(s.out) +
          ", weights stored " + (s.transposed_weights ? "(K,M)" : "(M,K)") +
-         (s.has_bias ? ", with bias" : "") +
+         (s.has_bias ? ", with bias" : "") + (s.bf16 ? ", bf16 operands" : "") +
          (s.fused_activation != Activation::Linear
               ? std::string(", then ") + activation_name(s.fused_activation)
               : "");
@@ -87,27 +90,40 @@ BoundPrimitive make_matmul(const memory::desc& src, const memory::desc& weights,
 struct DenseKernels::Impl {
   DenseShape shape;
   BoundPrimitive forward, backward_data, backward_weights, backward_weights_accumulate;
+  // bf16 copies of the operands (empty in f32): src and weights made by forward, diff_dst by each backward
+  // GEMM for itself, so that the two may run concurrently.
+  std::vector<uint16_t> src, weights, diff_dst_data, diff_dst_weights;
+  const uint16_t* weights_bf16 = nullptr;  // what the last forward read: `weights`, or the caller's copy
 };
 
-DenseKernels::DenseKernels(const DenseShape& shape) : impl_(new Impl{shape, {}, {}, {}, {}}) {
+DenseKernels::DenseKernels(const DenseShape& shape)
+    : impl_(new Impl{shape, {}, {}, {}, {}, {}, {}, {}, {}, nullptr}) {
   const int64_t N = shape.batch, K = shape.in, M = shape.out;
   const bool tied = shape.transposed_weights;
   if (N < 1 || K < 1 || M < 1) throw std::runtime_error("dense: invalid shape (" + describe(shape) + ")");
+  const memory::data_type in = shape.bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  if (shape.bf16) {
+    impl_->src.resize(size_t(N * K));
+    impl_->weights.resize(size_t(M * K));
+    impl_->diff_dst_data.resize(size_t(N * M));
+    impl_->diff_dst_weights.resize(size_t(N * M));
+  }
   const char* op = "forward";
   try {
     // src (N,K) x weights^T (K,M) + bias (1,M) -> dst (N,M). (M,K) storage holds weights^T transposed.
     const memory::desc bias = matrix(1, M, false);
-    impl_->forward = make_matmul(matrix(N, K, false), matrix(K, M, !tied), shape.has_bias ? &bias : nullptr,
-                                 matrix(N, M, false), false, shape.fused_activation, shape.activation_alpha);
+    impl_->forward =
+        make_matmul(matrix(N, K, false, in), matrix(K, M, !tied, in), shape.has_bias ? &bias : nullptr,
+                    matrix(N, M, false), false, shape.fused_activation, shape.activation_alpha);
     // diff_dst (N,M) x weights (M,K) -> diff_src (N,K). (K,M) storage holds weights transposed.
     op = "backward data";
     impl_->backward_data =
-        make_matmul(matrix(N, M, false), matrix(M, K, tied), nullptr, matrix(N, K, false), false);
+        make_matmul(matrix(N, M, false, in), matrix(M, K, tied, in), nullptr, matrix(N, K, false), false);
     // (M,K) storage: diff_dst^T (M,N) x src (N,K) -> diff_weights (M,K).
     // (K,M) storage: src^T (K,N) x diff_dst (N,M) -> diff_weights (K,M), the same numbers transposed.
     op = "backward weights";
-    const memory::desc lhs = tied ? matrix(K, N, true) : matrix(M, N, true);
-    const memory::desc rhs = tied ? matrix(N, M, false) : matrix(N, K, false);
+    const memory::desc lhs = tied ? matrix(K, N, true, in) : matrix(M, N, true, in);
+    const memory::desc rhs = tied ? matrix(N, M, false, in) : matrix(N, K, false, in);
     const memory::desc diff_weights = tied ? matrix(K, M, false) : matrix(M, K, false);
     impl_->backward_weights = make_matmul(lhs, rhs, nullptr, diff_weights, false);
     impl_->backward_weights_accumulate = make_matmul(lhs, rhs, nullptr, diff_weights, true);
@@ -123,10 +139,23 @@ const DenseShape& DenseKernels::shape() const {
   return impl_->shape;
 }
 
-void DenseKernels::forward(const float* src, const float* weights, const float* bias, float* dst) {
+void DenseKernels::forward(const float* src, const float* weights, const float* bias, float* dst,
+                           const uint16_t* weights_bf16) {
   BoundPrimitive& matmul = impl_->forward;
-  matmul.bind(DNNL_ARG_SRC, src);
-  matmul.bind(DNNL_ARG_WEIGHTS, weights);
+  const DenseShape& s = impl_->shape;
+  if (s.bf16) {
+    convert_to_bf16(src, impl_->src.data(), s.batch * s.in);
+    if (!weights_bf16) {
+      convert_to_bf16(weights, impl_->weights.data(), s.out * s.in);
+      weights_bf16 = impl_->weights.data();
+    }
+    impl_->weights_bf16 = weights_bf16;
+    matmul.bind(DNNL_ARG_SRC, impl_->src.data());
+    matmul.bind(DNNL_ARG_WEIGHTS, weights_bf16);
+  } else {
+    matmul.bind(DNNL_ARG_SRC, src);
+    matmul.bind(DNNL_ARG_WEIGHTS, weights);
+  }
   if (impl_->shape.has_bias) matmul.bind(DNNL_ARG_BIAS, bias);
   matmul.bind(DNNL_ARG_DST, dst);
   matmul.execute();
@@ -134,8 +163,15 @@ void DenseKernels::forward(const float* src, const float* weights, const float* 
 
 void DenseKernels::backward_data(const float* diff_dst, const float* weights, float* diff_src) {
   BoundPrimitive& matmul = impl_->backward_data;
-  matmul.bind(DNNL_ARG_SRC, diff_dst);
-  matmul.bind(DNNL_ARG_WEIGHTS, weights);
+  const DenseShape& s = impl_->shape;
+  if (s.bf16) {  // the weights' bf16 copy is forward's
+    convert_to_bf16(diff_dst, impl_->diff_dst_data.data(), s.batch * s.out);
+    matmul.bind(DNNL_ARG_SRC, impl_->diff_dst_data.data());
+    matmul.bind(DNNL_ARG_WEIGHTS, impl_->weights_bf16);
+  } else {
+    matmul.bind(DNNL_ARG_SRC, diff_dst);
+    matmul.bind(DNNL_ARG_WEIGHTS, weights);
+  }
   matmul.bind(DNNL_ARG_DST, diff_src);
   matmul.execute();
 }
@@ -143,9 +179,17 @@ void DenseKernels::backward_data(const float* diff_dst, const float* weights, fl
 void DenseKernels::backward_weights(const float* diff_dst, const float* src, float* diff_weights,
                                     bool accumulate) {
   BoundPrimitive& matmul = accumulate ? impl_->backward_weights_accumulate : impl_->backward_weights;
-  const bool tied = impl_->shape.transposed_weights;  // operand order as in the constructor
-  matmul.bind(DNNL_ARG_SRC, tied ? src : diff_dst);
-  matmul.bind(DNNL_ARG_WEIGHTS, tied ? diff_dst : src);
+  const DenseShape& s = impl_->shape;
+  const bool tied = s.transposed_weights;  // operand order as in the constructor
+  const void* a = diff_dst;
+  const void* b = src;
+  if (s.bf16) {  // src's bf16 copy is forward's
+    convert_to_bf16(diff_dst, impl_->diff_dst_weights.data(), s.batch * s.out);
+    a = impl_->diff_dst_weights.data();
+    b = impl_->src.data();
+  }
+  matmul.bind(DNNL_ARG_SRC, tied ? b : a);
+  matmul.bind(DNNL_ARG_WEIGHTS, tied ? a : b);
   matmul.bind(DNNL_ARG_DST, diff_weights);
   matmul.execute();
 }

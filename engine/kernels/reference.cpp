@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "kernels/activation.h"
+#include "kernels/bf16.h"
 #include "kernels/dense.h"
 
 namespace hg {
@@ -17,6 +18,12 @@ inline int64_t weight_index(const DenseShape& s, int64_t m, int64_t k) {
   return s.transposed_weights ? k * s.out + m : m * s.in + k;
 }
 
+// A GEMM operand as the kernel sees it: rounded to bf16 under `precision = bf16` (DenseShape::bf16), as is
+// otherwise. Products and sums stay exact-ish (double) here; only the operands lose bits.
+inline double operand(const DenseShape& s, float value) {
+  return s.bf16 ? double(round_to_bf16(value)) : double(value);
+}
+
 }  // namespace
 
 // dst[n][m] = f(bias[m] + sum_k src[n][k] * weights(m, k)), f the fused activation (identity by default)
@@ -25,7 +32,8 @@ void dense_forward(const DenseShape& s, const float* src, const float* weights, 
   for (int64_t n = 0; n < s.batch; ++n)
     for (int64_t m = 0; m < s.out; ++m) {
       double sum = s.has_bias ? bias[m] : 0.0;
-      for (int64_t k = 0; k < s.in; ++k) sum += double(src[n * s.in + k]) * weights[weight_index(s, m, k)];
+      for (int64_t k = 0; k < s.in; ++k)
+        sum += operand(s, src[n * s.in + k]) * operand(s, weights[weight_index(s, m, k)]);
       dst[n * s.out + m] = static_cast<float>(sum);
     }
   if (s.fused_activation != Activation::Linear)
@@ -38,7 +46,7 @@ void dense_backward_data(const DenseShape& s, const float* diff_dst, const float
     for (int64_t k = 0; k < s.in; ++k) {
       double sum = 0.0;
       for (int64_t m = 0; m < s.out; ++m)
-        sum += double(diff_dst[n * s.out + m]) * weights[weight_index(s, m, k)];
+        sum += operand(s, diff_dst[n * s.out + m]) * operand(s, weights[weight_index(s, m, k)]);
       diff_src[n * s.in + k] = static_cast<float>(sum);
     }
 }
@@ -50,7 +58,8 @@ void dense_backward_weights(const DenseShape& s, const float* diff_dst, const fl
     for (int64_t k = 0; k < s.in; ++k) {
       float& out = diff_weights[weight_index(s, m, k)];
       double sum = accumulate ? out : 0.0;
-      for (int64_t n = 0; n < s.batch; ++n) sum += double(diff_dst[n * s.out + m]) * src[n * s.in + k];
+      for (int64_t n = 0; n < s.batch; ++n)
+        sum += operand(s, diff_dst[n * s.out + m]) * operand(s, src[n * s.in + k]);
       out = static_cast<float>(sum);
     }
 }

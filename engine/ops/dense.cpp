@@ -30,9 +30,11 @@ std::shared_ptr<DenseKernels> dense_kernels(StepContext& context, NodeId id) {
     const ActivationAttributes none;
     const ActivationAttributes& activation =
         fused == kNoNode ? none : context.node(fused).attributes_as<ActivationAttributes>();
+    // Training plans honour `precision = bf16`; evaluation runs in f32 on the f32 weights.
+    const bool bf16 = context.training() && context.graph().train.precision == "bf16";
     return std::make_shared<DenseKernels>(
         DenseShape{context.batch(), context.node(dense.inputs[0]).elements_per_sample(), a.units,
-                   a.transposed_weights, dense.inputs.size() > 2, activation.kind, activation.alpha});
+                   a.transposed_weights, dense.inputs.size() > 2, activation.kind, activation.alpha, bf16});
   });
 }
 
@@ -100,6 +102,11 @@ class DenseOp : public Op {
     const Node& n = context.node(id);
     float *src = context.input(id, 0), *weights = context.input(id, 1);
     float *bias = n.inputs.size() > 2 ? context.input(id, 2) : nullptr, *dst = context.buffer(id);
+    if (k->shape().bf16) {  // the weights' bf16 copy, which the optimizer's update keeps current
+      ParameterStore* store = &context.parameters();
+      const ParameterSlot* slot = store->slot(n.inputs[1]);
+      return [=] { k->forward(src, weights, bias, dst, store->bf16_values(*slot)); };
+    }
     return [=] { k->forward(src, weights, bias, dst); };
   }
   // Gemm: rows(src) B' + bias with transB=1, since the weights are stored (units, in); tied weights are

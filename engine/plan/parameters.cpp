@@ -9,7 +9,9 @@
 #include <cstring>
 
 #include "ir/lower_util.h"
+#include "kernels/bf16.h"
 #include "kernels/threading.h"
+#include "support/diagnostics.h"
 
 namespace hg {
 
@@ -78,6 +80,25 @@ void ParameterStore::initialize(uint64_t seed) {
   }
   for (FloatBuffer& b : states_) std::memset(b.data(), 0, sizeof(float) * size_t(total_));
   step = 0;
+  values_changed();
+}
+
+const uint16_t* ParameterStore::bf16_values(const ParameterSlot& slot) {
+  if (bf16_.empty()) {
+    bf16_.resize(size_t(total_));
+    bf16_step_.assign(slots_.size(), -1);
+  }
+  const size_t index = size_t(&slot - slots_.data());
+  HG_ASSERT(index < slots_.size(), "bf16_values: not this store's slot");
+  if (bf16_step_[index] != step) {
+    convert_to_bf16(values_.data() + slot.offset, bf16_.data() + slot.offset, slot.count);
+    bf16_step_[index] = step;
+  }
+  return bf16_.data() + slot.offset;
+}
+
+void ParameterStore::values_changed() {
+  std::fill(bf16_step_.begin(), bf16_step_.end(), -1);
 }
 
 // Compiled twice, for AVX2 and for any x86-64, and picked at load time. No FMA in either: contracting
@@ -170,8 +191,17 @@ void optimizer_step(const OptimizerSettings& o, ParameterStore& store) {
 void optimizer_update(const OptimizerSettings& o, ParameterStore& store, const ParameterSlot& slot) {
   const UpdateRule rule(o, store.step + 1);
   const float rate = float(o.learning_rate * store.learning_rate_scale * slot.lr_mult);
-  parallel_for(slot.offset, slot.offset + slot.count, 1 << 14,
-               [&](int64_t b, int64_t e) { rule.apply(store, b, e, rate); });
+  // A slot with a bf16 copy gets it written in the same pass, while the new values are in cache; it is then
+  // current once the step that this update belongs to is counted.
+  const size_t index = size_t(&slot - store.slots_.data());
+  uint16_t* copy = store.bf16_.empty() ? nullptr : store.bf16_.data();
+  const bool keep_copy = copy && store.bf16_step_[index] == store.step;
+  parallel_for(slot.offset, slot.offset + slot.count, 1 << 14, [&](int64_t b, int64_t e) {
+    rule.apply(store, b, e, rate);
+    if (keep_copy)
+      for (int64_t i = b; i < e; ++i) copy[i] = to_bf16(store.values()[i]);
+  });
+  if (keep_copy) store.bf16_step_[index] = store.step + 1;
 }
 
 }  // namespace hg

@@ -65,17 +65,19 @@ class ParameterStore {
   int states() const { return int(states_.size()); }
   float* value(NodeId node) { return values_.data() + slot(node)->offset; }
   float* gradient(NodeId node) { return gradients_.data() + slot(node)->offset; }
+  // `precision = bf16`: a bf16 copy of the values, which each parameter's update (optimizer_update) writes
+  // in the same pass as the f32 values. bf16_values(slot) returns the slot's copy, made afresh from the f32
+  // values unless the last completed optimizer step wrote it. Anything else that writes values (loading a
+  // checkpoint, initialize) must call values_changed(). Not safe to call concurrently for one slot.
+  const uint16_t* bf16_values(const ParameterSlot& slot);
+  void values_changed();
   int64_t step = 0;                // optimizer steps taken (Adam's bias correction)
   double learning_rate_scale = 1;  // the schedule's factor on the optimizer's lr, set by train() each step
 
  private:
   friend void optimizer_step(const OptimizerSettings& settings, ParameterStore& store);
-
-  // One trainable slot's part of the next optimizer_step, with the same arithmetic: a training plan updates
-  // each parameter as soon as its gradient is final and its last reader has run, while the gradient is still
-  // in cache, and then counts the step once (++store.step) after every slot's update. The bits are those of
-  // optimizer_step.
-  void optimizer_update(const OptimizerSettings& settings, ParameterStore& store, const ParameterSlot& slot);
+  friend void optimizer_update(const OptimizerSettings& settings, ParameterStore& store,
+                               const ParameterSlot& slot);
   // Stretches of the arenas that the optimizer updates at one lr multiplier: neighbouring trainable slots
   // with the same lr_mult merge (with the padding between them, whose gradient stays 0), so a graph with
   // nothing frozen is one run and the update one pass.
@@ -90,6 +92,8 @@ class ParameterStore {
   int64_t total_ = 0;
   FloatBuffer values_, gradients_;
   std::vector<FloatBuffer> states_;
+  std::vector<uint16_t> bf16_;      // allocated by the first bf16_values call
+  std::vector<int64_t> bf16_step_;  // per slot: the value of `step` its bf16 copy is current for, or -1
 };
 
 // `count` floats uniform in [-limit, limit): bit for bit what

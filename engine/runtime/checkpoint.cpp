@@ -138,6 +138,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Mode
   if (std::optional<std::string> note = file.verify_checksum(); note && notes) notes->push_back(*note);
   for (const ParameterSlot& s : model.parameters.slots())
     file.read(s.name, s.dims, model.parameters.values() + s.offset, "that the graph needs");
+  model.parameters.values_changed();
   restore_transform(model.graph, file.metadata("data_transform"), path);  // eval/encode see the same features
   return file.metadata();
 }
@@ -192,6 +193,7 @@ std::vector<std::string> resume_checkpoint(const std::string& path, Model& model
   }
   restore_transform(model.graph, file.metadata("data_transform"), path);
   store.step = step;
+  store.values_changed();
   model.epoch = epoch;
   return notes;
 }

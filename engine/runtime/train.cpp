@@ -12,6 +12,7 @@
 
 #include "ir/lower_util.h"
 
+#include "kernels/bf16.h"
 #include "plan/plan.h"
 #include "runtime/distributed.h"
 #include "runtime/executor.h"
@@ -162,6 +163,9 @@ void train(Model& model, const TrainOptions& options) {
       held_out.emplace_back(b.name, load_data(g, b.name, options.data_dir, options.limit));
   const std::vector<std::string> keys = term_keys(g);
   const std::vector<double>& weights = g.node(g.objective).attributes_as<ObjectiveAttributes>().weights;
+  if (settings.precision == "bf16")
+    if (const std::string missing = bf16_unavailable(); !missing.empty())
+      throw Error(settings.precision_location, missing);
   SoloGroup alone;
   ProcessGroup& group = options.group ? *options.group : alone;
   const int ranks = group.size();

@@ -175,6 +175,7 @@ TransferPlan initialize_from(const std::string& checkpoint_path, Model& model,
     const ParameterSlot* slot = model.parameters.slot(load.target);
     file.read(load.source, load.shape, model.parameters.values() + slot->offset, "");
   }
+  model.parameters.values_changed();
   return plan;
 }
 

@@ -3,14 +3,17 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
 
+#include "kernels/bf16.h"
 #include "kernels/dense.h"
 #include "kernels/kernel_test_util.h"
 #include "kernels/threading.h"
+#include "test_skip.h"
 
 using namespace hg;
 using namespace hg::test;
@@ -171,4 +174,68 @@ TEST_CASE("dense forward throughput, 128x784x1000 on 2 threads" * doctest::skip(
   for (int i = 0; i < calls; ++i) kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("dense forward 128x784x1000: %.1f GFLOP/s\n", 2.0 * 128 * 784 * 1000 * calls / seconds / 1e9);
+}
+
+TEST_CASE("bf16 rounding is to nearest even, and the bf16 reference multiplies rounded operands") {
+  CHECK(to_bf16(1.0f) == 0x3f80);
+  CHECK(round_to_bf16(1.0f + 0x1p-8f) == 1.0f);                       // halfway: to the even neighbour below
+  CHECK(round_to_bf16(1.0f + 3 * 0x1p-8f) == 1.0f + 0x1p-6f);         // halfway: to the even neighbour above
+  CHECK(round_to_bf16(1.0f + 0x1p-8f + 0x1p-20f) == 1.0f + 0x1p-7f);  // above halfway
+  CHECK(round_to_bf16(-3.0f) == -3.0f);
+  CHECK(std::isinf(round_to_bf16(INFINITY)));
+  CHECK(std::isnan(round_to_bf16(NAN)));
+  CHECK(round_to_bf16(3.4e38f) == INFINITY);  // past bf16's largest finite value
+  // One output: 1.00390625 * 1.00390625 in f32, but 1 * 1 once each operand is rounded to bf16's 8 bits.
+  DenseShape s{1, 1, 1, false, false};
+  const float x = 1.0f + 0x1p-8f, w = 1.0f + 0x1p-8f;
+  float y = 0;
+  reference::dense_forward(s, &x, &w, nullptr, &y);
+  CHECK(y == doctest::Approx(double(x) * w).epsilon(1e-7));
+  s.bf16 = true;
+  reference::dense_forward(s, &x, &w, nullptr, &y);
+  CHECK(y == 1.0f);
+}
+
+TEST_CASE("bf16 dense kernels match the reference on bf16-rounded operands") {
+  if (const std::string missing = bf16_unavailable(); !missing.empty()) {
+    skip_test("no native bf16 kernels: " + missing);
+    return;
+  }
+  for (const Sizes& sizes : kShapes)
+    for (DenseShape s : all_variants(sizes)) {
+      s.bf16 = true;
+      s.fused_activation = Activation::Sigmoid;
+      CAPTURE_SHAPE(s);
+      const size_t N = s.batch, K = s.in, M = s.out;
+      DenseKernels kernels(s);
+      const std::vector<float> src = random_vector(N * K, 31), weights = random_vector(M * K, 32),
+                               bias = random_vector(M, 33), diff_dst = random_vector(N * M, 34);
+      DenseShape f32 = s;
+      f32.bf16 = false;
+
+      std::vector<float> dst = guarded_output(N * M, 35), expected(N * M), exact(N * M);
+      kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
+      reference::dense_forward(s, src.data(), weights.data(), bias.data(), expected.data());
+      reference::dense_forward(f32, src.data(), weights.data(), bias.data(), exact.data());
+      CHECK(relative_error(dst, expected, N * M) < kTolerance);
+      CHECK(guard_intact(dst));
+
+      std::vector<float> diff_src = guarded_output(N * K, 36), expected_diff_src(N * K),
+                         exact_diff_src(N * K);
+      kernels.backward_data(diff_dst.data(), weights.data(), diff_src.data());
+      reference::dense_backward_data(s, diff_dst.data(), weights.data(), expected_diff_src.data());
+      reference::dense_backward_data(f32, diff_dst.data(), weights.data(), exact_diff_src.data());
+      CHECK(relative_error(diff_src, expected_diff_src, N * K) < kTolerance);
+
+      for (bool accumulate : {false, true}) {
+        std::vector<float> diff_weights = guarded_output(M * K, 37), expected_weights(diff_weights);
+        kernels.backward_weights(diff_dst.data(), src.data(), diff_weights.data(), accumulate);
+        reference::dense_backward_weights(s, diff_dst.data(), src.data(), expected_weights.data(),
+                                          accumulate);
+        CHECK(relative_error(diff_weights, expected_weights, M * K) < kTolerance);
+        CHECK(guard_intact(diff_weights));
+      }
+      // Where sums are long enough, the rounded operands show: the kernels are not computing in f32.
+      if (K >= 33) CHECK(relative_error(exact_diff_src, expected_diff_src, N * K) > 10 * kTolerance);
+    }
 }

@@ -8,7 +8,9 @@
 #include <string>
 
 #include "graph_fixture.h"
+#include "kernels/bf16.h"
 #include "plan/plan.h"
+#include "test_skip.h"
 
 using namespace hg;
 
@@ -117,12 +119,15 @@ void run_latest_ready_first(Plan& plan) {
     }
 }
 
-TEST_CASE("per-parameter updates give the bits of one optimizer pass after backward, in any valid order") {
+// In bf16 the updates also write the weights' bf16 copies, which the single pass leaves for the forward
+// GEMMs to make afresh: the same bits either way.
+void check_updates_match_one_pass(const std::string& precision) {
   for (const char* optimizer : {"sgd(lr=0.1, momentum=0.9)", "adam(lr=0.01)"}) {
     CAPTURE(optimizer);
     const std::string text = std::string(test::kStackedAutoencoder)
                                  .substr(0, std::string(test::kStackedAutoencoder).find("train {")) +
-                             "train { optimizer = " + optimizer + " batch = 8 }\n";
+                             "train { optimizer = " + optimizer + " batch = 8 precision = " + precision +
+                             " }\n";
     test::TestModel a = test::model_from_text(text), b = test::model_from_text(text),
                     c = test::model_from_text(text);
     Plan pa(a.graph, *a.parameters, test::builtin_plugins(), 8, PlanMode::Train);
@@ -145,6 +150,16 @@ TEST_CASE("per-parameter updates give the bits of one optimizer pass after backw
     for (int k = 0; k < a.parameters->states(); ++k)
       CHECK(std::memcmp(a.parameters->state(k), c.parameters->state(k), bytes) == 0);
   }
+}
+
+TEST_CASE("per-parameter updates give the bits of one optimizer pass after backward, in any valid order") {
+  check_updates_match_one_pass("f32");
+}
+
+TEST_CASE("in bf16 too, with the weights' bf16 copies written by the updates") {
+  if (const std::string missing = bf16_unavailable(); !missing.empty())
+    return test::skip_test("no native bf16 kernels: " + missing);
+  check_updates_match_one_pass("bf16");
 }
 
 TEST_CASE("training steps lower the loss on a fixed batch") {
