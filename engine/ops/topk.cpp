@@ -104,17 +104,9 @@ class TopkOp : public Op {
                                                            ", which has only " + std::to_string(src.dims[0]));
       return kNoNode;
     }
-    Node n;
-    n.op = this;
-    n.name = context.statement_name() + ".topk";
-    n.location = call.location;
-    n.inputs = inputs;
-    n.dims = src.dims;
-    n.batched = true;
     auto attributes = std::make_shared<TopkAttributes>();
     attributes->k = *k;
-    n.attributes = attributes;
-    return context.add(std::move(n));
+    return context.add_node(*this, call.location, inputs, src.dims, true, attributes);
   }
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
     context.input_gradient(topk_backward, id, 0, {gradient});

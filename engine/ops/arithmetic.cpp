@@ -1,6 +1,6 @@
 // Arithmetic on values: a + b, a - b, a * b, a / b (also callable as add, sub, mul, div), with a scalar
-// constant on either side or a value broadcast over the other, and the unary neg (-x), exp, log, sqrt,
-// square and abs. Lowering sends the `+ - * /` and unary minus of a graph file here by these op names.
+// constant on either side or a value broadcast over the other. Lowering sends the `+ - * /` of a graph file
+// here by these op names (unary minus goes to neg, with the other unary math in ops/unary.cpp).
 //   shapes: equal; or one side per-feature (unbatched, the other's dims) broadcast over the batch; or one
 //           side of one element (per-sample [1], a scalar, a constant) broadcast over the other's features.
 //   gradient: the local derivative times the output's gradient, summed over whatever was broadcast.
@@ -21,14 +21,6 @@ constexpr int64_t kGrain = 1 << 14;
 
 int64_t rows_per_chunk(int64_t cols) {
   return std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1));
-}
-
-Node new_node(const Op& op, LowerContext& context, const SourceLocation& where) {
-  Node n;
-  n.op = &op;
-  n.name = context.statement_name() + "." + op.name();
-  n.location = where;
-  return n;
 }
 
 // ---- broadcasting -----------------------------------------------------------------------------------------
@@ -248,7 +240,6 @@ class BinaryOp : public Op {
     }
     auto attributes = std::make_shared<BinaryAttributes>();
     attributes->kind = kind_;
-    Node n = new_node(*this, context, e.location);
     if (constant[0] || constant[1]) {
       const int side = constant[0] ? 1 : 0;  // the value's side
       const double c = *constant[1 - side];
@@ -262,43 +253,36 @@ class BinaryOp : public Op {
       attributes->has_constant = true;
       attributes->constant_left = side == 1;
       attributes->constant = float(c);
-      n.inputs = {value};
-      n.dims = v.dims;
-      n.batched = v.batched;
-    } else {
-      const NodeId left = context.lower_value(*operand[0]);
-      const NodeId right = context.lower_value(*operand[1]);
-      if (left == kNoNode || right == kNoNode) return kNoNode;
-      const Node &a = context.graph().node(left), &b = context.graph().node(right);
-      const int64_t ea = a.elements_per_sample(), eb = b.elements_per_sample();
-      if (ea != eb && ea != 1 && eb != 1) {
-        const std::string sa = ast::to_string(*operand[0]), sb = ast::to_string(*operand[1]);
-        Diagnostic& d = context.sink().error(
-            e.location,
-            text + ": '" + sa + "' is " + shape_string(a.dims, a.batched) + " and '" + sb + "' is " +
-                shape_string(b.dims, b.batched) +
-                "; arithmetic needs equal shapes, a per-feature value or a single number per sample");
-        // A named operand points at its statement, a nested expression at itself.
-        d.notes.push_back({Severity::Note, context.definition_of(a), "'" + sa + "' is defined here", {}});
-        d.notes.push_back({Severity::Note, context.definition_of(b), "'" + sb + "' is defined here", {}});
-        return kNoNode;
-      }
-      if (ea == eb && a.dims != b.dims && ea != 1) {
-        context.sink().error(e.location, text + ": '" + ast::to_string(*operand[0]) + "' is " +
-                                             shape_string(a.dims, a.batched) + " and '" +
-                                             ast::to_string(*operand[1]) + "' is " +
-                                             shape_string(b.dims, b.batched) +
-                                             "; reshape one of them so that their dims agree");
-        return kNoNode;
-      }
-      n.inputs = {left, right};
-      // The output has the shape of the side with more elements (or more dims, between single numbers).
-      const bool left_shapes = ea > eb || (ea == eb && a.dims.size() >= b.dims.size());
-      n.dims = left_shapes ? a.dims : b.dims;
-      n.batched = a.batched || b.batched;
+      return context.add_node(*this, e.location, {value}, v.dims, v.batched, attributes);
     }
-    n.attributes = attributes;
-    return context.add(std::move(n));
+    const NodeId left = context.lower_value(*operand[0]);
+    const NodeId right = context.lower_value(*operand[1]);
+    if (left == kNoNode || right == kNoNode) return kNoNode;
+    const Node &a = context.graph().node(left), &b = context.graph().node(right);
+    const int64_t ea = a.elements_per_sample(), eb = b.elements_per_sample();
+    if (ea != eb && ea != 1 && eb != 1) {
+      const std::string sa = ast::to_string(*operand[0]), sb = ast::to_string(*operand[1]);
+      Diagnostic& d = context.sink().error(
+          e.location,
+          text + ": '" + sa + "' is " + shape_string(a.dims, a.batched) + " and '" + sb + "' is " +
+              shape_string(b.dims, b.batched) +
+              "; arithmetic needs equal shapes, a per-feature value or a single number per sample");
+      // A named operand points at its statement, a nested expression at itself.
+      d.notes.push_back({Severity::Note, context.definition_of(a), "'" + sa + "' is defined here", {}});
+      d.notes.push_back({Severity::Note, context.definition_of(b), "'" + sb + "' is defined here", {}});
+      return kNoNode;
+    }
+    if (ea == eb && a.dims != b.dims && ea != 1) {
+      context.sink().error(
+          e.location, text + ": '" + ast::to_string(*operand[0]) + "' is " + shape_string(a.dims, a.batched) +
+                          " and '" + ast::to_string(*operand[1]) + "' is " + shape_string(b.dims, b.batched) +
+                          "; reshape one of them so that their dims agree");
+      return kNoNode;
+    }
+    // The output has the shape of the side with more elements (or more dims, between single numbers).
+    const bool left_shapes = ea > eb || (ea == eb && a.dims.size() >= b.dims.size());
+    return context.add_node(*this, e.location, {left, right}, left_shapes ? a.dims : b.dims,
+                            a.batched || b.batched, attributes);
   }
 
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
@@ -363,138 +347,6 @@ class BinaryOp : public Op {
   BinaryKind kind_;
 };
 
-// ---- unary ops --------------------------------------------------------------------------------------------
-
-enum class UnaryKind { Neg, Exp, Log, Sqrt, Square, Abs };
-constexpr const char* kUnaryNames[] = {"neg", "exp", "log", "sqrt", "square", "abs"};
-
-// d/dx, from x, y = f(x) and the output's gradient g.
-float unary_derivative(UnaryKind kind, float x, float y, float g) {
-  switch (kind) {
-    case UnaryKind::Neg:
-      return -g;
-    case UnaryKind::Exp:
-      return g * y;
-    case UnaryKind::Log:
-      return g / x;
-    case UnaryKind::Sqrt:
-      return g / (2 * y);
-    case UnaryKind::Square:
-      return 2 * x * g;
-    case UnaryKind::Abs:  // 0 at 0, as PyTorch's sign
-      return x > 0 ? g : x < 0 ? -g : 0.f;
-  }
-  return 0;
-}
-
-template <class F>
-StepFunction map_unary(const float* src, float* dst, int64_t count, F f) {
-  return [=] {
-    parallel_for(0, count, kGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) dst[i] = f(src[i]);
-    });
-  };
-}
-
-struct UnaryAttributes : Attributes {
-  UnaryKind kind = UnaryKind::Neg;
-};
-
-class UnaryBackwardOp : public Op {
- public:
-  const char* name() const override { return "unary_backward"; }
-  int arity() const override { return 3; }  // diff_dst, the forward's src and dst
-  StepFunction bind(StepContext& context, NodeId id) const override {
-    const UnaryKind kind = context.node(id).attributes_as<UnaryAttributes>().kind;
-    const float *g = context.input(id, 0), *x = context.input(id, 1), *y = context.input(id, 2);
-    float* dst = context.buffer(id);
-    const int64_t count = context.count(id);
-    return [=] {
-      parallel_for(0, count, kGrain, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) dst[i] = unary_derivative(kind, x[i], y[i], g[i]);
-      });
-    };
-  }
-} const unary_backward;
-
-class UnaryOp : public Op {
- public:
-  explicit UnaryOp(UnaryKind kind) : kind_(kind) {}
-  const char* name() const override { return kUnaryNames[int(kind_)]; }
-  bool callable() const override { return true; }
-  int arity() const override { return 1; }
-
-  // exp(x), or `-x` (a Negate expression) for neg: the shape of its input, batched or not.
-  NodeId lower(LowerContext& context, const ast::Expr& e) const override {
-    const ast::Expr* operand = nullptr;
-    if (e.kind == ast::Expr::Kind::Negate) {
-      operand = e.lhs.get();
-    } else {
-      if (!check_arguments(e, 1, {}, context.sink())) return kNoNode;
-      if (const ast::Arg* arg = positional(e, 0)) operand = arg->value.get();
-      if (!operand) {
-        context.sink().error(e.location, std::string("op '") + name() + "' expects 1 input, got 0");
-        return kNoNode;
-      }
-    }
-    DiagnosticSink quiet;
-    if (constant_value(*operand, quiet)) {
-      context.sink().error(e.location, "'" + ast::to_string(e) + "' is a number, not a value; " + name() +
-                                           " needs a value such as a name or an op call");
-      return kNoNode;
-    }
-    const NodeId input = context.lower_value(*operand);
-    if (input == kNoNode) return kNoNode;
-    const Node& src = context.graph().node(input);
-    Node n = new_node(*this, context, e.location);
-    n.inputs = {input};
-    n.dims = src.dims;
-    n.batched = src.batched;
-    auto attributes = std::make_shared<UnaryAttributes>();
-    attributes->kind = kind_;
-    n.attributes = attributes;
-    return context.add(std::move(n));
-  }
-
-  void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
-    context.input_gradient(unary_backward, id, 0, {gradient, context.node(id).inputs[0], id});
-  }
-
-  StepFunction bind(StepContext& context, NodeId id) const override {
-    const float* src = context.input(id, 0);
-    float* dst = context.buffer(id);
-    const int64_t count = context.count(id);
-    switch (kind_) {
-      case UnaryKind::Neg:
-        return map_unary(src, dst, count, [](float x) { return -x; });
-      case UnaryKind::Exp:
-        return map_unary(src, dst, count, [](float x) { return std::exp(x); });
-      case UnaryKind::Log:
-        return map_unary(src, dst, count, [](float x) { return std::log(x); });
-      case UnaryKind::Sqrt:
-        return map_unary(src, dst, count, [](float x) { return std::sqrt(x); });
-      case UnaryKind::Square:
-        return map_unary(src, dst, count, [](float x) { return x * x; });
-      case UnaryKind::Abs:
-        return map_unary(src, dst, count, [](float x) { return std::fabs(x); });
-    }
-    HG_ASSERT(false, "unary: unknown kind");
-    return {};
-  }
-
-  void export_onnx(OnnxContext& context, NodeId id) const override {
-    static const char* const kTypes[] = {"Neg", "Exp", "Log", "Sqrt", "", "Abs"};
-    const std::string x = context.value(context.graph().node(id).inputs[0]);
-    if (kind_ == UnaryKind::Square)
-      context.add(id, "Mul", {x, x}, {context.value(id)});
-    else
-      context.unary(id, kTypes[int(kind_)], x, context.value(id));
-  }
-
- private:
-  UnaryKind kind_;
-};
-
 }  // namespace
 
 const Op& add_op() {
@@ -511,30 +363,6 @@ const Op& mul_op() {
 }
 const Op& div_op() {
   static const BinaryOp op(BinaryKind::Div);
-  return op;
-}
-const Op& neg_op() {
-  static const UnaryOp op(UnaryKind::Neg);
-  return op;
-}
-const Op& exp_op() {
-  static const UnaryOp op(UnaryKind::Exp);
-  return op;
-}
-const Op& log_op() {
-  static const UnaryOp op(UnaryKind::Log);
-  return op;
-}
-const Op& sqrt_op() {
-  static const UnaryOp op(UnaryKind::Sqrt);
-  return op;
-}
-const Op& square_op() {
-  static const UnaryOp op(UnaryKind::Square);
-  return op;
-}
-const Op& abs_op() {
-  static const UnaryOp op(UnaryKind::Abs);
   return op;
 }
 
