@@ -2,7 +2,9 @@
 // constant on either side or a value broadcast over the other. Lowering sends the `+ - * /` of a graph file
 // here by these op names (unary minus goes to neg, with the other unary math in ops/unary.cpp).
 //   shapes: equal; or one side per-feature (unbatched, the other's dims) broadcast over the batch; or one
-//           side of one element (per-sample [1], a scalar, a constant) broadcast over the other's features.
+//           side per-channel ([C] or [C, 1, 1], batched or not) against [C, H, W] images, broadcast over
+//           each channel's pixels; or one side of one element (per-sample [1], a scalar, a constant)
+//           broadcast over the other's features.
 //   gradient: the local derivative times the output's gradient, summed over whatever was broadcast.
 #include <cmath>
 
@@ -26,23 +28,52 @@ int64_t rows_per_chunk(int64_t cols) {
 // ---- broadcasting -----------------------------------------------------------------------------------------
 
 // An output is rows x cols (rows = the batch for a batched value, else 1). An operand's element for output
-// element (r, c) is at r * row_stride + c * col_stride: a stride of 0 is a broadcast along that axis.
+// element (r, c) is at r * row_stride + (c / inner) * col_stride: a stride of 0 is a broadcast along that
+// axis, and inner > 1 repeats each element over `inner` consecutive columns (a channel's pixels).
 struct Layout {
-  int64_t row_stride = 0, col_stride = 0;
+  int64_t row_stride = 0, col_stride = 0, inner = 1;
 };
 
+int64_t index_of(Layout l, int64_t r, int64_t c) {
+  return r * l.row_stride + (l.inner == 1 ? c : c / l.inner) * l.col_stride;
+}
+
+// Lowering allows three kinds of operand besides the output's own shape: one element, which every column
+// reads; or fewer elements that divide the output's, a channel's value that its H x W pixels read.
 Layout layout_of(const Node& operand, const Node& output) {
-  const int64_t elements = operand.elements_per_sample();
-  const bool per_feature = elements == output.elements_per_sample() && elements > 1;
-  if (operand.batched) return per_feature ? Layout{elements, 1} : Layout{1, 0};
-  return per_feature ? Layout{0, 1} : Layout{0, 0};
+  const int64_t elements = operand.elements_per_sample(), all = output.elements_per_sample();
+  const int64_t row_stride = operand.batched ? elements : 0;
+  if (elements == 1 && all > 1) return {row_stride, 0, 1};
+  return {row_stride, 1, all / elements};
 }
 
 // dst (shaped like the operand) = the sum of local(r, c) over the output elements that read each of its
 // elements. Each dst element is summed by one thread in a fixed order, so results do not depend on threads.
 template <class Local>
 void reduce_into(float* dst, Layout l, int64_t rows, int64_t cols, const Local& local) {
-  if (l.row_stride == 0 && l.col_stride == 0) {
+  if (l.inner > 1) {  // per channel: summed over its pixels, and over the batch when unbatched
+    const int64_t channels = cols / l.inner;
+    auto channel_sum = [&](int64_t r, int64_t channel) {
+      double sum = 0;
+      for (int64_t c = channel * l.inner; c < (channel + 1) * l.inner; ++c) sum += local(r, c);
+      return sum;
+    };
+    if (l.row_stride == 0)
+      parallel_for(0, channels, std::max<int64_t>(1, kGrain / std::max<int64_t>(rows * l.inner, 1)),
+                   [&](int64_t b, int64_t e) {
+                     for (int64_t channel = b; channel < e; ++channel) {
+                       double sum = 0;
+                       for (int64_t r = 0; r < rows; ++r) sum += channel_sum(r, channel);
+                       dst[channel] = float(sum);
+                     }
+                   });
+    else
+      parallel_for(0, rows, rows_per_chunk(cols), [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r)
+          for (int64_t channel = 0; channel < channels; ++channel)
+            dst[r * channels + channel] = float(channel_sum(r, channel));
+      });
+  } else if (l.row_stride == 0 && l.col_stride == 0) {
     double sum = 0;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t c = 0; c < cols; ++c) sum += local(r, c);
@@ -122,18 +153,26 @@ std::shared_ptr<BinaryKernel> binary_kernel(StepContext& context, NodeId id) {
   });
 }
 
+// Row by row, in blocks of columns within which each operand's index moves by a fixed step: a channel's
+// pixels when one side is per-channel (that side's step is 0 there), else the whole row.
 template <class F>
 void map_binary(const Operands& o, float* dst, const F& f) {
+  const Layout &ll = o.left_layout, &rl = o.right_layout;
+  const int64_t block = std::max(ll.inner, rl.inner) > 1 ? std::max(ll.inner, rl.inner) : o.cols;
+  const int64_t left_step = ll.inner == 1 ? ll.col_stride : 0, right_step = rl.inner == 1 ? rl.col_stride : 0;
   parallel_for(0, o.rows, rows_per_chunk(o.cols), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r)
-      for (int64_t c = 0; c < o.cols; ++c)
-        dst[r * o.cols + c] = f(o.left[r * o.left_layout.row_stride + c * o.left_layout.col_stride],
-                                o.right[r * o.right_layout.row_stride + c * o.right_layout.col_stride]);
+      for (int64_t c0 = 0; c0 < o.cols; c0 += block) {
+        const float* left = o.left + index_of(ll, r, c0);
+        const float* right = o.right + index_of(rl, r, c0);
+        float* out = dst + r * o.cols + c0;
+        for (int64_t j = 0; j < block; ++j) out[j] = f(left[j * left_step], right[j * right_step]);
+      }
   });
 }
 
 float at(const float* p, Layout l, int64_t r, int64_t c) {
-  return p[r * l.row_stride + c * l.col_stride];
+  return p[index_of(l, r, c)];
 }
 
 // The gradient of one operand: which side (0 left, 1 right) and its layout, set per backward node.
@@ -183,6 +222,14 @@ class BinaryBackwardOp : public Op {
     return {};
   }
 } const binary_backward;
+
+// [C, H, W] with more than one pixel per channel, and the two shapes a per-channel value may have.
+bool is_image(const Node& v) {
+  return v.dims.size() == 3 && v.dims[1] * v.dims[2] > 1;
+}
+bool per_channel_form(const Node& v) {
+  return v.dims.size() == 1 || (v.dims.size() == 3 && v.dims[1] == 1 && v.dims[2] == 1);
+}
 
 // What `hourglass check` and messages call each kind.
 struct BinaryInfo {
@@ -262,11 +309,26 @@ class BinaryOp : public Op {
     const int64_t ea = a.elements_per_sample(), eb = b.elements_per_sample();
     if (ea != eb && ea != 1 && eb != 1) {
       const std::string sa = ast::to_string(*operand[0]), sb = ast::to_string(*operand[1]);
+      std::string problem =
+          "arithmetic needs equal shapes, a per-feature value, a per-channel [C] value against "
+          "[C, H, W] images or a single number per sample";
+      // [C, H, W] images against a value of the per-channel form ([C] or [C, 1, 1]): per channel when C
+      // agrees.
+      const bool a_image = is_image(a) && per_channel_form(b), b_image = is_image(b) && per_channel_form(a);
+      if (a_image || b_image) {
+        const Node &image = a_image ? a : b, &channel = a_image ? b : a;
+        const int64_t c = image.dims[0];
+        if (channel.dims[0] == c) {
+          return context.add_node(*this, e.location, {left, right}, image.dims, a.batched || b.batched,
+                                  attributes);
+        }
+        problem = "a per-channel value against '" + (a_image ? sa : sb) +
+                  "' needs one number per channel: [" + std::to_string(c) + "] or [" + std::to_string(c) +
+                  ", 1, 1]";
+      }
       Diagnostic& d = context.sink().error(
-          e.location,
-          text + ": '" + sa + "' is " + shape_string(a.dims, a.batched) + " and '" + sb + "' is " +
-              shape_string(b.dims, b.batched) +
-              "; arithmetic needs equal shapes, a per-feature value or a single number per sample");
+          e.location, text + ": '" + sa + "' is " + shape_string(a.dims, a.batched) + " and '" + sb +
+                          "' is " + shape_string(b.dims, b.batched) + "; " + problem);
       // A named operand points at its statement, a nested expression at itself.
       d.notes.push_back({Severity::Note, context.definition_of(a), "'" + sa + "' is defined here", {}});
       d.notes.push_back({Severity::Note, context.definition_of(b), "'" + sb + "' is defined here", {}});
@@ -318,7 +380,8 @@ class BinaryOp : public Op {
   // Add, Sub, Mul, Div, with a constant as a scalar initializer. ONNX broadcasts as numpy does, aligning
   // trailing dims, which agrees with the rules above except for a single number that is not shaped like
   // the output: that becomes [N, 1, ..., 1] (or a scalar, when unbatched) first, so that it spreads over
-  // every element of a sample rather than along its last axis.
+  // every element of a sample rather than along its last axis; and a per-channel [C], which becomes
+  // [C, 1, 1] ([N, C, 1, 1] when batched) so that it meets the channel axis rather than the width.
   void export_onnx(OnnxContext& context, NodeId id) const override {
     static const char* const kTypes[] = {"Add", "Sub", "Mul", "Div"};
     const Node& n = context.graph().node(id);
@@ -326,7 +389,16 @@ class BinaryOp : public Op {
     std::vector<std::string> operands;
     for (NodeId input : n.inputs) {
       const Node& v = context.graph().node(input);
-      if (v.elements_per_sample() != 1 || v.dims == n.dims) {
+      const int64_t elements = v.elements_per_sample();
+      if (elements != 1 && v.dims.size() == 1 && n.dims.size() == 3 && v.dims[0] == n.dims[0] &&
+          elements != n.elements_per_sample()) {  // per channel: [C] as [C, 1, 1], to align with the channels
+        std::vector<int64_t> shape = {v.dims[0], 1, 1};
+        if (v.batched) shape.insert(shape.begin(), -1);
+        operands.push_back(
+            context.reshape(id, context.value(input), shape, context.temporary(id, "channels")));
+        continue;
+      }
+      if (elements != 1 || v.dims == n.dims) {  // also [C, 1, 1], which ONNX aligns with the channels
         operands.push_back(context.value(input));
         continue;
       }
