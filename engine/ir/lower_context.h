@@ -27,6 +27,22 @@ class LowerContext {
   // The statement being lowered: its name prefixes the names of the nodes and parameters an op creates.
   const std::string& statement_name() const { return current_->name; }
   NodeId add(Node node) { return graph_.add(std::move(node)); }
+  // The common case of add(): a node of `op` for the current statement, named NAME.SUFFIX (the op's own name
+  // unless `suffix` is given; the statement's last node is renamed NAME afterwards), at `where`, reading
+  // `inputs`, shaped `dims` per sample when `batched` (in all otherwise), with the op's `attributes`.
+  NodeId add_node(const Op& op, const SourceLocation& where, std::vector<NodeId> inputs,
+                  std::vector<int64_t> dims, bool batched, std::shared_ptr<Attributes> attributes = nullptr,
+                  const std::string& suffix = "") {
+    Node n;
+    n.op = &op;
+    n.name = statement_name() + "." + (suffix.empty() ? std::string(op.name()) : suffix);
+    n.location = where;
+    n.inputs = std::move(inputs);
+    n.dims = std::move(dims);
+    n.batched = batched;
+    n.attributes = std::move(attributes);
+    return add(std::move(n));
+  }
   NodeId lower_value(const ast::Expr& e) { return lower_expr(e); }
   // A use of a name in the graph (lowering its statement first if need be); kNoNode after an error.
   NodeId resolve(const std::string& name, const SourceLocation& where);
@@ -276,7 +292,7 @@ class LowerContext {
         return resolve(e.text, e.location);
       case ast::Expr::Kind::Call:
         return lower_call(e);
-      case ast::Expr::Kind::Binary:  // arithmetic is an op like any other (ops/elementwise.cpp)
+      case ast::Expr::Kind::Binary:  // arithmetic is an op like any other (ops/arithmetic.cpp)
       case ast::Expr::Kind::Negate:
         if (const Op* op = ops_.find(arithmetic_op(e))) return op->lower(*this, e);
         [[fallthrough]];

@@ -87,17 +87,11 @@ class ReduceOp : public Op {
                      "' is not batched; " + name() + "(" + value + ") already gives one number");
       return kNoNode;
     }
-    Node n;
-    n.op = this;
-    n.name = context.statement_name() + "." + name();
-    n.location = call.location;
-    n.inputs = inputs;
-    n.batched = src.batched && !whole_batch;
-    if (n.batched) n.dims = {1};  // a scalar otherwise: dims {}
+    const bool batched = src.batched && !whole_batch;  // [N, 1]; a scalar (dims {}) for the whole batch
     auto attributes = std::make_shared<ReduceAttributes>();
     attributes->whole_batch = whole_batch;
-    n.attributes = attributes;
-    return context.add(std::move(n));
+    return context.add_node(*this, call.location, inputs,
+                            batched ? std::vector<int64_t>{1} : std::vector<int64_t>{}, batched, attributes);
   }
 
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {

@@ -57,14 +57,7 @@ class ReshapeOp : public Op {
                                     std::to_string(src.elements_per_sample()) + " elements per sample");
       return kNoNode;
     }
-    Node n;
-    n.op = this;
-    n.name = context.statement_name() + ".reshape";
-    n.location = call.location;
-    n.inputs = inputs;
-    n.dims = dims;
-    n.batched = true;
-    return context.add(std::move(n));
+    return context.add_node(*this, call.location, inputs, dims, true);
   }
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
     context.input_gradient(reshape_backward, id, 0, {gradient});

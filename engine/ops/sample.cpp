@@ -102,14 +102,7 @@ class SampleNormalOp : public Op {
           {Severity::Note, context.definition_of(logvar), "'" + logvar.name + "' is defined here", {}});
       return kNoNode;
     }
-    Node n;
-    n.op = this;
-    n.name = context.statement_name() + ".sample";
-    n.location = call.location;
-    n.inputs = inputs;
-    n.dims = mu.dims;
-    n.batched = true;
-    return context.add(std::move(n));
+    return context.add_node(*this, call.location, inputs, mu.dims, true, nullptr, "sample");
   }
 
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {

@@ -94,14 +94,7 @@ class ConcatOp : public Op {
       }
       dims[0] += in.dims[0];
     }
-    Node n;
-    n.op = this;
-    n.name = context.statement_name() + ".concat";
-    n.location = call.location;
-    n.inputs = inputs;
-    n.dims = dims;
-    n.batched = true;
-    return context.add(std::move(n));
+    return context.add_node(*this, call.location, inputs, dims, true);
   }
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
     const std::vector<NodeId> inputs = context.node(id).inputs;
@@ -205,19 +198,12 @@ class SliceOp : public Op {
                                     ": it needs start < end <= " + std::to_string(src.dims[0]));
       return kNoNode;
     }
-    Node n;
-    n.op = this;
-    n.name = context.statement_name() + ".slice";
-    n.location = call.location;
-    n.inputs = inputs;
-    n.dims = src.dims;
-    n.dims[0] = *end - *start;
-    n.batched = true;
+    std::vector<int64_t> dims = src.dims;
+    dims[0] = *end - *start;
     auto attributes = std::make_shared<SliceAttributes>();
     attributes->start = *start;
     attributes->end = *end;
-    n.attributes = attributes;
-    return context.add(std::move(n));
+    return context.add_node(*this, call.location, inputs, dims, true, attributes);
   }
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
     context.input_gradient(slice_backward, id, 0, {gradient});
@@ -274,14 +260,7 @@ class FlattenOp : public Op {
                  "flatten expects a batch of samples, but '" + src.name + "' is a parameter");
       return kNoNode;
     }
-    Node n;
-    n.op = this;
-    n.name = context.statement_name() + ".flatten";
-    n.location = call.location;
-    n.inputs = inputs;
-    n.dims = {src.elements_per_sample()};
-    n.batched = true;
-    return context.add(std::move(n));
+    return context.add_node(*this, call.location, inputs, {src.elements_per_sample()}, true);
   }
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
     context.input_gradient(flatten_backward, id, 0, {gradient});

@@ -60,17 +60,10 @@ class UpsampleOp : public Op {
     if (inputs.empty() || !factor) return kNoNode;
     const Node src = context.graph().node(inputs[0]);
     if (!spatial_input(src, call, sink)) return kNoNode;
-    Node n;
-    n.op = this;
-    n.name = context.statement_name() + ".upsample";
-    n.location = call.location;
-    n.inputs = inputs;
-    n.dims = {src.dims[0], src.dims[1] * *factor, src.dims[2] * *factor};
-    n.batched = true;
     auto attributes = std::make_shared<UpsampleAttributes>();
     attributes->factor = *factor;
-    n.attributes = attributes;
-    return context.add(std::move(n));
+    return context.add_node(*this, call.location, inputs,
+                            {src.dims[0], src.dims[1] * *factor, src.dims[2] * *factor}, true, attributes);
   }
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
     context.input_gradient(upsample_backward, id, 0, {gradient});

@@ -42,6 +42,13 @@ struct PlanStep {
   std::string label;
 };
 
+// The step a training plan is running, counted from 0 over the whole run (a resumed run goes on counting),
+// and the run's steps in all (epochs x steps per epoch). train() sets it before each step; both stay 0 in a
+// plan that train() does not drive, where an op that follows the run behaves as at its end.
+struct TrainingProgress {
+  int64_t step = 0, steps = 0;
+};
+
 class Plan {
  public:
   // `keep` lists nodes whose outputs must stay readable after a run (e.g. logits for accuracy). Plugin
@@ -68,6 +75,8 @@ class Plan {
 
   void set_step_seed(uint64_t seed) { step_seed_ = seed; }
   uint64_t step_seed() const { return step_seed_; }
+  // Where a training run stands, for ops whose training forward follows the run (topk's annealed k).
+  void set_progress(TrainingProgress progress) { progress_ = progress; }
   void run_serial();  // every step in order on the calling thread
 
  private:
@@ -96,6 +105,7 @@ class Plan {
   // Per forward node (and variant), shared with its backward nodes.
   std::map<std::pair<NodeId, int>, std::shared_ptr<void>> kernels_;
   uint64_t step_seed_ = 0;
+  TrainingProgress progress_;
 };
 
 }  // namespace hg

@@ -48,6 +48,8 @@ class StepContext {
   // Where the step of a term, objective or scalar value keeps its value of the last run (Plan::value).
   double* value_slot(NodeId id) const { return &plan_.values_[size_t(id)]; }
   const uint64_t* step_seed() const { return &plan_.step_seed_; }
+  // Read when the step runs (train() moves it on before each step): see TrainingProgress.
+  const TrainingProgress* progress() const { return &plan_.progress_; }
   ParameterStore& parameters() const { return plan_.parameters_; }
   const PluginRegistry& plugins() const { return plugins_; }
 

@@ -202,6 +202,7 @@ void train(Model& model, const TrainOptions& options) {
       const Clock::time_point step_start = options.on_profile ? Clock::now() : Clock::time_point();
       pipeline.take(b, plan);
       plan.set_step_seed(settings.seed * 0x9E3779B97F4A7C15ull + uint64_t(model.parameters.step));
+      plan.set_progress({model.parameters.step, settings.epochs * steps});
       model.parameters.learning_rate_scale =
           scheduled_learning_rate(settings, model.parameters.step, steps) / settings.optimizer.learning_rate;
       if (ranks > 1) sums_across.begin(model.parameters.step);

@@ -142,3 +142,73 @@ HG_GRADIENT_CASE("abs", {"h = dense(x, 4) |> tanh\ns = abs(h - 3)\nr = dense(s, 
 HG_GRADIENT_CASE("mul", {"mu = dense(x, 3)\nlogvar = dense(x, 3)\n"
                          "kl = -0.5 * sum(1 + logvar - square(mu) - exp(logvar))\n"
                          "r = dense(mu, 6) |> sigmoid\nloss = loss.bce(r, x) + mean(kl)"});
+
+// ---- per-channel broadcasting
+// ------------------------------------------------------------------------------
+
+namespace {
+
+// c is a batch of [3, 6, 6] images, c.bias a per-channel [3] parameter, g a per-sample per-channel [3]
+// (a squeeze-and-excitation gate) and q the same as [3, 1, 1].
+const char* const kImages =
+    "input x : [1, 6, 6] <- image\nc = conv2d(x, 3, pad=1) |> tanh\ng = dense(flatten(x), 3) |> sigmoid\n"
+    "q = reshape(g, 3, 1, 1)\n";
+
+}  // namespace
+
+TEST_CASE("arithmetic: a per-channel [C] or [C, 1, 1] value broadcasts over [C, H, W] images") {
+  const Expected table[] = {
+      {"c + c.bias", {3, 6, 6}, true}, {"c.bias * c", {3, 6, 6}, true},     {"c * g", {3, 6, 6}, true},
+      {"g - c", {3, 6, 6}, true},      {"c / q", {3, 6, 6}, true},          {"q * c", {3, 6, 6}, true},
+      {"mul(c, g)", {3, 6, 6}, true},  {"c * g + c.bias", {3, 6, 6}, true},
+  };
+  for (const Expected& e : table) {
+    CAPTURE(e.expression);
+    test::TestModel m =
+        model_from_text(std::string(kImages) + "v = " + e.expression + "\nloss = loss.mse(c, c)\n", false);
+    const Node& v = m.graph.node(m.graph.find("v"));
+    CHECK(v.dims == e.dims);
+    CHECK(v.batched == e.batched);
+  }
+}
+
+TEST_CASE("arithmetic: per-channel values meet each channel's pixels, in a plan as in the loops below") {
+  test::TestModel m = model_from_text(std::string(kImages) +
+                                          "a = c * g + c.bias\nb = q - c / (2 + square(g))\n"
+                                          "loss = loss.mse(c, c)\n",
+                                      false);
+  // The bias starts at zero, which would hide a bias read from the wrong element.
+  float* bias = m.parameters->value(m.graph.find("c.bias"));
+  for (int ch = 0; ch < 3; ++ch) bias[ch] = 0.25f * float(ch + 1);
+  const int64_t batch = 4, pixels = 36;
+  std::vector<NodeId> keep;
+  for (const char* name : {"c", "g", "a", "b"}) keep.push_back(m.graph.find(name));
+  Plan plan(m.graph, *m.parameters, test::builtin_plugins(), batch, PlanMode::Eval, keep);
+  test::fill_uniform(plan.buffer(m.graph.find("x")), batch * pixels, 5);
+  plan.run_serial();
+  auto buffer = [&](const char* name) { return plan.buffer(m.graph.find(name)); };
+  const float *c = buffer("c"), *g = buffer("g"), *a = buffer("a"), *b = buffer("b");
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t ch = 0; ch < 3; ++ch)
+      for (int64_t p = 0; p < pixels; ++p) {
+        const int64_t i = (n * 3 + ch) * pixels + p;
+        const float gate = g[n * 3 + ch];
+        CHECK(a[i] == doctest::Approx(c[i] * gate + bias[ch]).epsilon(1e-5));
+        CHECK(b[i] == doctest::Approx(gate - c[i] / (2 + gate * gate)).epsilon(1e-5));
+      }
+}
+
+// The gradient of a per-channel operand sums over its channel's pixels (and over the batch, unbatched).
+HG_GRADIENT_CASE("add", {"c = conv2d(x, 2, pad=1) |> tanh\ng = dense(flatten(x), 2) |> tanh\n"
+                         "s = c + g + c.bias\nr = conv2d(s, 1, pad=1) |> sigmoid\nloss = loss.mse(r, x)",
+                         test::kImageHeader});
+HG_GRADIENT_CASE("mul", {"c = conv2d(x, 2, pad=1) |> tanh\ng = dense(flatten(x), 2) |> tanh\n"
+                         "s = c * g + c.bias * c\nr = conv2d(s, 1, pad=1) |> sigmoid\nloss = loss.mse(r, x)",
+                         test::kImageHeader});
+HG_GRADIENT_CASE("sub", {"c = conv2d(x, 2, pad=1) |> tanh\ng = dense(flatten(x), 2) |> tanh\n"
+                         "s = g - c\nr = conv2d(s, 1, pad=1) |> sigmoid\nloss = loss.mse(r, x)",
+                         test::kImageHeader});
+HG_GRADIENT_CASE("div", {"c = conv2d(x, 2, pad=1) |> tanh\ng = dense(flatten(x), 2) |> tanh\n"
+                         "q = reshape(g, 2, 1, 1)\ns = c / (2 + square(q)) + q / (2 + square(c))\n"
+                         "r = conv2d(s, 1, pad=1) |> sigmoid\nloss = loss.mse(r, x)",
+                         test::kImageHeader});

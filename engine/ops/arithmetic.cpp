@@ -1,8 +1,10 @@
 // Arithmetic on values: a + b, a - b, a * b, a / b (also callable as add, sub, mul, div), with a scalar
-// constant on either side or a value broadcast over the other, and the unary neg (-x), exp, log, sqrt,
-// square and abs. Lowering sends the `+ - * /` and unary minus of a graph file here by these op names.
+// constant on either side or a value broadcast over the other. Lowering sends the `+ - * /` of a graph file
+// here by these op names (unary minus goes to neg, with the other unary math in ops/unary.cpp).
 //   shapes: equal; or one side per-feature (unbatched, the other's dims) broadcast over the batch; or one
-//           side of one element (per-sample [1], a scalar, a constant) broadcast over the other's features.
+//           side per-channel ([C] or [C, 1, 1], batched or not) against [C, H, W] images, broadcast over
+//           each channel's pixels; or one side of one element (per-sample [1], a scalar, a constant)
+//           broadcast over the other's features.
 //   gradient: the local derivative times the output's gradient, summed over whatever was broadcast.
 #include <cmath>
 
@@ -23,34 +25,55 @@ int64_t rows_per_chunk(int64_t cols) {
   return std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1));
 }
 
-Node new_node(const Op& op, LowerContext& context, const SourceLocation& where) {
-  Node n;
-  n.op = &op;
-  n.name = context.statement_name() + "." + op.name();
-  n.location = where;
-  return n;
-}
-
 // ---- broadcasting -----------------------------------------------------------------------------------------
 
 // An output is rows x cols (rows = the batch for a batched value, else 1). An operand's element for output
-// element (r, c) is at r * row_stride + c * col_stride: a stride of 0 is a broadcast along that axis.
+// element (r, c) is at r * row_stride + (c / inner) * col_stride: a stride of 0 is a broadcast along that
+// axis, and inner > 1 repeats each element over `inner` consecutive columns (a channel's pixels).
 struct Layout {
-  int64_t row_stride = 0, col_stride = 0;
+  int64_t row_stride = 0, col_stride = 0, inner = 1;
 };
 
+int64_t index_of(Layout l, int64_t r, int64_t c) {
+  return r * l.row_stride + (l.inner == 1 ? c : c / l.inner) * l.col_stride;
+}
+
+// Lowering allows three kinds of operand besides the output's own shape: one element, which every column
+// reads; or fewer elements that divide the output's, a channel's value that its H x W pixels read.
 Layout layout_of(const Node& operand, const Node& output) {
-  const int64_t elements = operand.elements_per_sample();
-  const bool per_feature = elements == output.elements_per_sample() && elements > 1;
-  if (operand.batched) return per_feature ? Layout{elements, 1} : Layout{1, 0};
-  return per_feature ? Layout{0, 1} : Layout{0, 0};
+  const int64_t elements = operand.elements_per_sample(), all = output.elements_per_sample();
+  const int64_t row_stride = operand.batched ? elements : 0;
+  if (elements == 1 && all > 1) return {row_stride, 0, 1};
+  return {row_stride, 1, all / elements};
 }
 
 // dst (shaped like the operand) = the sum of local(r, c) over the output elements that read each of its
 // elements. Each dst element is summed by one thread in a fixed order, so results do not depend on threads.
 template <class Local>
 void reduce_into(float* dst, Layout l, int64_t rows, int64_t cols, const Local& local) {
-  if (l.row_stride == 0 && l.col_stride == 0) {
+  if (l.inner > 1) {  // per channel: summed over its pixels, and over the batch when unbatched
+    const int64_t channels = cols / l.inner;
+    auto channel_sum = [&](int64_t r, int64_t channel) {
+      double sum = 0;
+      for (int64_t c = channel * l.inner; c < (channel + 1) * l.inner; ++c) sum += local(r, c);
+      return sum;
+    };
+    if (l.row_stride == 0)
+      parallel_for(0, channels, std::max<int64_t>(1, kGrain / std::max<int64_t>(rows * l.inner, 1)),
+                   [&](int64_t b, int64_t e) {
+                     for (int64_t channel = b; channel < e; ++channel) {
+                       double sum = 0;
+                       for (int64_t r = 0; r < rows; ++r) sum += channel_sum(r, channel);
+                       dst[channel] = float(sum);
+                     }
+                   });
+    else
+      parallel_for(0, rows, rows_per_chunk(cols), [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r)
+          for (int64_t channel = 0; channel < channels; ++channel)
+            dst[r * channels + channel] = float(channel_sum(r, channel));
+      });
+  } else if (l.row_stride == 0 && l.col_stride == 0) {
     double sum = 0;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t c = 0; c < cols; ++c) sum += local(r, c);
@@ -130,18 +153,26 @@ std::shared_ptr<BinaryKernel> binary_kernel(StepContext& context, NodeId id) {
   });
 }
 
+// Row by row, in blocks of columns within which each operand's index moves by a fixed step: a channel's
+// pixels when one side is per-channel (that side's step is 0 there), else the whole row.
 template <class F>
 void map_binary(const Operands& o, float* dst, const F& f) {
+  const Layout &ll = o.left_layout, &rl = o.right_layout;
+  const int64_t block = std::max(ll.inner, rl.inner) > 1 ? std::max(ll.inner, rl.inner) : o.cols;
+  const int64_t left_step = ll.inner == 1 ? ll.col_stride : 0, right_step = rl.inner == 1 ? rl.col_stride : 0;
   parallel_for(0, o.rows, rows_per_chunk(o.cols), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r)
-      for (int64_t c = 0; c < o.cols; ++c)
-        dst[r * o.cols + c] = f(o.left[r * o.left_layout.row_stride + c * o.left_layout.col_stride],
-                                o.right[r * o.right_layout.row_stride + c * o.right_layout.col_stride]);
+      for (int64_t c0 = 0; c0 < o.cols; c0 += block) {
+        const float* left = o.left + index_of(ll, r, c0);
+        const float* right = o.right + index_of(rl, r, c0);
+        float* out = dst + r * o.cols + c0;
+        for (int64_t j = 0; j < block; ++j) out[j] = f(left[j * left_step], right[j * right_step]);
+      }
   });
 }
 
 float at(const float* p, Layout l, int64_t r, int64_t c) {
-  return p[r * l.row_stride + c * l.col_stride];
+  return p[index_of(l, r, c)];
 }
 
 // The gradient of one operand: which side (0 left, 1 right) and its layout, set per backward node.
@@ -191,6 +222,14 @@ class BinaryBackwardOp : public Op {
     return {};
   }
 } const binary_backward;
+
+// [C, H, W] with more than one pixel per channel, and the two shapes a per-channel value may have.
+bool is_image(const Node& v) {
+  return v.dims.size() == 3 && v.dims[1] * v.dims[2] > 1;
+}
+bool per_channel_form(const Node& v) {
+  return v.dims.size() == 1 || (v.dims.size() == 3 && v.dims[1] == 1 && v.dims[2] == 1);
+}
 
 // What `hourglass check` and messages call each kind.
 struct BinaryInfo {
@@ -248,7 +287,6 @@ class BinaryOp : public Op {
     }
     auto attributes = std::make_shared<BinaryAttributes>();
     attributes->kind = kind_;
-    Node n = new_node(*this, context, e.location);
     if (constant[0] || constant[1]) {
       const int side = constant[0] ? 1 : 0;  // the value's side
       const double c = *constant[1 - side];
@@ -262,43 +300,51 @@ class BinaryOp : public Op {
       attributes->has_constant = true;
       attributes->constant_left = side == 1;
       attributes->constant = float(c);
-      n.inputs = {value};
-      n.dims = v.dims;
-      n.batched = v.batched;
-    } else {
-      const NodeId left = context.lower_value(*operand[0]);
-      const NodeId right = context.lower_value(*operand[1]);
-      if (left == kNoNode || right == kNoNode) return kNoNode;
-      const Node &a = context.graph().node(left), &b = context.graph().node(right);
-      const int64_t ea = a.elements_per_sample(), eb = b.elements_per_sample();
-      if (ea != eb && ea != 1 && eb != 1) {
-        const std::string sa = ast::to_string(*operand[0]), sb = ast::to_string(*operand[1]);
-        Diagnostic& d = context.sink().error(
-            e.location,
-            text + ": '" + sa + "' is " + shape_string(a.dims, a.batched) + " and '" + sb + "' is " +
-                shape_string(b.dims, b.batched) +
-                "; arithmetic needs equal shapes, a per-feature value or a single number per sample");
-        // A named operand points at its statement, a nested expression at itself.
-        d.notes.push_back({Severity::Note, context.definition_of(a), "'" + sa + "' is defined here", {}});
-        d.notes.push_back({Severity::Note, context.definition_of(b), "'" + sb + "' is defined here", {}});
-        return kNoNode;
-      }
-      if (ea == eb && a.dims != b.dims && ea != 1) {
-        context.sink().error(e.location, text + ": '" + ast::to_string(*operand[0]) + "' is " +
-                                             shape_string(a.dims, a.batched) + " and '" +
-                                             ast::to_string(*operand[1]) + "' is " +
-                                             shape_string(b.dims, b.batched) +
-                                             "; reshape one of them so that their dims agree");
-        return kNoNode;
-      }
-      n.inputs = {left, right};
-      // The output has the shape of the side with more elements (or more dims, between single numbers).
-      const bool left_shapes = ea > eb || (ea == eb && a.dims.size() >= b.dims.size());
-      n.dims = left_shapes ? a.dims : b.dims;
-      n.batched = a.batched || b.batched;
+      return context.add_node(*this, e.location, {value}, v.dims, v.batched, attributes);
     }
-    n.attributes = attributes;
-    return context.add(std::move(n));
+    const NodeId left = context.lower_value(*operand[0]);
+    const NodeId right = context.lower_value(*operand[1]);
+    if (left == kNoNode || right == kNoNode) return kNoNode;
+    const Node &a = context.graph().node(left), &b = context.graph().node(right);
+    const int64_t ea = a.elements_per_sample(), eb = b.elements_per_sample();
+    if (ea != eb && ea != 1 && eb != 1) {
+      const std::string sa = ast::to_string(*operand[0]), sb = ast::to_string(*operand[1]);
+      std::string problem =
+          "arithmetic needs equal shapes, a per-feature value, a per-channel [C] value against "
+          "[C, H, W] images or a single number per sample";
+      // [C, H, W] images against a value of the per-channel form ([C] or [C, 1, 1]): per channel when C
+      // agrees.
+      const bool a_image = is_image(a) && per_channel_form(b), b_image = is_image(b) && per_channel_form(a);
+      if (a_image || b_image) {
+        const Node &image = a_image ? a : b, &channel = a_image ? b : a;
+        const int64_t c = image.dims[0];
+        if (channel.dims[0] == c) {
+          return context.add_node(*this, e.location, {left, right}, image.dims, a.batched || b.batched,
+                                  attributes);
+        }
+        problem = "a per-channel value against '" + (a_image ? sa : sb) +
+                  "' needs one number per channel: [" + std::to_string(c) + "] or [" + std::to_string(c) +
+                  ", 1, 1]";
+      }
+      Diagnostic& d = context.sink().error(
+          e.location, text + ": '" + sa + "' is " + shape_string(a.dims, a.batched) + " and '" + sb +
+                          "' is " + shape_string(b.dims, b.batched) + "; " + problem);
+      // A named operand points at its statement, a nested expression at itself.
+      d.notes.push_back({Severity::Note, context.definition_of(a), "'" + sa + "' is defined here", {}});
+      d.notes.push_back({Severity::Note, context.definition_of(b), "'" + sb + "' is defined here", {}});
+      return kNoNode;
+    }
+    if (ea == eb && a.dims != b.dims && ea != 1) {
+      context.sink().error(
+          e.location, text + ": '" + ast::to_string(*operand[0]) + "' is " + shape_string(a.dims, a.batched) +
+                          " and '" + ast::to_string(*operand[1]) + "' is " + shape_string(b.dims, b.batched) +
+                          "; reshape one of them so that their dims agree");
+      return kNoNode;
+    }
+    // The output has the shape of the side with more elements (or more dims, between single numbers).
+    const bool left_shapes = ea > eb || (ea == eb && a.dims.size() >= b.dims.size());
+    return context.add_node(*this, e.location, {left, right}, left_shapes ? a.dims : b.dims,
+                            a.batched || b.batched, attributes);
   }
 
   void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
@@ -334,7 +380,8 @@ class BinaryOp : public Op {
   // Add, Sub, Mul, Div, with a constant as a scalar initializer. ONNX broadcasts as numpy does, aligning
   // trailing dims, which agrees with the rules above except for a single number that is not shaped like
   // the output: that becomes [N, 1, ..., 1] (or a scalar, when unbatched) first, so that it spreads over
-  // every element of a sample rather than along its last axis.
+  // every element of a sample rather than along its last axis; and a per-channel [C], which becomes
+  // [C, 1, 1] ([N, C, 1, 1] when batched) so that it meets the channel axis rather than the width.
   void export_onnx(OnnxContext& context, NodeId id) const override {
     static const char* const kTypes[] = {"Add", "Sub", "Mul", "Div"};
     const Node& n = context.graph().node(id);
@@ -342,7 +389,16 @@ class BinaryOp : public Op {
     std::vector<std::string> operands;
     for (NodeId input : n.inputs) {
       const Node& v = context.graph().node(input);
-      if (v.elements_per_sample() != 1 || v.dims == n.dims) {
+      const int64_t elements = v.elements_per_sample();
+      if (elements != 1 && v.dims.size() == 1 && n.dims.size() == 3 && v.dims[0] == n.dims[0] &&
+          elements != n.elements_per_sample()) {  // per channel: [C] as [C, 1, 1], to align with the channels
+        std::vector<int64_t> shape = {v.dims[0], 1, 1};
+        if (v.batched) shape.insert(shape.begin(), -1);
+        operands.push_back(
+            context.reshape(id, context.value(input), shape, context.temporary(id, "channels")));
+        continue;
+      }
+      if (elements != 1 || v.dims == n.dims) {  // also [C, 1, 1], which ONNX aligns with the channels
         operands.push_back(context.value(input));
         continue;
       }
@@ -363,138 +419,6 @@ class BinaryOp : public Op {
   BinaryKind kind_;
 };
 
-// ---- unary ops --------------------------------------------------------------------------------------------
-
-enum class UnaryKind { Neg, Exp, Log, Sqrt, Square, Abs };
-constexpr const char* kUnaryNames[] = {"neg", "exp", "log", "sqrt", "square", "abs"};
-
-// d/dx, from x, y = f(x) and the output's gradient g.
-float unary_derivative(UnaryKind kind, float x, float y, float g) {
-  switch (kind) {
-    case UnaryKind::Neg:
-      return -g;
-    case UnaryKind::Exp:
-      return g * y;
-    case UnaryKind::Log:
-      return g / x;
-    case UnaryKind::Sqrt:
-      return g / (2 * y);
-    case UnaryKind::Square:
-      return 2 * x * g;
-    case UnaryKind::Abs:  // 0 at 0, as PyTorch's sign
-      return x > 0 ? g : x < 0 ? -g : 0.f;
-  }
-  return 0;
-}
-
-template <class F>
-StepFunction map_unary(const float* src, float* dst, int64_t count, F f) {
-  return [=] {
-    parallel_for(0, count, kGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) dst[i] = f(src[i]);
-    });
-  };
-}
-
-struct UnaryAttributes : Attributes {
-  UnaryKind kind = UnaryKind::Neg;
-};
-
-class UnaryBackwardOp : public Op {
- public:
-  const char* name() const override { return "unary_backward"; }
-  int arity() const override { return 3; }  // diff_dst, the forward's src and dst
-  StepFunction bind(StepContext& context, NodeId id) const override {
-    const UnaryKind kind = context.node(id).attributes_as<UnaryAttributes>().kind;
-    const float *g = context.input(id, 0), *x = context.input(id, 1), *y = context.input(id, 2);
-    float* dst = context.buffer(id);
-    const int64_t count = context.count(id);
-    return [=] {
-      parallel_for(0, count, kGrain, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) dst[i] = unary_derivative(kind, x[i], y[i], g[i]);
-      });
-    };
-  }
-} const unary_backward;
-
-class UnaryOp : public Op {
- public:
-  explicit UnaryOp(UnaryKind kind) : kind_(kind) {}
-  const char* name() const override { return kUnaryNames[int(kind_)]; }
-  bool callable() const override { return true; }
-  int arity() const override { return 1; }
-
-  // exp(x), or `-x` (a Negate expression) for neg: the shape of its input, batched or not.
-  NodeId lower(LowerContext& context, const ast::Expr& e) const override {
-    const ast::Expr* operand = nullptr;
-    if (e.kind == ast::Expr::Kind::Negate) {
-      operand = e.lhs.get();
-    } else {
-      if (!check_arguments(e, 1, {}, context.sink())) return kNoNode;
-      if (const ast::Arg* arg = positional(e, 0)) operand = arg->value.get();
-      if (!operand) {
-        context.sink().error(e.location, std::string("op '") + name() + "' expects 1 input, got 0");
-        return kNoNode;
-      }
-    }
-    DiagnosticSink quiet;
-    if (constant_value(*operand, quiet)) {
-      context.sink().error(e.location, "'" + ast::to_string(e) + "' is a number, not a value; " + name() +
-                                           " needs a value such as a name or an op call");
-      return kNoNode;
-    }
-    const NodeId input = context.lower_value(*operand);
-    if (input == kNoNode) return kNoNode;
-    const Node& src = context.graph().node(input);
-    Node n = new_node(*this, context, e.location);
-    n.inputs = {input};
-    n.dims = src.dims;
-    n.batched = src.batched;
-    auto attributes = std::make_shared<UnaryAttributes>();
-    attributes->kind = kind_;
-    n.attributes = attributes;
-    return context.add(std::move(n));
-  }
-
-  void differentiate(GradientContext& context, NodeId id, NodeId gradient) const override {
-    context.input_gradient(unary_backward, id, 0, {gradient, context.node(id).inputs[0], id});
-  }
-
-  StepFunction bind(StepContext& context, NodeId id) const override {
-    const float* src = context.input(id, 0);
-    float* dst = context.buffer(id);
-    const int64_t count = context.count(id);
-    switch (kind_) {
-      case UnaryKind::Neg:
-        return map_unary(src, dst, count, [](float x) { return -x; });
-      case UnaryKind::Exp:
-        return map_unary(src, dst, count, [](float x) { return std::exp(x); });
-      case UnaryKind::Log:
-        return map_unary(src, dst, count, [](float x) { return std::log(x); });
-      case UnaryKind::Sqrt:
-        return map_unary(src, dst, count, [](float x) { return std::sqrt(x); });
-      case UnaryKind::Square:
-        return map_unary(src, dst, count, [](float x) { return x * x; });
-      case UnaryKind::Abs:
-        return map_unary(src, dst, count, [](float x) { return std::fabs(x); });
-    }
-    HG_ASSERT(false, "unary: unknown kind");
-    return {};
-  }
-
-  void export_onnx(OnnxContext& context, NodeId id) const override {
-    static const char* const kTypes[] = {"Neg", "Exp", "Log", "Sqrt", "", "Abs"};
-    const std::string x = context.value(context.graph().node(id).inputs[0]);
-    if (kind_ == UnaryKind::Square)
-      context.add(id, "Mul", {x, x}, {context.value(id)});
-    else
-      context.unary(id, kTypes[int(kind_)], x, context.value(id));
-  }
-
- private:
-  UnaryKind kind_;
-};
-
 }  // namespace
 
 const Op& add_op() {
@@ -511,30 +435,6 @@ const Op& mul_op() {
 }
 const Op& div_op() {
   static const BinaryOp op(BinaryKind::Div);
-  return op;
-}
-const Op& neg_op() {
-  static const UnaryOp op(UnaryKind::Neg);
-  return op;
-}
-const Op& exp_op() {
-  static const UnaryOp op(UnaryKind::Exp);
-  return op;
-}
-const Op& log_op() {
-  static const UnaryOp op(UnaryKind::Log);
-  return op;
-}
-const Op& sqrt_op() {
-  static const UnaryOp op(UnaryKind::Sqrt);
-  return op;
-}
-const Op& square_op() {
-  static const UnaryOp op(UnaryKind::Square);
-  return op;
-}
-const Op& abs_op() {
-  static const UnaryOp op(UnaryKind::Abs);
   return op;
 }
 
