@@ -167,7 +167,9 @@ void Plan::add_optimizer_steps(NodeId optimizer) {
   ParameterStore* store = &parameters_;
   const OptimizerSettings settings = graph_.train.optimizer;
   for (const ParameterSlot& slot : parameters_.slots()) {
-    if (!slot.trainable) continue;
+    // A parameter the objective does not reach has no gradient node: its gradient stays 0, which would
+    // leave it unchanged, so it gets no update.
+    if (!slot.trainable || !graph_.parameter_gradient.count(slot.node)) continue;
     const ParameterSlot* s = &slot;
     steps_.push_back(PlanStep{
         optimizer, [=] { optimizer_update(settings, *store, *s); }, {}, slot.node, "update of " + slot.name});
