@@ -34,7 +34,7 @@ dnnl::engine& dnnl_cpu_engine() {
 }
 
 dnnl::stream& dnnl_cpu_stream() {
-  static dnnl::stream stream(dnnl_cpu_engine());
+  thread_local dnnl::stream stream(dnnl_cpu_engine());  // a stream is not for concurrent use
   return stream;
 }
 

@@ -10,7 +10,7 @@
 namespace hg {
 
 // Created on first use. Debian's oneDNN runs on OpenMP, where a CPU stream executes synchronously in the
-// calling thread, so one stream serves the whole process.
+// calling thread; each thread gets its own stream, so that steps on different threads never share one.
 dnnl::engine& dnnl_cpu_engine();
 dnnl::stream& dnnl_cpu_stream();
 

@@ -38,7 +38,7 @@ int32_t host_sgemm(char trans_a, char trans_b, int64_t m, int64_t n, int64_t k, 
     return 1;
   if (m == 0 || n == 0) return 0;
   if (!c || (k > 0 && (!a || !b))) return 1;
-  if (!omp_in_parallel() && omp_get_max_threads() != math_threads()) omp_set_num_threads(math_threads());
+  use_math_threads_here();
   return dnnl_sgemm(transposed(trans_a) ? 'T' : 'N', transposed(trans_b) ? 'T' : 'N', m, n, k, alpha, a, lda,
                     b, ldb, beta, c, ldc) == dnnl_success
              ? 0
@@ -79,6 +79,10 @@ void run_chunks_in_parallel(int64_t begin, int64_t end, int64_t grain, int64_t c
 }
 
 }  // namespace
+
+void use_math_threads_here() {
+  if (!omp_in_parallel() && omp_get_max_threads() != math_threads()) omp_set_num_threads(math_threads());
+}
 
 std::shared_ptr<void> warm_up_gemm_kernels() {
   static std::atomic<bool> started{false};

@@ -14,6 +14,9 @@ namespace hg {
 // Sets the thread count for oneDNN and every hourglass kernel (omp_set_num_threads). Call before planning.
 void set_math_threads(int threads);
 int math_threads();
+// OpenMP's thread count is per thread: a thread set_math_threads never ran on (a TBB worker) gets
+// math_threads() for the parallel regions and oneDNN calls it makes from now on (same count, same bits).
+void use_math_threads_here();
 
 // oneDNN generates its f32 GEMM kernels on the first GEMM of the process, about 15 ms here, which the first
 // training step would otherwise wait for. This starts that on a helper thread (one small single-threaded

@@ -6,18 +6,25 @@
 
 #include <chrono>
 
+#include "kernels/threading.h"
+#include "support/diagnostics.h"
+
 namespace hg {
 
 struct Executor::Impl {
-  tbb::task_arena arena{1, 1};
+  explicit Impl(int concurrency) : arena(concurrency, 1) {}
+  tbb::task_arena arena;
   std::unique_ptr<tbb::flow::graph> graph;
   std::unique_ptr<tbb::flow::broadcast_node<tbb::flow::continue_msg>> start;
   std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> nodes;
-  std::vector<StepTime> times;  // when timed; steps run one at a time (arena of concurrency 1)
+  std::vector<StepTime> times;  // when timed; steps then run one at a time (arena of concurrency 1)
   bool first_run = true;
 };
 
-Executor::Executor(Plan& plan, bool timed, StepObserver* observer) : impl_(std::make_unique<Impl>()) {
+Executor::Executor(Plan& plan, bool timed, StepObserver* observer, int concurrency)
+    : impl_(std::make_unique<Impl>(concurrency)) {
+  HG_ASSERT(concurrency >= 1, "executor concurrency must be positive");
+  HG_ASSERT(concurrency == 1 || (!timed && !observer), "timing and observers need one step at a time");
   impl_->arena.execute([&] {
     using namespace tbb::flow;
     impl_->graph = std::make_unique<graph>();
@@ -27,6 +34,14 @@ Executor::Executor(Plan& plan, bool timed, StepObserver* observer) : impl_(std::
       for (const PlanStep& step : steps) impl_->times.push_back({step.node, step.label, 0, 0});
     for (size_t s = 0; s < steps.size(); ++s) {
       const std::function<void()>* run = &steps[s].run;
+      if (concurrency > 1) {  // a TBB worker's OpenMP team gets the math thread count, as the caller's
+        impl_->nodes.push_back(
+            std::make_unique<continue_node<continue_msg>>(*impl_->graph, [run](const continue_msg&) {
+              use_math_threads_here();
+              (*run)();
+            }));
+        continue;
+      }
       if (!timed && !observer) {
         impl_->nodes.push_back(std::make_unique<continue_node<continue_msg>>(
             *impl_->graph, [run](const continue_msg&) { (*run)(); }));

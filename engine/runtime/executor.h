@@ -3,9 +3,11 @@
 // cancels the graph and resurfaces from run().
 //
 // Threading choice (measured, see docs/threading.md): oneDNN runs on OpenMP with the `--threads` count, and
-// every hourglass kernel and plugin loop runs on that same OpenMP team. The flow graph runs in a TBB arena
-// of concurrency 1, so only one step at a time calls oneDNN: a second concurrent caller would get its own
-// OpenMP team and oversubscribe the cores. TBB's other job, the data pipeline, runs beside it.
+// every hourglass kernel and plugin loop runs on that same OpenMP team. By default the flow graph runs in a
+// TBB arena of concurrency 1, so only one step at a time calls oneDNN: on the few cores this targets, a
+// second concurrent step gets its own OpenMP team and oversubscribes the cores. A larger `concurrency` runs
+// independent steps (a layer's backward-data and backward-weights GEMMs, parameter updates, a VAE's two
+// heads) side by side, each on a team of `--threads`; any order the edges allow gives the same bits.
 #pragma once
 
 #include <memory>
@@ -39,7 +41,7 @@ class Executor {
  public:
   // `timed`: clock every step of every run (two clock reads per step) for timings(); an observer's calls
   // are not part of a step's time.
-  explicit Executor(Plan& plan, bool timed = false, StepObserver* observer = nullptr);
+  explicit Executor(Plan& plan, bool timed = false, StepObserver* observer = nullptr, int concurrency = 1);
   ~Executor();
   void run();                             // one step of the plan
   std::vector<StepTime> timings() const;  // in the plan's order; empty unless timed
