@@ -53,6 +53,7 @@ struct TrainJob {
   std::vector<std::string> freeze;
   CommonOptions common;  // threads, --limit, data folder, plugin folders, settings (later ones win)
   bool profile = false;
+  int step_concurrency = 1;  // --step-concurrency
   // Train over an --out that holds another run's checkpoint. Pipelines set it: a stage owns its output.
   bool force = false;
 };

@@ -207,6 +207,7 @@ void run_train_job(const TrainJob& job) {
     if (e.best) save_checkpoint(job.out, model, metadata());
   };
   if (job.profile) train_options.on_profile = print_profile;
+  train_options.step_concurrency = job.step_concurrency;
   const int64_t first_epoch = model.epoch + 1;
   train(model, train_options);
   if (model.epoch < first_epoch && !model.selection.stopped)  // epochs already reached, or epochs = 0
@@ -269,6 +270,12 @@ int verb_train(const std::vector<std::string>& args) {
        "do not train parameters matching this glob, like the graph's `freeze` (repeatable)")
       ("force", po::bool_switch(&force),
        "start a fresh run even when --out holds another run's checkpoint, which it then overwrites")
+      ("step-concurrency", po::value(&job.step_concurrency)->value_name("N")->notifier([](int n) {
+         if (n < 1) throw po::error("--step-concurrency must be at least 1");
+       }),
+       "run up to N independent steps of a training step at once (backward-data and backward-weights "
+       "GEMMs, parameter updates), each on its own OpenMP team of --threads threads; the same bits as 1, the "
+       "default (docs/threading.md)")
       ("profile", po::bool_switch(&job.profile),
        "after training, print the mean wall time per training step of each step of the plan (GEMMs, "
        "activations, terms, the optimizer) and of the work between steps; the first step is left out");

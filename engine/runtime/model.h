@@ -132,6 +132,9 @@ struct TrainOptions {
   // Data-parallel training (runtime/distributed.h): this process trains its shard of every batch with the
   // group's other processes. Null: this process alone.
   ProcessGroup* group = nullptr;
+  // Training steps run at most this many plan steps at once (Executor); 1 unless asked. Profiles and
+  // data-parallel runs always run one at a time.
+  int step_concurrency = 1;
 };
 // Trains epochs model.epoch + 1 .. the graph's `epochs`, or until `patience` runs out. Shuffles derive from
 // (seed, epoch) and corruption seeds from (seed, step), so a model restored to an epoch boundary continues

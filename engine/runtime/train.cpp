@@ -182,7 +182,9 @@ void train(Model& model, const TrainOptions& options) {
   Plan plan(g, model.parameters, model.plugins, settings.batch / ranks, PlanMode::Train, {}, {},
             Shard{group.rank(), ranks});
   GradientSums sums_across(plan, model.parameters, group);
-  Executor executor(plan, bool(options.on_profile), ranks > 1 ? &sums_across : nullptr);
+  const bool one_at_a_time = options.on_profile || ranks > 1;
+  Executor executor(plan, bool(options.on_profile), ranks > 1 ? &sums_across : nullptr,
+                    one_at_a_time ? 1 : std::max(1, options.step_concurrency));
   bool has_buffers = false;
   for (const ParameterSlot& slot : model.parameters.slots()) has_buffers |= slot.buffer;
   double loop_mpi = 0;      // seconds inside MPI, over the steps loop_seconds covers
