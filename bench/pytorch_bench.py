@@ -83,6 +83,8 @@ def main():
     parser.add_argument("--init", choices=("glorot", "torch"), default="glorot")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N samples of each dataset")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--autocast", choices=("bf16",), default=None,
+                        help="run forward (and so backward) under torch.autocast('cpu', dtype=torch.bfloat16)")
     parser.add_argument("--data-dir", default=os.environ.get("HOURGLASS_DATA", os.path.join(REPO, "data")))
     args = parser.parse_args()
     lr, momentum, optimizer_kind = DEFAULTS[args.model]
@@ -158,7 +160,12 @@ def main():
             t_step = time.perf_counter()
             idx = order[b * args.batch:(b + 1) * args.batch]
             x, y = train_x.index_select(0, idx), train_y.index_select(0, idx)
-            loss, _ = loss_of(x, y)
+            if args.autocast:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    loss, _ = loss_of(x, y)
+                loss = loss.float()
+            else:
+                loss, _ = loss_of(x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

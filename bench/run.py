@@ -7,6 +7,7 @@ Cases (hourglass graph / PyTorch twin in bench/pytorch_bench.py, same data, reci
   classifier  bench/graphs/classifier3x1000.graph     784-1000-1000-1000-10 sigmoid, softmax CE, SGD 0.05/0.9
   conv        bench/graphs/conv_ae.graph              the conv AE of graphs/gallery/conv_mnist.graph, Adam
   vae         graphs/gallery/vae.graph                784-400-20-400-784 VAE (PyTorch's VAE example), Adam 1e-3
+  ae1000_bf16 graphs/mnist_ae1000.graph, --precision bf16 against PyTorch's bf16 autocast, where the CPU has bf16
   ae1000_b16  graphs/mnist_ae1000.graph, batch 16     on the first --b16-limit samples (step time)
   ae1000_b1   graphs/mnist_ae1000.graph, batch 1      on the first --b1-limit samples (step time)
   startup     1-step runs (--limit = one batch of 128) of ae1000 on both sides, timed from outside
@@ -106,6 +107,9 @@ def make_cases(a):
              model="conv", batch=128, limit=a.conv_limit or full, epochs=a.epochs, kind="epoch", ops=conv_ops(128)),
         dict(name="vae", title="784-400-20-400-784 VAE, Adam, batch 128", graph="graphs/gallery/vae.graph",
              model="vae", batch=128, limit=full, epochs=a.epochs, kind="epoch", ops=dense_ops(VAE, 128)),
+        dict(name="ae1000_bf16", title="784-1000-784 sigmoid AE, batch 128, bf16 (PyTorch: bf16 autocast)",
+             graph="graphs/mnist_ae1000.graph", model="ae", batch=128, limit=full, epochs=a.epochs, kind="epoch",
+             ops=dense_ops(AE, 128), precision="bf16"),
         dict(name="ae1000_b16", title="784-1000-784 AE, batch 16", graph="graphs/mnist_ae1000.graph", model="ae",
              batch=16, limit=a.b16_limit, epochs=a.step_epochs, kind="step", ops=dense_ops(AE, 16)),
         dict(name="ae1000_b1", title="784-1000-784 AE, batch 1", graph="graphs/mnist_ae1000.graph", model="ae",
@@ -205,6 +209,8 @@ class Runner:
                "--metrics", metrics]
         if limit:
             cmd += ["--limit", str(limit)]
+        if case.get("precision"):
+            cmd += ["--precision", case["precision"]]
         for attempt in range(1, 7):
             if os.path.exists(metrics):
                 os.remove(metrics)
@@ -230,6 +236,8 @@ class Runner:
                "--batch", str(case["batch"]), "--threads", str(self.a.threads)]
         if limit:
             cmd += ["--limit", str(limit)]
+        if case.get("precision"):
+            cmd += ["--autocast", case["precision"]]
         out = os.path.join(self.work, f"{tag}.json")
         r = run_process(cmd, self.pt_env, out, os.path.join(self.work, f"{tag}.err"), marker)
         if r["rc"] != 0:
@@ -381,7 +389,8 @@ def write_report(a, cases, rounds, startups, floor_runs, mach, started, load_sta
     for case in cases:
         per = [r[case["name"]] for r in rounds]
         med = lambda k: median([p[k] for p in per])
-        f32 = floor_for(case, floor_runs, "f32")
+        # A bf16 case is measured against the bf16 floor (its "f32" figures below are its own precision's).
+        f32 = floor_for(case, floor_runs, case.get("precision", "f32"))
         bf16 = floor_for(case, floor_runs, "bf16")
         s = {k: med(k) for k in per[0] if not isinstance(per[0][k], (list, str))}
         s["per_repeat"] = per
@@ -656,7 +665,8 @@ def main():
     parser.add_argument("--startup-repeats", type=int, default=None, help="start-up pairs (default: 2 per repeat)")
     parser.add_argument("--floor-min-time", type=float, default=0.04, help="gemm_floor seconds per timed repetition")
     parser.add_argument("--cases", default=None, help="comma-separated subset of: ae1000,denoising,classifier,conv,"
-                                                      "vae,ae1000_b16,ae1000_b1")
+                                                      "vae,ae1000_bf16,ae1000_b16,ae1000_b1 (ae1000_bf16 only "
+                                                      "runs on a CPU with AVX512-BF16 or AMX-BF16)")
     parser.add_argument("--quick", action="store_true", help="debug settings (explicit flags still win): 2 epochs "
                                                              "on 6400 samples, 2 repeats, small batch-1/16 runs")
     parser.add_argument("--hourglass", default="build/bin/hourglass", help="the runner (relative to the repository)")
@@ -688,6 +698,9 @@ def main():
     if not os.access(a.gemm_floor, os.X_OK):
         sys.exit(f"bench: {a.gemm_floor} missing (bench/run.sh builds it)")
     cases = make_cases(a)
+    flags = open("/proc/cpuinfo").read()
+    if "avx512_bf16" not in flags and "amx_bf16" not in flags:  # hourglass refuses bf16 there
+        cases = [c for c in cases if c.get("precision") != "bf16"]
     if a.cases:
         wanted = a.cases.split(",")
         cases = [c for c in cases if c["name"] in wanted]
