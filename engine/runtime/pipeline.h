@@ -1,12 +1,17 @@
 // The data pipeline: each epoch a seeded shuffle of the sample order, then each batch gathered straight into
 // the plan's input buffers (images converted there from their bytes to floats, labels one-hot) just before
-// its step runs. The gather runs on the calling thread: it costs well under a millisecond a batch, and
+// its step runs. Data streamed from a mapping larger than its residency budget (FileMapping) is shuffled
+// block-locally instead, so that it is read from disk in long runs: the file's rows are cut into blocks of
+// about 8 MB, the blocks are shuffled, and the samples are shuffled within each window of 4 consecutive
+// blocks of that order; the kernel is asked to read the next window ahead (MADV_WILLNEED) while the current
+// one trains. The gather runs on the calling thread: it costs well under a millisecond a batch, and
 // overlapping it with compute would need a thread beyond the `--threads` budget; measured on 2 cores, a TBB
 // worker beside oneDNN's 2-thread OpenMP team made epochs 2-5x slower (docs/threading.md).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "data/dataset.h"
@@ -32,6 +37,8 @@ class DataPipeline {
     int64_t width;
   };
   int64_t rows_in(int64_t b) const;
+  void shuffle_block_local(std::mt19937_64& rng);
+  void read_ahead(size_t window) const;
 
   const Dataset& data_;
   int64_t batch_;
@@ -39,6 +46,14 @@ class DataPipeline {
   uint64_t seed_;
   std::vector<Feed> feeds_;
   std::vector<int64_t> order_;
+  // Block-local shuffling (streamed data only; block_ 0 otherwise): samples per block, the blocks in this
+  // epoch's order, and where in order_ each window of kWindow blocks starts.
+  static constexpr int64_t kBlockBytes = int64_t(8) << 20;
+  static constexpr size_t kWindow = 4;
+  int64_t block_ = 0;
+  std::vector<int64_t> blocks_;
+  std::vector<int64_t> window_start_;
+  size_t read_ahead_ = SIZE_MAX;  // the window last read ahead
 };
 
 }  // namespace hg
