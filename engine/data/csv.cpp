@@ -1,5 +1,6 @@
 // read_csv: numeric tables, plain or gzipped (zlib reads both). The text is read in chunks, so memory grows
 // with what the file really holds, never with a size it claims. Every problem names file:line:column.
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -17,9 +18,20 @@ namespace hg {
 
 namespace {
 
-std::string read_text(const std::string& path) {
+// The text is held twice while the table is parsed (the text and its lines), and `memory` reserves that
+// before it grows: up front for a plain file, whose size is known, and as it inflates for a gzipped one.
+std::string read_text(const std::string& path, MemoryCharge& memory) {
   std::unique_ptr<gzFile_s, int (*)(gzFile)> gz(gzopen(path.c_str(), "rb"), &gzclose);
   if (!gz) throw Error({path, 0, 0}, "cannot open: " + std::string(std::strerror(errno ? errno : ENOENT)));
+  const bool compressed = gzdirect(gz.get()) == 0;
+  const std::string needs = std::string("reading its ") + (compressed ? "decompressed " : "") + "text needs";
+  const std::string detail = "a table is held twice while it is parsed, as text and as lines";
+  uint64_t reserved = 0;  // bytes of text the charge covers
+  struct stat info {};
+  if (!compressed && ::stat(path.c_str(), &info) == 0 && info.st_size > 0) {
+    memory.add(2 * double(info.st_size), {path, 0, 0}, needs, detail);
+    reserved = uint64_t(info.st_size);
+  }
   std::string text;
   char buffer[1 << 16];
   for (;;) {
@@ -30,6 +42,10 @@ std::string read_text(const std::string& path) {
       throw Error({path, 0, 0}, std::string("cannot decompress: ") + message);
     }
     if (n == 0) break;
+    if (text.size() + size_t(n) > reserved) {
+      memory.add(2 * double(text.size() + size_t(n) - reserved), {path, 0, 0}, needs, detail);
+      reserved = text.size() + size_t(n);
+    }
     text.append(buffer, size_t(n));
   }
   // gzread stops quietly at a truncated gzip stream; gzclose_r reports it
@@ -87,7 +103,8 @@ std::vector<Cell> split_line(const std::string& path, int line_number, const std
 
 Dataset read_csv(const CsvOptions& options) {
   const std::string& path = options.path;
-  const std::string text = read_text(path);
+  MemoryCharge text_memory;  // released with the text and its lines, when this returns
+  const std::string text = read_text(path, text_memory);
   // lines, with \r\n endings and blank lines dropped; their numbers kept for messages
   std::vector<std::pair<int, std::string>> lines;
   int number = 0;
@@ -154,6 +171,11 @@ Dataset read_csv(const CsvOptions& options) {
   d.item_dims = {int64_t(features.size())};
   d.dtype = DType::F32;
   d.scale = options.scale;
+  const double value_bytes = double(count) * double(features.size()) * sizeof(float);
+  d.memory = std::make_shared<MemoryCharge>(
+      reserve_memory(value_bytes + (has_label ? double(count) * sizeof(int32_t) : 0), {path, 0, 0},
+                     "holding " + std::to_string(count) + " rows of " + std::to_string(features.size()) +
+                         " float32 values" + (has_label ? " and their labels" : "") + " needs"));
   d.pixels.resize(size_t(count) * features.size() * sizeof(float));
   float* values = reinterpret_cast<float*>(d.pixels.data());
   std::vector<std::pair<std::string, int>> label_text;  // cell, line

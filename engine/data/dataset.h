@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "support/memory_budget.h"
+
 namespace hg {
 
 enum class DType : uint8_t { U8, I8, U16, I16, U32, I32, U64, I64, F32, F64 };
@@ -56,6 +58,9 @@ struct Dataset {
   std::vector<std::string> class_names;  // index -> name where the labels were names (CSV); else empty
   // Per-feature transform applied after the scale: value = (value - offset[j]) * multiplier[j]. Empty: none.
   std::vector<float> offset, multiplier;
+  // The memory budget the samples and labels hold (support/memory_budget.h): owned storage, or the resident
+  // part of a mapping (at most FileMapping::kResidentBudget). Shared by the splits and subsets of the data.
+  std::shared_ptr<const MemoryCharge> memory;
 
   int64_t features() const;  // product of item_dims
   int64_t row(int64_t i) const { return rows.empty() ? i : rows[size_t(i)]; }

@@ -61,6 +61,17 @@ Dataset read_idx(const IdxOptions& options) {
   dataset.item_dims.assign(dims.begin() + 1, dims.end());
   // Skipped samples are read and dropped: files are read front to back (gzip cannot seek).
   const int64_t item_bytes = images.header().item_bytes();
+  // Reserved at its peak (skipped samples read, then the kept ones copied), held at what stays.
+  const double read = double(options.skip + dataset.count), kept = double(dataset.count);
+  const double label_bytes = labels ? read + kept * sizeof(int32_t) : 0;
+  const double peak = read * double(item_bytes) + (options.skip > 0 ? kept * double(item_bytes) : 0);
+  IdxHeader item = images.header();
+  item.dims.erase(item.dims.begin());
+  auto memory = std::make_shared<MemoryCharge>(reserve_memory(
+      peak + label_bytes, SourceLocation{options.images_path},
+      "loading " + std::to_string(dataset.count) + " samples of " + item.dims_str() + " bytes" +
+          (options.skip > 0 ? " after skipping " + std::to_string(options.skip) : "") +
+          (labels ? ", with their labels," : "") + " needs"));
   std::vector<uint8_t> pixels = images.read_samples(options.skip + dataset.count);
   if (options.skip > 0)  // keep a copy of the kept samples alone, so the skipped ones' memory is returned
     pixels = std::vector<uint8_t>(pixels.begin() + options.skip * item_bytes, pixels.end());
@@ -71,6 +82,8 @@ Dataset read_idx(const IdxOptions& options) {
     dataset.labels.assign(bytes.begin() + options.skip, bytes.end());
     dataset.num_classes = 1 + *std::max_element(dataset.labels.begin(), dataset.labels.end());
   }
+  memory->shrink_to(uint64_t(kept * double(item_bytes) + (labels ? kept * sizeof(int32_t) : 0)));
+  dataset.memory = std::move(memory);
   return dataset;
 }
 

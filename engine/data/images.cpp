@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include "data/dataset.h"
@@ -41,6 +42,17 @@ bool has_extension(const fs::path& p, std::initializer_list<const char*> extensi
   return false;
 }
 
+// Decoding holds the interleaved pixels (up to 3 bytes each), their planes and a resized copy at once.
+std::optional<std::string> decoding_refusal(int64_t width, int64_t height) {
+  return memory_refusal(double(width) * double(height) * 9, "decoding its " + std::to_string(width) + " x " +
+                                                                std::to_string(height) + " pixels needs");
+}
+
+void check_decoding(const std::string& path, int64_t width, int64_t height) {
+  if (std::optional<std::string> refusal = decoding_refusal(width, height))
+    throw MemoryError({path, 0, 0}, *refusal);
+}
+
 Decoded decode_png(const std::string& path) {
   png_image image;
   std::memset(&image, 0, sizeof image);
@@ -53,6 +65,12 @@ Decoded decode_png(const std::string& path) {
     throw Error({path, 0, 0}, "the PNG claims " + std::to_string(image.width) + " x " +
                                   std::to_string(image.height) + " pixels, more than the " +
                                   std::to_string(kMaxPixels) + " an image may have");
+  }
+  try {
+    check_decoding(path, image.width, image.height);
+  } catch (...) {
+    png_image_free(&image);
+    throw;
   }
   const bool color = image.format & PNG_FORMAT_FLAG_COLOR;
   image.format = color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
@@ -104,6 +122,10 @@ Decoded decode_jpeg(const std::string& path) {
     jpeg_destroy_decompress(&info);
     throw Error({path, 0, 0}, "the JPEG claims " + std::to_string(info.image_width) + " x " +
                                   std::to_string(info.image_height) + " pixels, more than an image may have");
+  }
+  if (std::optional<std::string> refusal = decoding_refusal(info.image_width, info.image_height)) {
+    jpeg_destroy_decompress(&info);
+    throw MemoryError({path, 0, 0}, *refusal);
   }
   info.out_color_space = info.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&info);
@@ -220,6 +242,10 @@ Dataset read_images(const ImagesOptions& o) {
   d.item_dims = {o.channels, o.height, o.width};
   d.scale = o.scale;
   const int64_t features = d.features();
+  d.memory = std::make_shared<MemoryCharge>(reserve_memory(
+      double(d.count) * (double(features) + sizeof(int32_t)), {o.folder, 0, 0},
+      "holding " + std::to_string(d.count) + " images of " + std::to_string(o.channels) + " x " +
+          std::to_string(o.height) + " x " + std::to_string(o.width) + " bytes needs"));
   d.pixels.resize(size_t(d.count * features));
   for (int64_t i = 0; i < d.count; ++i) {
     const ImageFile& f = files[size_t(o.skip + i)];
@@ -251,9 +277,13 @@ Dataset read_patches(const ImagesOptions& o, const PatchOptions& p) {
     int64_t height, width;
   };
   std::vector<Source> images;
+  MemoryCharge sources;  // every image is held while patches are cut
   for (const ImageFile& f : files) {
     Source s;
     s.planes = load_planes(f.path, o.channels, s.height, s.width);
+    sources.add(double(s.planes.size()), {f.path, 0, 0},
+                "holding it with the " + std::to_string(images.size()) +
+                    " images before it, to cut patches from, needs");
     if (s.height < p.size || s.width < p.size)
       throw Error({f.path, 0, 0}, "is " + std::to_string(s.width) + " x " + std::to_string(s.height) +
                                       " pixels, smaller than a " + std::to_string(p.size) + "-pixel patch");
@@ -268,6 +298,12 @@ Dataset read_patches(const ImagesOptions& o, const PatchOptions& p) {
   d.item_dims = {o.channels, p.size, p.size};
   d.dtype = DType::F32;
   const int64_t n = d.features();
+  d.memory = std::make_shared<MemoryCharge>(reserve_memory(
+      double(d.count) * double(n) * sizeof(float), {o.folder, 0, 0},
+      "holding " + std::to_string(d.count) + " patches of " + std::to_string(n) + " float32 values needs"));
+  if (p.zca_epsilon > 0)  // the covariance, its eigenvectors and the whitening matrix
+    check_memory(3 * double(n) * double(n) * sizeof(double), {o.folder, 0, 0},
+                 "whitening patches of " + std::to_string(n) + " values needs");
   d.pixels.resize(size_t(d.count * n) * sizeof(float));
   float* out = reinterpret_cast<float*>(d.pixels.data());
   // Each patch: an image chosen uniformly, then a position uniformly within it (UFLDL's sampleIMAGES).

@@ -201,8 +201,17 @@ Dataset read_npy(const NpyOptions& options) {
   const Mapping m = map_file(options.path);
   const NpyHeader h = parse_header(options.path, m);
   const int64_t in_file = h.shape[0];
+  // The samples are not copied: only the mapping's resident pages count, which FileMapping keeps within
+  // its budget however large the file. The labels are read into memory.
+  const bool labelled = !options.labels_path.empty();
+  auto memory = std::make_shared<MemoryCharge>(reserve_memory(
+      double(std::min(m.size, FileMapping::kResidentBudget)) + (labelled ? double(in_file) * 8 : 0),
+      SourceLocation{options.path},
+      std::string("its memory mapping's resident pages") + (labelled ? " and its labels" : "") + " need",
+      "a mapping keeps at most " + memory_size_text(double(FileMapping::kResidentBudget)) +
+          " of a file resident"));
   std::vector<int32_t> labels;
-  if (!options.labels_path.empty()) labels = read_labels(options.labels_path, in_file);
+  if (labelled) labels = read_labels(options.labels_path, in_file);
   if (options.skip < 0 || (options.skip >= in_file && in_file > 0) || (in_file == 0 && options.skip > 0))
     fail(options.path, "cannot skip " + std::to_string(options.skip) + " samples: the file holds " +
                            std::to_string(in_file));
@@ -223,6 +232,9 @@ Dataset read_npy(const NpyOptions& options) {
     d.labels.assign(labels.begin() + options.skip, labels.begin() + options.skip + d.count);
     d.num_classes = 1 + *std::max_element(d.labels.begin(), d.labels.end());
   }
+  memory->shrink_to(uint64_t(std::min(m.size, FileMapping::kResidentBudget)) +
+                    uint64_t(d.labels.size() * sizeof(int32_t)));
+  d.memory = std::move(memory);
   return d;
 }
 

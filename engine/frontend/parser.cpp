@@ -16,6 +16,7 @@
 
 #include "frontend/lexer.h"
 #include "frontend/parser_impl.h"
+#include "support/memory_budget.h"
 
 namespace hg {
 namespace detail {
@@ -169,6 +170,11 @@ bool read_regular_file(const std::string& path, uint64_t limit, std::string& tex
     reason = "it is " + std::to_string(info.st_size) + " bytes, more than the " + std::to_string(limit) +
              " left of the " + std::to_string(kMaxGraphTextBytes) +
              "-byte limit on a graph with its includes";
+    ok = false;
+    too_big = true;
+  } else if (std::optional<std::string> refusal = memory_refusal(
+                 double(info.st_size), "its " + std::to_string(info.st_size) + " bytes of text need")) {
+    reason = *refusal;
     ok = false;
     too_big = true;
   }

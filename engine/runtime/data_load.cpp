@@ -51,12 +51,9 @@ static void check_files_exist(const DataBinding& b, const std::string& data_dir)
   }
 }
 
-// The source with its slice and every step but the transform.
-static Dataset load_untransformed(const DataBinding& b, const std::string& data_dir, int64_t limit) {
-  check_files_exist(b, data_dir);
+// The binding's reader on its files, `count` samples after its skip.
+static Dataset read_source(const DataBinding& b, const std::string& data_dir, int64_t count) {
   auto resolve = [&](const std::string& p) { return p.empty() || p[0] == '/' ? p : data_dir + "/" + p; };
-  // --limit trims whatever slice the binding (or --set data.NAME.count) asked for.
-  const int64_t count = b.count > 0 && limit > 0 ? std::min(b.count, limit) : std::max(b.count, limit);
   Dataset data;
   if (b.format == "npy") {
     data = read_npy(NpyOptions{resolve(b.images), resolve(b.labels), float(b.scale), count, b.skip});
@@ -96,6 +93,28 @@ static Dataset load_untransformed(const DataBinding& b, const std::string& data_
     }
   } else {
     data = read_idx(IdxOptions{resolve(b.images), resolve(b.labels), float(b.scale), count, b.skip});
+  }
+  return data;
+}
+
+// The source with its slice and every step but the transform. A reader that the memory budget refuses
+// names its file; the note adds the graph line that asked for it, and how to ask for less.
+static Dataset load_untransformed(const DataBinding& b, const std::string& data_dir, int64_t limit) {
+  check_files_exist(b, data_dir);
+  // --limit trims whatever slice the binding (or --set data.NAME.count) asked for.
+  const int64_t count = b.count > 0 && limit > 0 ? std::min(b.count, limit) : std::max(b.count, limit);
+  Dataset data;
+  try {
+    data = read_source(b, data_dir, count);
+  } catch (const MemoryError& e) {
+    std::vector<Diagnostic> diagnostics = e.diagnostics();
+    Diagnostic note;
+    note.severity = Severity::Note;
+    note.where = b.location;
+    note.message = "data '" + b.name + "' reads it here; --limit N or --set data." + b.name +
+                   ".count=N reads fewer samples";
+    diagnostics.front().notes.push_back(note);
+    throw MemoryError(diagnostics);
   }
   for (const DataStep& step : b.steps) {
     try {

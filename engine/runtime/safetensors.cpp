@@ -16,6 +16,7 @@
 
 #include "runtime/atomic_file.h"
 #include "support/diagnostics.h"
+#include "support/memory_budget.h"
 
 namespace hg {
 
@@ -164,6 +165,9 @@ void SafetensorsFile::parse() {
   if (length > kMaxSafetensorsHeader)
     throw Error(where, "header length " + std::to_string(length) + " exceeds the format's limit of " +
                            std::to_string(kMaxSafetensorsHeader) + " bytes");
+  // nlohmann's tree takes up to about 12 bytes per byte of text (a 16-byte value for a two-byte "0,")
+  check_memory(13 * double(length), where, "reading its " + std::to_string(length) + "-byte header needs",
+               "the text and its parsed JSON are held at once");
   std::string text(length, '\0');
   if (!in_->read(text.data(), std::streamsize(length))) throw Error(where, "truncated inside the header");
   data_start_ = 8 + length;

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "frontend/parser.h"
+#include "max_memory_guard.h"
 
 using namespace hg;
 
@@ -333,5 +334,18 @@ TEST_CASE("includes: a FIFO or a device is refused without reading it, and so is
                                  "/pipe.graph': not a regular file"});
   CHECK(file_errors("/dev/zero") ==
         std::vector<std::string>{"/dev/zero: error: cannot read graph file: not a regular file"});
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("includes: a file whose text does not fit the memory budget is refused at its include") {
+  const std::string dir = include_folder("budget");
+  std::ofstream(dir + "/main.graph") << "include \"big.graph\"\nh = 1\n";
+  std::ofstream(dir + "/big.graph") << "# " << std::string(3000, 'x') << "\nh2 = 1\n";
+  test::MaxMemory budget("2K");
+  CHECK(file_errors(dir + "/main.graph") ==
+        std::vector<std::string>{
+            dir + "/main.graph:1:9: error: cannot read included file '" + dir +
+            "/big.graph': its 3010 bytes of text need 2.9 KiB, more than the memory budget "
+            "of 2.0 KiB (--max-memory 2K)"});
   std::filesystem::remove_all(dir);
 }
