@@ -25,7 +25,21 @@ void add_common_options(po::options_description& options, CommonOptions& common)
       "data-dir", po::value(&common.data_dir),
       "where data paths in the graph are resolved (default $HOURGLASS_DATA or ./data)")(
       "threads", po::value(&common.threads), "threads for all math and scheduling (default: all cores)")(
-      "limit", po::value(&common.limit), "use only the first N samples of each dataset");
+      "limit", po::value(&common.limit), "use only the first N samples of each dataset")(
+      "max-memory", po::value(&common.max_memory)->value_name("SIZE")->notifier([](const std::string& text) {
+        apply_max_memory(text);
+      }),
+      "refuse, before allocating, a graph or data whose parameters, activations and data sets together "
+      "need more than SIZE (512M, 4G, 1.5G, or bytes; K/M/G/T are powers of 1024). Default "
+      "$HOURGLASS_MAX_MEMORY, else each allocation must fit in the memory available (MemAvailable)");
+}
+
+void apply_max_memory(const std::string& text) {
+  const std::optional<uint64_t> bytes = parse_memory_size(text);
+  if (!bytes)
+    throw po::error("--max-memory '" + text +
+                    "' is not a memory size: give bytes, or a number with K, M, G or T (512M, 1.5G, 4G)");
+  set_max_memory(*bytes, "--max-memory " + text);
 }
 
 // "--epochs 3" is a train-block setting given as an option: point at "--set epochs=3".

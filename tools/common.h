@@ -18,10 +18,14 @@ struct CommonOptions {
   std::string data_dir;
   int threads = 0;
   int64_t limit = 0;
+  std::string max_memory;  // as given; parsing it sets the process's budget (apply_max_memory)
 };
 
-// Adds --plugin-dir, --set, --data-dir, --threads and --limit.
+// Adds --plugin-dir, --set, --data-dir, --threads, --limit and --max-memory.
 void add_common_options(po::options_description& options, CommonOptions& common);
+// --max-memory SIZE: the memory budget for the rest of the process (support/memory_budget.h); a value that
+// is not a size is a po::error naming the flag.
+void apply_max_memory(const std::string& text);
 // Parses `args` (after the verb) with one positional GRAPH; prints help and returns false for --help.
 bool parse_verb(const std::string& verb, const std::string& usage, po::options_description& options,
                 const std::vector<std::string>& args, std::string& graph);

@@ -1,11 +1,13 @@
 // `hourglass check GRAPH`: parse, lower and differentiate, open every data source (counts, shapes, classes,
-// slices, and whether the inputs fit), then list what was built.
+// slices, and whether the inputs fit), then list what was built and what training it would hold in memory.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "common.h"
+#include "plan/plan.h"
 #include "runtime/pipeline.h"
+#include "support/memory_budget.h"
 
 namespace hg::tools {
 
@@ -22,10 +24,13 @@ static std::string node_summary(const Graph& g, const Node& n) {
 
 // Opens every data binding (its files, slice and steps) and checks the graph's inputs against it, so a wrong
 // path or shape fails here rather than after a model is built for training. One summary line per binding.
-static std::vector<std::string> open_data(const Graph& g, const std::string& dir, int64_t limit) {
+// The data sets stay loaded, as training holds them, so that the memory budget sees them together.
+static std::vector<std::string> open_data(const Graph& g, const std::string& dir, int64_t limit,
+                                          std::vector<Dataset>& loaded) {
   std::vector<std::string> lines;
   for (const DataBinding& b : g.data) {
-    const Dataset d = load_data(g, b.name, dir, limit);
+    loaded.push_back(load_data(g, b.name, dir, limit));
+    const Dataset& d = loaded.back();
     // Throws at the input statement that does not fit; the training data is checked as training reads it,
     // shuffled in whole batches, so a batch larger than the data is caught here too.
     DataPipeline check(g, d, g.train.batch, b.name == "train", 0);
@@ -49,6 +54,37 @@ static std::vector<std::string> open_data(const Graph& g, const std::string& dir
   return lines;
 }
 
+// What training this graph holds in memory, estimated without allocating it and reserved in the memory
+// budget as training reserves it (so a graph that training would refuse fails here, with the same error):
+// the parameters with their gradients and optimizer state, the training plan's arena, the data sets, and
+// the largest pair of evaluation plans. One line per part, for the report.
+struct MemoryEstimate {
+  std::vector<std::pair<std::string, double>> parts;
+  std::vector<MemoryCharge> charges;
+  void add(const std::string& what, MemoryCharge charge) {
+    parts.emplace_back(what, double(charge.bytes()));
+    charges.push_back(std::move(charge));
+  }
+};
+
+static std::string memory_lines(const MemoryEstimate& estimate) {
+  const MemoryBudget budget = memory_budget();
+  std::string out =
+      "\nmemory (estimated, nothing allocated; " +
+      (budget.total ? "budget " + memory_size_text(budget.bytes) + ", " + budget.source
+                    : memory_size_text(budget.bytes) + " available, --max-memory SIZE sets a budget") +
+      "):\n";
+  double total = 0;
+  char line[160];
+  for (const auto& [what, bytes] : estimate.parts) {
+    std::snprintf(line, sizeof line, "  %-44s %12s\n", what.c_str(), memory_size_text(bytes).c_str());
+    out += line;
+    total += bytes;
+  }
+  std::snprintf(line, sizeof line, "  %-44s %12s\n", "total", memory_size_text(total).c_str());
+  return out + line;
+}
+
 int verb_check(const std::vector<std::string>& args) {
   CommonOptions common;
   po::options_description options("check options");
@@ -58,9 +94,40 @@ int verb_check(const std::vector<std::string>& args) {
   if (std::filesystem::path(path).extension() == ".pipeline")
     throw Error({path, 0, 0}, "is a pipeline file; `hourglass run " + path +
                                   " --dry-run` checks it and says which stages would run");
-  Model model(path, model_options(common));
+  ModelOptions settings = model_options(common);
+  settings.allocate_parameters = false;  // estimated and reserved below instead
+  Model model(path, settings);
   const Graph& g = model.graph;
-  const std::vector<std::string> data_lines = open_data(g, data_dir(common), common.limit);
+  MemoryEstimate memory;
+  const TrainSettings& t = g.train;
+  // In the order training allocates: the model, the data sets, the training plan, evaluation plans.
+  memory.add("parameters, gradients, " + t.optimizer.kind + " state", reserve_parameters(g));
+  std::vector<Dataset> loaded;
+  const std::vector<std::string> data_lines = open_data(g, data_dir(common), common.limit, loaded);
+  for (size_t i = 0; i < loaded.size(); ++i)
+    memory.parts.emplace_back("data " + g.data[i].name,
+                              loaded[i].memory ? double(loaded[i].memory->bytes()) : 0);
+  const ArenaSize train_arena = Plan::arena_size(g, t.batch, PlanMode::Train);
+  memory.add("training plan, batch " + std::to_string(t.batch),
+             Plan::reserve_arena(g, train_arena, t.batch, PlanMode::Train));
+  // Held-out sets are evaluated one at a time: the largest pair of plans counts.
+  std::vector<EvaluationArena> evaluation;
+  std::string evaluated;
+  int64_t most = -1;
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    if (g.data[i].name == "train") continue;
+    std::vector<EvaluationArena> arenas = evaluation_arenas(g, loaded[i].count, t.batch);
+    int64_t floats = 0;
+    for (const EvaluationArena& a : arenas) floats += a.size.floats;
+    if (floats > most) {
+      most = floats;
+      evaluation = std::move(arenas);
+      evaluated = g.data[i].name;
+    }
+  }
+  for (const EvaluationArena& a : evaluation)
+    memory.add("evaluation plan, batch " + std::to_string(a.batch) + " (" + evaluated + ")",
+               Plan::reserve_arena(g, a.size, a.batch, PlanMode::Eval));
   std::printf("%s: ok\n\nnodes:\n", path.c_str());
   for (const Node& n : g.nodes) {
     if (n.forward != kNoNode || n.is(OpRole::Parameter) || n.is(OpRole::OptimizerStep)) continue;
@@ -68,13 +135,17 @@ int verb_check(const std::vector<std::string>& args) {
                 shape_string(n.dims, n.batched).c_str(), n.location.line);
   }
   std::printf("\nparameters:\n");
-  for (const ParameterSlot& s : model.parameters.slots())
-    std::printf("  %-28s %-16s %10lld%s\n", s.name.c_str(), shape_string(s.dims).c_str(), (long long)s.count,
-                !s.trainable     ? "  frozen"
-                : s.lr_mult != 1 ? ("  lr x" + std::to_string(s.lr_mult)).c_str()
-                                 : "");
   int64_t total = 0;
-  for (const ParameterSlot& s : model.parameters.slots()) total += s.count;
+  for (NodeId p : g.parameters) {  // from the graph: check allocates no parameter
+    const Node& n = g.node(p);
+    const auto& a = n.attributes_as<ParameterAttributes>();
+    std::printf("  %-28s %-16s %10lld%s\n", n.name.c_str(), shape_string(n.dims).c_str(),
+                (long long)n.elements_per_sample(),
+                !a.trainable || a.buffer ? "  frozen"
+                : a.lr_mult != 1         ? ("  lr x" + std::to_string(a.lr_mult)).c_str()
+                                         : "");
+    total += n.elements_per_sample();
+  }
   std::printf("  %-28s %-16s %10lld\n", "total", "", (long long)total);
   std::printf("\nterms:\n");
   const Node& objective = g.node(g.objective);
@@ -99,7 +170,6 @@ int verb_check(const std::vector<std::string>& args) {
                     t->plugin_path.c_str());
   std::printf("\ndata:\n");
   for (const std::string& line : data_lines) std::printf("%s", line.c_str());
-  const TrainSettings& t = g.train;
   char momentum[40] = "";
   if (t.optimizer.kind == "sgd")
     std::snprintf(momentum, sizeof momentum, ", momentum=%g", t.optimizer.momentum);
@@ -109,6 +179,7 @@ int verb_check(const std::vector<std::string>& args) {
               t.precision == "f32" ? "" : (", precision " + t.precision).c_str(),
               size_t(std::count_if(g.nodes.begin(), g.nodes.end(),
                                    [](const Node& n) { return n.forward != kNoNode; })));
+  std::printf("%s", memory_lines(memory).c_str());
   return 0;
 }
 

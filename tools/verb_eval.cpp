@@ -20,6 +20,9 @@ static Dataset uniform_noise(const Dataset& like, int64_t count, uint64_t seed) 
   noise.item_dims = like.item_dims;
   noise.count = count;
   noise.scale = like.scale;
+  noise.memory = std::make_shared<MemoryCharge>(reserve_memory(
+      double(count) * double(like.features()), {"--noise " + std::to_string(count), 0, 0},
+      std::to_string(count) + " noise images of " + shape_string(like.item_dims) + " bytes need"));
   noise.pixels.resize(size_t(count * like.features()));
   std::mt19937_64 rng(seed);
   for (uint8_t& pixel : noise.pixels) pixel = uint8_t(rng() >> 56);  // the top 8 bits: uniform over 0..255

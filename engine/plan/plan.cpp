@@ -30,8 +30,8 @@ static std::vector<bool> needed_nodes(const Graph& g, PlanMode mode, const std::
   return needed;
 }
 
-Plan::Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry& plugins, int64_t batch,
-           PlanMode mode, const std::vector<NodeId>& keep, const std::vector<NodeId>& fed, Shard shard)
+Plan::Plan(LayoutOnly, const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMode mode,
+           const std::vector<NodeId>& keep, const std::vector<NodeId>& fed, Shard shard)
     : graph_(graph), parameters_(parameters), batch_(batch), mode_(mode), shard_(shard) {
   HG_ASSERT(batch > 0, "batch must be positive");
   HG_ASSERT(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count, "shard out of range");
@@ -42,7 +42,13 @@ Plan::Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry&
   HG_ASSERT(fed.empty() || mode != PlanMode::Train, "a training plan computes every node itself");
   included_ = needed_nodes(graph, mode, keep, fed);
   fuse_activations(keep);
-  assign_buffers(keep, fed);
+  lay_out_arena(keep, fed);
+}
+
+Plan::Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry& plugins, int64_t batch,
+           PlanMode mode, const std::vector<NodeId>& keep, const std::vector<NodeId>& fed, Shard shard)
+    : Plan(LayoutOnly{}, graph, parameters, batch, mode, keep, fed, shard) {
+  assign_buffers();
   StepContext context(*this, plugins);
   for (NodeId id = 0; id < NodeId(graph.nodes.size()); ++id) {
     const Node& node = graph.node(id);
@@ -54,6 +60,41 @@ Plan::Plan(const Graph& graph, ParameterStore& parameters, const PluginRegistry&
       steps_.push_back(PlanStep{id, node.op->bind(context, id), {}, kNoNode, {}});
   }
   add_dependencies();
+}
+
+ArenaSize Plan::arena_size(const Graph& graph, int64_t batch, PlanMode mode, const std::vector<NodeId>& keep,
+                           const std::vector<NodeId>& fed) {
+  static ParameterStore none;  // a layout reads no parameter
+  return Plan(LayoutOnly{}, graph, none, batch, mode, keep, fed, Shard{}).arena_size_;
+}
+
+static const char* mode_text(PlanMode mode) {
+  switch (mode) {
+    case PlanMode::Train:
+      return "training";
+    case PlanMode::Eval:
+      return "evaluation";
+    case PlanMode::Corrupted:
+      return "corrupted evaluation";
+    case PlanMode::Sampled:
+      return "sampled evaluation";
+  }
+  return "";
+}
+
+MemoryCharge Plan::reserve_arena(const Graph& graph, const ArenaSize& size, int64_t batch, PlanMode mode) {
+  const double bytes = double(size.floats) * sizeof(float);
+  const std::string needs = std::string("the ") + mode_text(mode) + " plan's activations" +
+                            (mode == PlanMode::Train ? " and gradients" : "") + " at batch " +
+                            std::to_string(batch) + " need";
+  if (size.largest == kNoNode) return reserve_memory(bytes, {graph.file, 0, 0}, needs);
+  const Node& n = graph.node(size.largest);
+  std::vector<int64_t> dims = n.dims;
+  if (n.batched) dims.insert(dims.begin(), batch);
+  return reserve_memory(bytes, n.location, needs,
+                        "the largest, '" + n.name + "' " + shape_string(dims) + ", holds " +
+                            std::to_string(size.largest_floats) +
+                            " values; a smaller batch (--set batch=N) needs less");
 }
 
 Plan::~Plan() = default;
@@ -108,7 +149,7 @@ int64_t first_fit(const std::vector<Block>& live, int64_t size) {
 
 // Parameters and their final gradients live in the ParameterStore; every other value gets an arena range
 // from its definition to its last reader. Ranges are padded to 64 bytes.
-void Plan::assign_buffers(const std::vector<NodeId>& keep, const std::vector<NodeId>& fed) {
+void Plan::lay_out_arena(const std::vector<NodeId>& keep, const std::vector<NodeId>& fed) {
   const size_t n = graph_.nodes.size();
   std::map<NodeId, NodeId> gradient_of;  // final gradient node -> parameter
   for (auto [parameter, gradient] : graph_.parameter_gradient) gradient_of[gradient] = parameter;
@@ -122,7 +163,7 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep, const std::vector<Nod
     if (graph_.node(id).is(OpRole::Input)) last_use[id] = NodeId(n);
   for (NodeId id = 0; id < NodeId(n); ++id)  // a fused activation lives in its dense node's block
     if (fused_[id]) last_use[graph_.node(id).inputs[0]] = last_use[id];
-  std::vector<Block> live, placed;
+  std::vector<Block> live;
   int64_t high_water = 0;
   for (NodeId id = 0; id < NodeId(n); ++id) {
     const Node& node = graph_.node(id);
@@ -138,20 +179,27 @@ void Plan::assign_buffers(const std::vector<NodeId>& keep, const std::vector<Nod
     live.insert(std::upper_bound(live.begin(), live.end(), block,
                                  [](const Block& a, const Block& b) { return a.offset < b.offset; }),
                 block);
-    placed.push_back(block);
     arena_offset_[id] = offset;
     high_water = std::max(high_water, offset + size);
+    const int64_t values = (node.batched ? batch_ : 1) * node.elements_per_sample();
+    if (values > arena_size_.largest_floats) arena_size_ = {0, id, values};
     // Free what this step read for the last time; values nobody reads stay to the end (scalars, outputs).
     live.erase(
         std::remove_if(live.begin(), live.end(), [&](const Block& b) { return last_use[b.node] == id; }),
         live.end());
   }
-  arena_ = FloatBuffer(high_water);
-  for (const Block& b : placed) buffers_[b.node] = arena_.data() + b.offset;
-  for (NodeId id = 0; id < NodeId(n); ++id)
-    if (fused_[id]) buffers_[id] = buffers_[graph_.node(id).inputs[0]];
-  for (NodeId id = 0; id < NodeId(n); ++id) {
+  arena_size_.floats = high_water;
+}
+
+void Plan::assign_buffers() {
+  arena_memory_ = reserve_arena(graph_, arena_size_, batch_, mode_);
+  arena_ = FloatBuffer(arena_size_.floats);
+  std::map<NodeId, NodeId> gradient_of;  // final gradient node -> parameter
+  for (auto [parameter, gradient] : graph_.parameter_gradient) gradient_of[gradient] = parameter;
+  for (NodeId id = 0; id < NodeId(graph_.nodes.size()); ++id) {
     const Node& node = graph_.node(id);
+    if (arena_offset_[id] >= 0)
+      buffers_[id] = arena_.data() + arena_offset_[id];  // a fused one: its producer's
     if (node.is(OpRole::Parameter)) buffers_[id] = parameters_.value(id);
     if (mode_ == PlanMode::Train && gradient_of.count(id))
       buffers_[id] = parameters_.gradient(gradient_of[id]);

@@ -14,6 +14,7 @@
 #include "ir/graph.h"
 #include "plan/parameters.h"
 #include "plugin/registry.h"
+#include "support/memory_budget.h"
 
 namespace hg {
 
@@ -30,6 +31,13 @@ enum class PlanMode { Train, Eval, Corrupted, Sampled };
 // first row, so that they do not depend on how many shards there are.
 struct Shard {
   int index = 0, count = 1;
+};
+
+// The arena a plan lays out: its size, and its largest value (what a refusal points at).
+struct ArenaSize {
+  int64_t floats = 0;
+  NodeId largest = kNoNode;
+  int64_t largest_floats = 0;
 };
 
 struct PlanStep {
@@ -68,6 +76,14 @@ class Plan {
   const std::vector<PlanStep>& steps() const { return steps_; }
   int64_t arena_floats() const { return arena_.size(); }
 
+  // The arena the constructor would allocate for these arguments, laid out as it lays it out, without
+  // allocating or binding anything (`check` reports it).
+  static ArenaSize arena_size(const Graph& graph, int64_t batch, PlanMode mode,
+                              const std::vector<NodeId>& keep = {}, const std::vector<NodeId>& fed = {});
+  // Reserves that arena in the memory budget (support/memory_budget.h) as the constructor does before it
+  // allocates: a refusal is an hg::Error at the line of the arena's largest value.
+  static MemoryCharge reserve_arena(const Graph& graph, const ArenaSize& size, int64_t batch, PlanMode mode);
+
   // The buffer behind a node's output: (batch x elements) for batched values. Inputs are filled by the
   // caller.
   float* buffer(NodeId node) const;
@@ -81,9 +97,14 @@ class Plan {
 
  private:
   friend class StepContext;
+  struct LayoutOnly {};
+  // Picks the nodes, fuses activations and lays out the arena; allocates nothing.
+  Plan(LayoutOnly, const Graph& graph, ParameterStore& parameters, int64_t batch, PlanMode mode,
+       const std::vector<NodeId>& keep, const std::vector<NodeId>& fed, Shard shard);
   int64_t node_index(NodeId id) const { return id; }
   void fuse_activations(const std::vector<NodeId>& keep);
-  void assign_buffers(const std::vector<NodeId>& keep, const std::vector<NodeId>& fed);
+  void lay_out_arena(const std::vector<NodeId>& keep, const std::vector<NodeId>& fed);
+  void assign_buffers();  // within the budget: the arena, then every node's buffer
   void add_optimizer_steps(NodeId optimizer);
   void add_dependencies();
 
@@ -92,6 +113,8 @@ class Plan {
   int64_t batch_;
   PlanMode mode_;
   Shard shard_;
+  ArenaSize arena_size_;
+  MemoryCharge arena_memory_;  // declared before the arena, so that it is released after it
   FloatBuffer arena_;
   std::vector<bool> included_;  // per node: does this plan run it
   // Per node whose op takes a fused activation: the elementwise activation computed in its pass (kNoNode

@@ -2,7 +2,6 @@
 #include "runtime/model.h"
 
 #include <fnmatch.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -60,9 +59,9 @@ static Graph load_trainable(const std::string& path, const ModelOptions& options
 }
 
 // The parameters, their gradients and the optimizer's state are allocated whole when a model is built, so a
-// graph whose parameters cannot fit in this machine's memory is refused up front, at its largest parameter,
-// with the estimate, instead of failing in the allocator.
-static const Graph& within_memory(const Graph& graph) {
+// graph whose parameters do not fit the memory budget is refused up front, at its largest parameter, with
+// the estimate, instead of failing in the allocator.
+MemoryCharge reserve_parameters(const Graph& graph) {
   double floats = 0;
   NodeId largest = kNoNode;
   for (NodeId p : graph.parameters) {
@@ -70,25 +69,28 @@ static const Graph& within_memory(const Graph& graph) {
     floats += count;
     if (largest == kNoNode || count > double(graph.node(largest).elements_per_sample())) largest = p;
   }
-  const double bytes = floats * 4 * (2 + optimizer_states(graph.train.optimizer));
-  const double memory = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
-  if (largest != kNoNode && memory > 0 && bytes > memory) {
-    const Node& n = graph.node(largest);
-    char text[256];
-    std::snprintf(text, sizeof text,
-                  "the parameters need %.1f GB with their gradients and optimizer state, more than this "
-                  "machine's %.1f GB of memory; the largest, '%s' %s, holds %.0f values",
-                  bytes / 1e9, memory / 1e9, n.name.c_str(), shape_string(n.dims).c_str(),
-                  double(n.elements_per_sample()));
-    throw Error(n.location, text);
-  }
-  return graph;
+  if (largest == kNoNode) return {};
+  const int states = optimizer_states(graph.train.optimizer);
+  const double bytes = floats * sizeof(float) * (2 + states);
+  const Node& n = graph.node(largest);
+  char detail[200];
+  std::snprintf(detail, sizeof detail, "the largest, '%s' %s, holds %.0f values", n.name.c_str(),
+                shape_string(n.dims).c_str(), double(n.elements_per_sample()));
+  return reserve_memory(bytes, n.location,
+                        "the parameters with their gradients and " + graph.train.optimizer.kind + "'s " +
+                            (states == 1 ? "state" : std::to_string(states) + " states") + " need",
+                        detail);
+}
+
+static MemoryCharge reserve_parameters(const Graph& graph, const ModelOptions& options) {
+  return options.allocate_parameters ? reserve_parameters(graph) : MemoryCharge();
 }
 
 Model::Model(const std::string& graph_path, const ModelOptions& options)
     : plugins(load_plugins(options)),
       graph(load_trainable(graph_path, options, plugins)),
-      parameters(within_memory(graph)) {
+      parameter_memory(reserve_parameters(graph, options)),
+      parameters(options.allocate_parameters ? ParameterStore(graph) : ParameterStore()) {
   parameters.initialize(graph.train.seed);
 }
 
@@ -159,13 +161,27 @@ static int64_t count_correct(const Plan& plan, NodeId scores, NodeId labels, int
   return correct;
 }
 
+static std::vector<NodeId> evaluation_keep(const Graph& g) {
+  std::vector<NodeId> keep;
+  for (auto [scores, labels] : accuracy_pairs(g)) keep.insert(keep.end(), {scores, labels});
+  return keep;
+}
+
+std::vector<EvaluationArena> evaluation_arenas(const Graph& graph, int64_t count, int64_t batch) {
+  std::vector<EvaluationArena> arenas;
+  const std::vector<NodeId> keep = evaluation_keep(graph);
+  if (count >= batch) arenas.push_back({batch, Plan::arena_size(graph, batch, PlanMode::Eval, keep)});
+  if (count % batch > 0)
+    arenas.push_back({count % batch, Plan::arena_size(graph, count % batch, PlanMode::Eval, keep)});
+  return arenas;
+}
+
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample, ProcessGroup* group) {
   const int ranks = group ? group->size() : 1, rank = group ? group->rank() : 0;
   const PlanMode mode = sample ? PlanMode::Sampled : PlanMode::Eval;
   const Graph& g = model.graph;
   const auto pairs = accuracy_pairs(g);
-  std::vector<NodeId> keep;
-  for (auto [scores, labels] : pairs) keep.insert(keep.end(), {scores, labels});
+  const std::vector<NodeId> keep = evaluation_keep(g);
   DataPipeline pipeline(g, data, batch, false, 0);
   std::unique_ptr<Plan> full, tail;
   if (pipeline.full_batches() > 0)

@@ -10,8 +10,10 @@
 #include "data/dataset.h"
 #include "ir/graph.h"
 #include "plan/parameters.h"
+#include "plan/plan.h"
 #include "plugin/registry.h"
 #include "runtime/data_load.h"
+#include "support/memory_budget.h"
 
 namespace hg {
 
@@ -27,6 +29,8 @@ struct ModelOptions {
   std::function<void(const std::vector<Diagnostic>&)> on_plugin_errors = {};
   int64_t limit =
       0;  // `--limit N`: every data binding's slice trimmed to N samples (recorded in checkpoints)
+  // false: the graph is built but its parameters are not allocated (`check` estimates them instead).
+  bool allocate_parameters = true;
 };
 
 struct EvalResult {
@@ -62,11 +66,17 @@ class Model {
   Model(const std::string& graph_path, const ModelOptions& options);  // parameters initialized from the seed
   PluginRegistry plugins;  // declared first: the graph points at its terms
   Graph graph;
+  MemoryCharge parameter_memory;  // the parameters' share of the memory budget, reserved before they are
   ParameterStore parameters;
   int64_t epoch = 0;  // epochs completed: train() continues after it, checkpoints record and restore it
   Selection selection;
   std::vector<NodeId> terms() const;  // the objective's terms and scalar values, in order
 };
+// Reserves in the memory budget (support/memory_budget.h) what the graph's parameters take with their
+// gradients and optimizer state; a refusal is an hg::Error at the largest parameter's line. The Model's
+// constructor calls it before allocating them, `check` instead of allocating them.
+MemoryCharge reserve_parameters(const Graph& graph);
+
 // What logs and reports call an objective input: the plugin term's name, or the value's own name.
 std::string term_label(const Graph& graph, NodeId term);
 
@@ -85,6 +95,13 @@ NodeId activation_node(const Graph& graph, const std::string& name, const std::s
 // process gets the whole set's figures (equal up to summation order to one process's).
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, bool sample = false,
                     ProcessGroup* group = nullptr);
+// The plans evaluate() builds for `count` samples at `batch`, laid out without allocating anything: the full
+// batches' and the tail's (either may be missing). Both are allocated at once.
+struct EvaluationArena {
+  int64_t batch = 0;
+  ArenaSize size;
+};
+std::vector<EvaluationArena> evaluation_arenas(const Graph& graph, int64_t count, int64_t batch);
 
 // Runs the evaluation plan over `data` in order (no shuffle) and hands `node`'s outputs to `sink`, a batch
 // at a time: `rows` x elements_per_sample floats for samples [first, first + rows).

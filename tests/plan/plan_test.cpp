@@ -9,6 +9,7 @@
 
 #include "graph_fixture.h"
 #include "kernels/bf16.h"
+#include "max_memory_guard.h"
 #include "plan/plan.h"
 #include "test_skip.h"
 
@@ -192,4 +193,41 @@ TEST_CASE("a dense layer's activation runs in its GEMM's pass, unless the pre-ac
     CHECK(fused.buffer(activation)[i] == doctest::Approx(kept.buffer(activation)[i]).epsilon(1e-5));
   }
   CHECK(fused.value(m.graph.objective) == doctest::Approx(kept.value(m.graph.objective)).epsilon(1e-6));
+}
+
+TEST_CASE("arena_size lays out the arena a plan allocates, without allocating or binding anything") {
+  test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
+  for (PlanMode mode : {PlanMode::Train, PlanMode::Eval})
+    for (int64_t batch : {1, 8, 100}) {
+      const ArenaSize size = Plan::arena_size(m.graph, batch, mode);
+      Plan plan(m.graph, *m.parameters, test::builtin_plugins(), batch, mode);
+      CHECK(size.floats == plan.arena_floats());
+      REQUIRE(size.largest != kNoNode);
+      CHECK(size.largest_floats == batch * 64);  // x, r and their gradients are the widest values
+    }
+  CHECK(memory_held() == 0);  // a plan gives its arena's share of the budget back
+}
+
+TEST_CASE(
+    "a plan's arena is reserved in the memory budget before it is allocated, refused at its largest value") {
+  test::TestModel m = test::model_from_text(test::kStackedAutoencoder);
+  const int64_t floats = Plan::arena_size(m.graph, 1000, PlanMode::Train).floats;
+  {
+    test::MaxMemory budget("1M");  // the arena at batch 1000 needs more
+    REQUIRE(floats * 4 > (1 << 20));
+    try {
+      Plan plan(m.graph, *m.parameters, test::builtin_plugins(), 1000, PlanMode::Train);
+      FAIL("a plan over the budget was built");
+    } catch (const MemoryError& e) {
+      CHECK(std::string(e.what()) ==
+            "test.graph:1:7: error: the training plan's activations and gradients at batch 1000 need " +
+                memory_size_text(double(floats) * 4) +
+                ", more than the memory budget of 1.0 MiB (--max-memory 1M); the largest, 'x' [1000, 64], "
+                "holds 64000 values; a smaller batch (--set batch=N) needs less");
+    }
+    CHECK(memory_held() == 0);
+    Plan small(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Eval);
+    CHECK(memory_held() == uint64_t(small.arena_floats()) * 4);
+  }
+  CHECK(memory_held() == 0);
 }

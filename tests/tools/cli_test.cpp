@@ -138,9 +138,12 @@ TEST_CASE(
   for (const char* verb : {"check ", "train "}) {
     Result r = run(verb + path);
     CHECK(r.status == 1);
-    CHECK(contains(r.output, path + ":2:5: error: the parameters need 9420.0 GB with their gradients and "
-                                    "optimizer state, more than this machine's"));
-    CHECK(contains(r.output, "the largest, 'r.weights' [1000000000, 784], holds 784000000000 values"));
+    CHECK(contains(r.output, path + ":2:5: error: the parameters with their gradients and sgd's state need "
+                                    "8.6 TiB, more than the "));
+    CHECK(contains(r.output,
+                   " of memory this machine has available (MemAvailable in /proc/meminfo); the "
+                   "largest, 'r.weights' [1000000000, 784], holds 784000000000 values; --max-memory "
+                   "SIZE sets a budget instead"));
     CHECK_FALSE(contains(r.output, "internal error"));
   }
 }
