@@ -126,7 +126,10 @@ void run_train_job(const TrainJob& job) {
   if (!job.resume.empty()) {
     for (const std::string& note : resume_checkpoint(job.resume, model))
       std::printf("%s: note: %s\n", job.resume.c_str(), note.c_str());
-    const std::string state = CheckpointFile(job.resume).metadata("selection");
+    const CheckpointFile resumed(job.resume);
+    if (const std::string warning = schedule_stretch_warning(resumed.metadata(), model); !warning.empty())
+      std::fprintf(stderr, "%s: warning: %s\n", job.resume.c_str(), warning.c_str());
+    const std::string state = resumed.metadata("selection");
     if (selecting && !state.empty()) model.selection = Selection::from_json(state);
     std::printf("resuming %s after epoch %lld (step %lld)\n", job.resume.c_str(), (long long)model.epoch,
                 (long long)model.parameters.step);

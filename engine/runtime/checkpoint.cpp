@@ -198,6 +198,38 @@ std::vector<std::string> resume_checkpoint(const std::string& path, Model& model
   return notes;
 }
 
+std::string schedule_stretch_warning(const std::map<std::string, std::string>& metadata, const Model& model) {
+  const TrainSettings& now = model.graph.train;
+  const auto recorded = metadata.find("epochs");
+  if (now.schedule.kind != "cosine" || recorded == metadata.end()) return "";
+  const std::string& text = recorded->second;
+  if (text.empty() || text.size() > 15 || text.find_first_not_of("0123456789") != std::string::npos)
+    return "";
+  const int64_t planned = std::stoll(text), step = model.parameters.step, epoch = model.epoch;
+  if (planned == now.epochs || epoch <= 0 || step <= 0 || now.epochs <= epoch)
+    return "";  // or nothing to train
+  // Checkpoints are written at epoch boundaries, and the batch and training slice must match, so the run's
+  // steps per epoch are the checkpoint's.
+  const int64_t steps_per_epoch = step / epoch;
+  TrainSettings then = now;
+  then.epochs = planned;
+  const double before = scheduled_learning_rate(then, step, steps_per_epoch);
+  const double after = scheduled_learning_rate(now, step, steps_per_epoch);
+  auto rate = [](double lr) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.4g", lr);
+    return std::string(buffer);
+  };
+  auto epochs = [](int64_t n) { return std::to_string(n) + (n == 1 ? " epoch" : " epochs"); };
+  return "the checkpoint's run planned " + epochs(planned) + " and this one " + epochs(now.epochs) +
+         ", and the cosine schedule spans a run's epochs: at the resume point (after epoch " +
+         std::to_string(epoch) + ", step " + std::to_string(step) + ") the learning rate " +
+         (after > before ? "jumps back up" : "drops") + " from " + rate(before) + " to " + rate(after) +
+         ", and then falls to " + rate(now.schedule.min) + " by epoch " + std::to_string(now.epochs) +
+         " instead of following the checkpoint's curve" +
+         (epoch < planned ? " (--set epochs=" + std::to_string(planned) + " keeps to it)" : "");
+}
+
 std::string check_fresh_output(const std::string& out, const Model& model) {
   std::error_code ec;
   if (!std::filesystem::exists(out, ec)) return "";

@@ -42,6 +42,12 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Mode
 // the note of a file without a checksum.
 std::vector<std::string> resume_checkpoint(const std::string& path, Model& model);
 
+// After resume_checkpoint: when this run's `epochs` differs from the `epochs` the checkpoint's run planned
+// and the schedule spans the whole run (cosine), the learning rate does not continue where the checkpoint's
+// run left it. Returns a warning naming both epoch counts and the rate before and after; "" otherwise (also
+// for a file without `epochs`, written elsewhere).
+std::string schedule_stretch_warning(const std::map<std::string, std::string>& metadata, const Model& model);
+
 // The largest epoch or step a checkpoint may record: 2^53, far beyond any real run, and far enough below
 // 2^63 that counting on from it cannot overflow.
 constexpr int64_t kMaxCheckpointCount = int64_t(1) << 53;

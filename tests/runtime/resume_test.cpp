@@ -215,3 +215,35 @@ TEST_CASE("a batchnorm run resumes bit-identically, running statistics included,
   initialize_from(checkpoint, initialized, {});
   CHECK(same_arena(trained.parameters, initialized.parameters, &ParameterStore::values));
 }
+
+TEST_CASE("resuming with other epochs under a cosine schedule warns how the learning rate moves") {
+  const std::string body = "input x : [4] <- image\nr = dense(x, 4)\nloss = loss.mse(r, x)\n";
+  auto model_with = [&](const std::string& name, const std::string& train) {
+    Model m(test::write_graph(name, body + "train { " + train + " }\n"), {});
+    m.epoch = 2;  // as resume_checkpoint leaves it: after epoch 2, 3 steps per epoch
+    m.parameters.step = 6;
+    return m;
+  };
+  const std::string cosine = "optimizer = sgd(lr=0.1) schedule = cosine(min=0.001) batch = 2";
+  Model longer = model_with("stretch_longer.graph", cosine + " epochs = 4");
+  // The checkpoint's 2-epoch curve had reached its min; the 4-epoch curve is half way down.
+  CHECK(schedule_stretch_warning({{"epochs", "2"}}, longer) ==
+        "the checkpoint's run planned 2 epochs and this one 4 epochs, and the cosine schedule spans a run's "
+        "epochs: at the resume point (after epoch 2, step 6) the learning rate jumps back up from 0.001 to "
+        "0.0505, and then falls to 0.001 by epoch 4 instead of following the checkpoint's curve");
+  // An interrupted 10-epoch run resumed as a 4-epoch one: its rate drops early.
+  const std::string shorter = schedule_stretch_warning({{"epochs", "10"}}, longer);
+  CHECK(shorter.find("planned 10 epochs and this one 4 epochs") != std::string::npos);
+  CHECK(shorter.find("the learning rate drops from 0.09055 to 0.0505") != std::string::npos);
+  CHECK(shorter.find("(--set epochs=10 keeps to it)") != std::string::npos);
+  CHECK(schedule_stretch_warning({{"epochs", "4"}}, longer).empty());  // the same curve
+  CHECK(schedule_stretch_warning({}, longer).empty());                 // a file without `epochs`
+  CHECK(schedule_stretch_warning({{"epochs", "many"}}, longer).empty());
+  Model done = model_with("stretch_done.graph", cosine + " epochs = 2");
+  CHECK(schedule_stretch_warning({{"epochs", "10"}}, done).empty());  // nothing left to train
+  Model constant = model_with("stretch_constant.graph", "optimizer = sgd(lr=0.1) batch = 2 epochs = 4");
+  CHECK(schedule_stretch_warning({{"epochs", "2"}}, constant).empty());
+  Model step =
+      model_with("stretch_step.graph", "optimizer = sgd(lr=0.1) schedule = step(factor=0.5) epochs = 4");
+  CHECK(schedule_stretch_warning({{"epochs", "2"}}, step).empty());  // a function of the epoch alone
+}

@@ -1,7 +1,9 @@
-// `hourglass train` across runs: --resume continues an interrupted run to the same bytes, --init/--map/
-// --freeze start a classifier from a pretrained encoder with a report, and every misuse is a clear error
-// (exit 1 for a bad checkpoint or name, 2 for a bad command line).
+// `hourglass train` across runs: --resume continues an interrupted run to the same bytes (and warns when other
+// epochs stretch a cosine schedule), --init/--map/--freeze start a classifier from a pretrained encoder with
+// a report, and every misuse is a clear error (exit 1 for a bad checkpoint or name, 2 for a bad command line).
 #include <cstring>
+
+#include <nlohmann/json.hpp>
 
 #include "runtime/checkpoint.h"
 #include "tool_runner.h"
@@ -41,6 +43,40 @@ std::string tensor_bytes(const std::string& checkpoint, const std::string& name)
   std::vector<float> values(size_t(t->end - t->begin) / 4);
   file.read(name, t->shape, values.data(), "");
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4);
+}
+
+// Only what the runner writes to stderr.
+ToolResult stderr_of(const std::string& arguments) {
+  return run_command("(" HG_TOOL " " + arguments + " >/dev/null)");
+}
+
+std::string cosine_graph(const std::string& name, const std::string& schedule) {
+  const std::string path = tool_scratch("stretch-" + name + ".graph");
+  std::ofstream(path) << "data train = idx(\"mnist/train-images-idx3-ubyte\", scale=1/255)\n"
+                         "data test  = idx(\"mnist/t10k-images-idx3-ubyte\", scale=1/255)\n"
+                         "input x : [784] <- image\ncode = dense(x, 16) |> relu\n"
+                         "recon = dense(code, 784) |> sigmoid\nloss = loss.bce(recon, x)\n"
+                         "train { optimizer = sgd(lr=0.1) "
+                      << schedule << " batch = 100 epochs = 1 seed = 2 }\n";
+  return path;
+}
+
+// A copy of `checkpoint` whose __metadata__ has `key` set to `value`, or removed when `value` is empty.
+std::string with_metadata(const std::string& checkpoint, const std::string& key, const std::string& value,
+                          const std::string& copy) {
+  const std::string bytes = read_file(checkpoint);
+  uint64_t length = 0;
+  for (int i = 7; i >= 0; --i) length = length << 8 | uint8_t(bytes[size_t(i)]);
+  nlohmann::ordered_json header = nlohmann::ordered_json::parse(bytes.substr(8, length));
+  if (value.empty())
+    header["__metadata__"].erase(key);
+  else
+    header["__metadata__"][key] = value;
+  const std::string text = header.dump();
+  std::string prefix(8, '\0');
+  for (int i = 0; i < 8; ++i) prefix[size_t(i)] = char(uint64_t(text.size()) >> (8 * i) & 0xff);
+  std::ofstream(copy, std::ios::binary) << prefix << text << bytes.substr(8 + length);
+  return copy;
 }
 
 }  // namespace
@@ -153,4 +189,42 @@ TEST_CASE("--init errors name both sides") {
   r = run_tool("train " + clf + " --init " + ae + kSlice);
   CHECK(r.status == 1);
   CHECK(contains(r.output, ae + ": error: no tensor has the name of a parameter of the graph"));
+}
+
+TEST_CASE("--resume with other epochs under a cosine schedule warns on stderr how the learning rate moves") {
+  const std::string cosine = cosine_graph("cosine", "schedule = cosine(min=0.001)");
+  const std::string first = tool_scratch("stretch-cosine.safetensors");
+  REQUIRE(run_tool("train " + cosine + " --limit 300 --threads 2" + " --out " + first + " --metrics " +
+                   tool_scratch("stretch-cosine.jsonl"))
+              .status == 0);
+  const std::string resumed = " --limit 300 --threads 2 --set epochs=3 --out " +
+                              tool_scratch("stretch-cosine3.safetensors") + " --metrics " +
+                              tool_scratch("stretch-cosine3.jsonl");
+  ToolResult r = stderr_of("train " + cosine + resumed + " --resume " + first);
+  CHECK(r.status == 0);
+  CHECK(contains(r.output, first +
+                               ": warning: the checkpoint's run planned 1 epoch and this one 3 epochs, and "
+                               "the cosine schedule spans a run's epochs: at the resume point (after epoch "
+                               "1, step 3) the learning rate jumps back up from 0.001 to 0.07525, and then "
+                               "falls to 0.001 by epoch 3 instead of following the checkpoint's curve\n"));
+  // The same epochs as an interrupted run planned: no warning; nor for a file from before `epochs`.
+  const std::string interrupted =
+      with_metadata(first, "epochs", "3", tool_scratch("stretch-interrupted.safetensors"));
+  r = stderr_of("train " + cosine + resumed + " --force --resume " + interrupted);
+  CHECK(r.status == 0);
+  CHECK_FALSE(contains(r.output, "warning"));
+  const std::string older = with_metadata(first, "epochs", "", tool_scratch("stretch-older.safetensors"));
+  r = stderr_of("train " + cosine + resumed + " --force --resume " + older);
+  CHECK(r.status == 0);
+  CHECK_FALSE(contains(r.output, "warning"));
+  // A constant schedule does not depend on the run's length.
+  const std::string constant = cosine_graph("constant", "");
+  REQUIRE(run_tool("train " + constant + " --limit 300 --threads 2" + " --out " +
+                   tool_scratch("stretch-constant.safetensors") + " --metrics " +
+                   tool_scratch("stretch-constant.jsonl"))
+              .status == 0);
+  r = stderr_of("train " + constant + resumed + " --force --resume " +
+                tool_scratch("stretch-constant.safetensors"));
+  CHECK(r.status == 0);
+  CHECK_FALSE(contains(r.output, "warning"));
 }
