@@ -107,9 +107,11 @@ int verb_check(const std::vector<std::string>& args) {
   for (size_t i = 0; i < loaded.size(); ++i)
     memory.parts.emplace_back("data " + g.data[i].name,
                               loaded[i].memory ? double(loaded[i].memory->bytes()) : 0);
-  const ArenaSize train_arena = Plan::arena_size(g, t.batch, PlanMode::Train);
-  memory.add("training plan, batch " + std::to_string(t.batch),
-             Plan::reserve_arena(g, train_arena, t.batch, PlanMode::Train));
+  if (g.has_backward()) {  // with every parameter frozen there is no training plan
+    const ArenaSize train_arena = Plan::arena_size(g, t.batch, PlanMode::Train);
+    memory.add("training plan, batch " + std::to_string(t.batch),
+               Plan::reserve_arena(g, train_arena, t.batch, PlanMode::Train));
+  }
   // Held-out sets are evaluated one at a time: the largest pair of plans counts.
   std::vector<EvaluationArena> evaluation;
   std::string evaluated;

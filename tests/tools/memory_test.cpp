@@ -126,6 +126,14 @@ TEST_CASE("check reports what training would hold in memory, and allocates none 
   CHECK(status == 0);
   MESSAGE("check's peak resident set: ", peak / 1024, " MiB");
   CHECK(peak < 400 * 1024);  // far below the 898 MiB a Model would allocate
+  // With every parameter frozen there is no training plan to estimate (nor to build).
+  const std::string frozen = scratch("frozen.graph");
+  std::ofstream(frozen) << read_file(path) << "freeze \"*\"\n";
+  r = run_tool("check " + frozen + " --limit 100 --max-memory 2G");
+  CHECK(r.status == 0);
+  CHECK(contains(r.output,
+                 "  data train                                       76.6 KiB\n"
+                 "  total                                           898.4 MiB\n"));
   r = run_tool("check " + path + " --limit 100 --max-memory 800M");
   CHECK(r.status == 1);
   CHECK(contains(r.output, path +
