@@ -101,7 +101,9 @@ int verb_check(const std::vector<std::string>& args) {
   MemoryEstimate memory;
   const TrainSettings& t = g.train;
   // In the order training allocates: the model, the data sets, the training plan, evaluation plans.
-  memory.add("parameters, gradients, " + t.optimizer.kind + " state", reserve_parameters(g));
+  memory.add("parameters, gradients, " + std::string(t.precision == "bf16" ? "bf16 copies, " : "") +
+                 t.optimizer.kind + " state",
+             reserve_parameters(g));
   std::vector<Dataset> loaded;
   const std::vector<std::string> data_lines = open_data(g, data_dir(common), common.limit, loaded);
   for (size_t i = 0; i < loaded.size(); ++i)

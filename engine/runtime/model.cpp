@@ -71,13 +71,16 @@ MemoryCharge reserve_parameters(const Graph& graph) {
   }
   if (largest == kNoNode) return {};
   const int states = optimizer_states(graph.train.optimizer);
-  const double bytes = floats * sizeof(float) * (2 + states);
+  // `precision = bf16` adds a 2-byte copy of every value for the GEMMs (ParameterStore::bf16_values).
+  const bool bf16 = graph.train.precision == "bf16";
+  const double bytes = floats * (sizeof(float) * (2 + states) + (bf16 ? sizeof(uint16_t) : 0));
   const Node& n = graph.node(largest);
   char detail[200];
   std::snprintf(detail, sizeof detail, "the largest, '%s' %s, holds %.0f values", n.name.c_str(),
                 shape_string(n.dims).c_str(), double(n.elements_per_sample()));
   return reserve_memory(bytes, n.location,
-                        "the parameters with their gradients and " + graph.train.optimizer.kind + "'s " +
+                        "the parameters with their gradients" + std::string(bf16 ? ", bf16 copies" : "") +
+                            " and " + graph.train.optimizer.kind + "'s " +
                             (states == 1 ? "state" : std::to_string(states) + " states") + " need",
                         detail);
 }

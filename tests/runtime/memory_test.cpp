@@ -42,7 +42,7 @@ TEST_CASE(
               "784], holds 401408 values");
     CHECK(memory_held() == 0);
   }
-  test::MaxMemory budget("16M");
+  test::MaxMemory budget("32M");
   Model m(path, {});
   CHECK(m.parameter_memory.bytes() == uint64_t(bytes));
   ModelOptions estimate_only;
@@ -50,6 +50,11 @@ TEST_CASE(
   Model graph_only(path, estimate_only);
   CHECK(graph_only.parameters.total() == 0);
   CHECK(memory_held() == uint64_t(bytes));
+  // Training in bf16 keeps a 2-byte copy of every value besides the f32 ones.
+  std::string bf16_text = kWide;
+  bf16_text.replace(bf16_text.find("epochs = 1"), 10, "epochs = 1 precision = bf16");
+  Model bf16(test::write_graph("memory_wide_bf16.graph", bf16_text), {});
+  CHECK(bf16.parameter_memory.bytes() == uint64_t(bytes / 16 * 18));
 }
 
 TEST_CASE("a data set over the budget is refused at its file, with a note at the graph line that reads it") {
