@@ -1,6 +1,6 @@
-// `hourglass train` across runs: --resume continues an interrupted run to the same bytes (and warns when other
-// epochs stretch a cosine schedule), --init/--map/--freeze start a classifier from a pretrained encoder with
-// a report, and every misuse is a clear error (exit 1 for a bad checkpoint or name, 2 for a bad command line).
+// `hourglass train` across runs: --resume continues an interrupted run to the same bytes, and warns when
+// other epochs stretch a cosine schedule; --init/--map/--freeze start a classifier from a pretrained encoder
+// with a report; every misuse is a clear error (exit 1 for a bad checkpoint or name, 2 for a command line).
 #include <cstring>
 
 #include <nlohmann/json.hpp>
