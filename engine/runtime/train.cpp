@@ -155,6 +155,10 @@ void check_same_weights(ParameterStore& store, ProcessGroup& group, int64_t epoc
 void train(Model& model, const TrainOptions& options) {
   const Graph& g = model.graph;
   const TrainSettings& settings = g.train;
+  if (!g.has_backward())
+    throw Error(settings.location,
+                "nothing to train: every parameter is frozen (by `freeze` or --freeze), so no gradient is "
+                "computed; evaluate the checkpoint with `hourglass eval` instead");
   const Dataset data = load_data(g, "train", options.data_dir, options.limit);
   keep_transform(model.graph, data);  // held-out data and checkpoints use the training data's statistics
   std::vector<std::pair<std::string, Dataset>> held_out;  // every binding but train, in graph order

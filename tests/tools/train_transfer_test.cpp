@@ -228,3 +228,12 @@ TEST_CASE("--resume with other epochs under a cosine schedule warns on stderr ho
   CHECK(r.status == 0);
   CHECK_FALSE(contains(r.output, "warning"));
 }
+
+TEST_CASE("a run whose every parameter is frozen is a clear error, not an internal one") {
+  ToolResult r = run_tool("train graphs/mnist_ae32.graph --freeze '*'" + kSlice + " --out " +
+                          tool_scratch("all_frozen.safetensors"));
+  CHECK(r.status == 1);
+  CHECK(
+      contains(r.output, "graphs/mnist_ae32.graph:16:1: error: nothing to train: every parameter is frozen"));
+  CHECK_FALSE(contains(r.output, "internal error"));
+}
