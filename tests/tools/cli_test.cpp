@@ -493,3 +493,26 @@ TEST_CASE("gradcheck refuses unknown terms, parameters and bad shapes on the com
   CHECK(contains(r.output, "2 --shape for 'reg.l2', which takes 1 input"));
   CHECK(contains(run("gradcheck --help").output, "exits 1 when one is above the tolerance, 1e-2"));
 }
+
+TEST_CASE("--step-concurrency takes a count of at least 1") {
+  for (const char* bad : {"0", "-2", "two"}) {
+    CAPTURE(bad);
+    Result r = run(std::string("train graphs/mnist_ae32.graph --limit 600 --step-concurrency ") + bad);
+    CHECK(r.status == 2);
+    CHECK(contains(r.output, "step-concurrency"));
+  }
+}
+
+TEST_CASE("train --step-concurrency 2 writes the bytes of a one-step-at-a-time run") {
+  std::string bytes[2];
+  for (int n : {1, 2}) {
+    const std::string out = hg::test::tool_scratch("concurrency" + std::to_string(n) + ".safetensors");
+    Result r =
+        run("train graphs/gallery/vae.graph --set epochs=1 --limit 600 --threads 1 --step-concurrency " +
+            std::to_string(n) + " --out " + out + " --metrics " + out + ".jsonl");
+    REQUIRE(r.status == 0);
+    bytes[n - 1] = hg::test::read_file(out);
+  }
+  CHECK(!bytes[0].empty());
+  CHECK(bytes[0] == bytes[1]);
+}
