@@ -34,17 +34,14 @@ Executor::Executor(Plan& plan, bool timed, StepObserver* observer, int concurren
       for (const PlanStep& step : steps) impl_->times.push_back({step.node, step.label, 0, 0});
     for (size_t s = 0; s < steps.size(); ++s) {
       const std::function<void()>* run = &steps[s].run;
-      if (concurrency > 1) {  // a TBB worker's OpenMP team gets the math thread count, as the caller's
+      if (!timed && !observer) {
+        // On a TBB worker (concurrency > 1) the step's OpenMP team first gets the math thread count.
+        const bool worker = concurrency > 1;
         impl_->nodes.push_back(
-            std::make_unique<continue_node<continue_msg>>(*impl_->graph, [run](const continue_msg&) {
-              use_math_threads_here();
+            std::make_unique<continue_node<continue_msg>>(*impl_->graph, [run, worker](const continue_msg&) {
+              if (worker) use_math_threads_here();
               (*run)();
             }));
-        continue;
-      }
-      if (!timed && !observer) {
-        impl_->nodes.push_back(std::make_unique<continue_node<continue_msg>>(
-            *impl_->graph, [run](const continue_msg&) { (*run)(); }));
         continue;
       }
       Impl* impl = impl_.get();

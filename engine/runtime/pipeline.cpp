@@ -36,10 +36,10 @@ DataPipeline::DataPipeline(const Graph& graph, const Dataset& data, int64_t batc
                                           std::to_string(data.count) + " samples of the data");
   order_.resize(size_t(data.count));
   std::iota(order_.begin(), order_.end(), 0);
-  const int64_t row_bytes = data.features() * dtype_bytes(data.dtype);
+  row_bytes_ = data.features() * dtype_bytes(data.dtype);
   if (shuffle && data.mapped && data.mapping && data.mapping->size() > FileMapping::kResidentBudget &&
-      data.rows.empty() && row_bytes > 0)
-    block_ = std::max<int64_t>(1, kBlockBytes / row_bytes);
+      data.rows.empty() && row_bytes_ > 0)
+    block_ = std::max<int64_t>(1, kBlockBytes / row_bytes_);
 }
 
 int64_t DataPipeline::rows_in(int64_t b) const {
@@ -78,12 +78,11 @@ void DataPipeline::shuffle_block_local(std::mt19937_64& rng) {
 // Asks the kernel to start reading window w's blocks into the page cache (advice: nothing waits for it).
 void DataPipeline::read_ahead(size_t window) const {
   if (window + 1 >= window_start_.size()) return;
-  const int64_t row_bytes = data_.features() * dtype_bytes(data_.dtype);
   const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
   for (size_t k = window * kWindow; k < std::min(blocks_.size(), (window + 1) * kWindow); ++k) {
-    const uintptr_t begin = reinterpret_cast<uintptr_t>(data_.mapped + blocks_[k] * block_ * row_bytes);
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(data_.mapped + blocks_[k] * block_ * row_bytes_);
     const uintptr_t end = reinterpret_cast<uintptr_t>(
-        data_.mapped + std::min(data_.count, (blocks_[k] + 1) * block_) * row_bytes);
+        data_.mapped + std::min(data_.count, (blocks_[k] + 1) * block_) * row_bytes_);
     const uintptr_t aligned = begin / page * page;
     ::madvise(reinterpret_cast<void*>(aligned), end - aligned, MADV_WILLNEED);
   }

@@ -50,6 +50,7 @@ class DataPipeline {
   // epoch's order, and where in order_ each window of kWindow blocks starts.
   static constexpr int64_t kBlockBytes = int64_t(8) << 20;
   static constexpr size_t kWindow = 4;
+  int64_t row_bytes_ = 0;  // one sample as stored
   int64_t block_ = 0;
   std::vector<int64_t> blocks_;
   std::vector<int64_t> window_start_;
