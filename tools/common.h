@@ -29,8 +29,8 @@ void apply_max_memory(const std::string& text);
 // Parses `args` (after the verb) with one positional GRAPH; prints help and returns false for --help.
 bool parse_verb(const std::string& verb, const std::string& usage, po::options_description& options,
                 const std::vector<std::string>& args, std::string& graph);
-// Applies --threads to oneDNN, the kernels and TBB, and starts generating oneDNN's GEMM kernels on a helper
-// thread (warm_up_gemm_kernels); the returned object must live while work runs.
+// Applies --threads to oneDNN, the kernels and TBB, and, where it pays, starts generating oneDNN's GEMM
+// kernels on a helper thread (warm_up_gemm_kernels); the returned object must live while work runs.
 std::shared_ptr<void> configure_threads(int threads);
 // Checks --plugin-dir (each must be an existing folder: a typo must not silently drop plugins) and warns on
 // stderr about every plugin that fails to load.

@@ -86,6 +86,9 @@ void use_math_threads_here() {
 
 std::shared_ptr<void> warm_up_gemm_kernels() {
   static std::atomic<bool> started{false};
+  // dnnl_cpu_isa values are nested bit masks: every ISA with AVX-512 core contains avx512_core's bits.
+  const unsigned avx512 = dnnl_cpu_isa_avx512_core;
+  if ((unsigned(dnnl_get_effective_cpu_isa()) & avx512) == avx512) return nullptr;
   if (started.exchange(true)) return nullptr;
   return std::shared_ptr<std::thread>(new std::thread([] {
                                         omp_set_num_threads(1);  // this thread's own setting: no second team

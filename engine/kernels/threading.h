@@ -18,9 +18,12 @@ int math_threads();
 // math_threads() for the parallel regions and oneDNN calls it makes from now on (same count, same bits).
 void use_math_threads_here();
 
-// oneDNN generates its f32 GEMM kernels on the first GEMM of the process, about 15 ms here, which the first
-// training step would otherwise wait for. This starts that on a helper thread (one small single-threaded
-// sgemm), to overlap with loading plugins, initializing parameters, reading data and planning. Only the first
+// Where oneDNN's f32 matmul runs on its sgemm kernels (CPUs without AVX-512), those kernels are generated on
+// the first GEMM of the process, about 15 ms, which the first training step would otherwise wait for. This
+// starts that on a helper thread (one small single-threaded sgemm), to overlap with loading plugins,
+// initializing parameters, reading data and planning. On AVX-512 CPUs matmul runs on brgemm kernels made
+// with each primitive, so warming the sgemm ones only competes with planning for the second core and the
+// address-space lock (start-up 63 -> 48 ms without it), and nothing is started: returns null. Only the first
 // call in a process starts one; releasing the handle waits for the thread. Results do not depend on it.
 std::shared_ptr<void> warm_up_gemm_kernels();
 
