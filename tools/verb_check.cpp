@@ -177,12 +177,14 @@ int verb_check(const std::vector<std::string>& args) {
   char momentum[40] = "";
   if (t.optimizer.kind == "sgd")
     std::snprintf(momentum, sizeof momentum, ", momentum=%g", t.optimizer.momentum);
-  std::printf("\ntrain: %s(lr=%g%s), schedule %s, batch %lld, epochs %lld, seed %llu%s; %zu backward nodes\n",
-              t.optimizer.kind.c_str(), t.optimizer.learning_rate, momentum, describe(t.schedule).c_str(),
-              (long long)t.batch, (long long)t.epochs, (unsigned long long)t.seed,
-              t.precision == "f32" ? "" : (", precision " + t.precision).c_str(),
-              size_t(std::count_if(g.nodes.begin(), g.nodes.end(),
-                                   [](const Node& n) { return n.forward != kNoNode; })));
+  std::printf(
+      "\ntrain: %s(lr=%g%s), schedule %s, batch %lld, epochs %lld, seed %llu%s%s; %zu backward nodes\n",
+      t.optimizer.kind.c_str(), t.optimizer.learning_rate, momentum, describe(t.schedule).c_str(),
+      (long long)t.batch, (long long)t.epochs, (unsigned long long)t.seed,
+      t.precision == "f32" ? "" : (", precision " + t.precision).c_str(),
+      t.init == "glorot" ? "" : ", init fan_in",
+      size_t(
+          std::count_if(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.forward != kNoNode; })));
   std::printf("%s", memory_lines(memory).c_str());
   return 0;
 }

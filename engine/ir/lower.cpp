@@ -41,7 +41,7 @@ std::vector<NodeId> LowerContext::lower_inputs(const ast::Expr& call, size_t cou
 }
 
 NodeId LowerContext::add_parameter(const std::string& suffix, std::vector<int64_t> dims,
-                                   const SourceLocation& where, float initial) {
+                                   const SourceLocation& where, float initial, int64_t fan_in) {
   Node n;
   n.op = &ops_.of_role(OpRole::Parameter);
   n.name = current_->name + "." + suffix;
@@ -49,6 +49,7 @@ NodeId LowerContext::add_parameter(const std::string& suffix, std::vector<int64_
   n.dims = std::move(dims);
   auto attributes = std::make_shared<ParameterAttributes>();
   attributes->initial = initial;
+  attributes->fan_in = fan_in;
   n.attributes = attributes;
   NodeId id = graph_.add(std::move(n));
   graph_.parameters.push_back(id);

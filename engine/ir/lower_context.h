@@ -51,8 +51,9 @@ class LowerContext {
   // The first `count` positional arguments, lowered; reports a missing one. Empty after any error.
   std::vector<NodeId> lower_inputs(const ast::Expr& call, size_t count, const char* what);
   // NAME.suffix, a new parameter of the current statement; `initial` fills it when its rank is below 2.
+  // A layer's weights and bias give their fan_in (ParameterAttributes::fan_in).
   NodeId add_parameter(const std::string& suffix, std::vector<int64_t> dims, const SourceLocation& where,
-                       float initial = 0);
+                       float initial = 0, int64_t fan_in = 0);
   // NAME.suffix, a new buffer (ParameterAttributes::buffer) of the current statement, filled with `initial`.
   NodeId add_buffer(const std::string& suffix, std::vector<int64_t> dims, const SourceLocation& where,
                     float initial);

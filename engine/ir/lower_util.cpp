@@ -357,8 +357,8 @@ std::vector<std::string> term_keys(const Graph& graph) {
 
 void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& settings) {
   settings.location = s.location;
-  const std::vector<std::string> known = {"optimizer",  "schedule", "batch",    "epochs",   "seed",
-                                          "test_every", "select",   "patience", "precision"};
+  const std::vector<std::string> known = {"optimizer",  "schedule", "batch",    "epochs",    "seed",
+                                          "test_every", "select",   "patience", "precision", "init"};
   std::set<std::string> seen;
   for (const ast::Arg& arg : s.settings) {
     if (!seen.insert(arg.keyword).second) {
@@ -382,6 +382,12 @@ void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& s
         settings.precision = e.text;
         settings.precision_location = e.location;
       }
+    } else if (arg.keyword == "init") {
+      const ast::Expr& e = *arg.value;
+      if (e.kind != ast::Expr::Kind::Name || (e.text != "glorot" && e.text != "fan_in"))
+        sink.error(e.location, "'init' is glorot or fan_in, got " + ast::to_string(e));
+      else
+        settings.init = e.text;
     } else if (arg.keyword == "patience") {
       settings.patience_location = arg.location;
       if (auto v = positive_integer(*arg.value, "'patience'", sink)) settings.patience = *v;
@@ -410,19 +416,25 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos) throw Error(where, "expected key=value");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  const std::vector<std::string> keys = {"batch",    "epochs",     "seed",     "lr",
-                                         "momentum", "test_every", "precision"};
+  const std::vector<std::string> keys = {"batch",    "epochs",     "seed",      "lr",
+                                         "momentum", "test_every", "precision", "init"};
   if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
     const std::string hint = did_you_mean(key, keys);
     throw Error(where, "unknown setting '" + key + "'" +
                            (hint.empty() ? "; the settings are batch, epochs, seed, lr, momentum, "
-                                           "test_every, precision, data.NAME.count and data.NAME.skip"
+                                           "test_every, precision, init, data.NAME.count and data.NAME.skip"
                                          : hint));
   }
   if (key == "precision") {
     if (text != "f32" && text != "bf16") throw Error(where, "precision is f32 or bf16, got '" + text + "'");
     settings.precision = text;
     settings.precision_location = where;
+    return;
+  }
+  if (key == "init") {
+    if (text != "glorot" && text != "fan_in")
+      throw Error(where, "init is glorot or fan_in, got '" + text + "'");
+    settings.init = text;
     return;
   }
   if (key == "momentum" && settings.optimizer.kind != "sgd")

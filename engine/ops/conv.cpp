@@ -167,8 +167,9 @@ NodeId ConvOp::lower(LowerContext& context, const ast::Expr& call) const {
   n.location = call.location;
   const std::vector<int64_t> weight_dims = transposed_ ? std::vector<int64_t>{c, *channels, kernel, kernel}
                                                        : std::vector<int64_t>{*channels, c, kernel, kernel};
-  n.inputs = {inputs[0], context.add_parameter("weights", weight_dims, call.location)};
-  if (has_bias) n.inputs.push_back(context.add_parameter("bias", {*channels}, call.location));
+  const int64_t fan_in = (transposed_ ? *channels : c) * kernel * kernel;  // PyTorch's count for both
+  n.inputs = {inputs[0], context.add_parameter("weights", weight_dims, call.location, 0, fan_in)};
+  if (has_bias) n.inputs.push_back(context.add_parameter("bias", {*channels}, call.location, 0, fan_in));
   n.dims = {*channels, out_size(h), out_size(w)};
   n.batched = true;
   auto attributes = std::make_shared<ConvAttributes>();

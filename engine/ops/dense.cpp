@@ -189,13 +189,13 @@ NodeId DenseOp::lower(LowerContext& context, const ast::Expr& call) const {
                "dense expects a batch of samples, but '" + src.name + "' is a parameter");
     return kNoNode;
   }
-  if (!transposed) weights = context.add_parameter("weights", {*units, in}, call.location);
+  if (!transposed) weights = context.add_parameter("weights", {*units, in}, call.location, 0, in);
   Node n;
   n.op = this;
   n.name = statement + ".dense";
   n.location = call.location;
   n.inputs = {inputs[0], weights};
-  if (has_bias) n.inputs.push_back(context.add_parameter("bias", {*units}, call.location));
+  if (has_bias) n.inputs.push_back(context.add_parameter("bias", {*units}, call.location, 0, in));
   n.dims = {*units};
   n.batched = true;
   auto attributes = std::make_shared<DenseAttributes>();

@@ -39,8 +39,9 @@ ParameterStore::ParameterStore(const Graph& graph) {
   for (NodeId id : graph.parameters) {
     const Node& n = graph.node(id);
     const auto& a = n.attributes_as<ParameterAttributes>();
-    ParameterSlot s{id,        n.name,   n.dims,   total_, n.elements_per_sample(), a.trainable && !a.buffer,
-                    a.lr_mult, a.buffer, a.initial};
+    ParameterSlot s{
+        id,        n.name,   n.dims,    total_,  n.elements_per_sample(), a.trainable && !a.buffer,
+        a.lr_mult, a.buffer, a.initial, a.fan_in};
     by_node_[id] = slots_.size();
     slots_.push_back(s);
     total_ += padded(s.count);
@@ -67,16 +68,21 @@ const ParameterSlot* ParameterStore::slot(const std::string& name) const {
   return nullptr;
 }
 
-void ParameterStore::initialize(uint64_t seed) {
+void ParameterStore::initialize(uint64_t seed, bool fan_in) {
   for (const ParameterSlot& s : slots_) {
     float* p = values_.data() + s.offset;
+    const uint64_t stream = seed ^ std::strtoull(fnv1a_hex(s.name).c_str(), nullptr, 16);
+    if (fan_in && s.fan_in > 0) {
+      glorot_fill(p, s.count, stream, 1.0 / std::sqrt(double(s.fan_in)));
+      continue;
+    }
     if (s.dims.size() < 2) {
       std::fill(p, p + s.count, s.initial);
       continue;
     }
     const double fan_out = double(s.dims[0]), fan_in = double(s.count) / fan_out;
     const double limit = std::sqrt(6.0 / (fan_in + fan_out));
-    glorot_fill(p, s.count, seed ^ std::strtoull(fnv1a_hex(s.name).c_str(), nullptr, 16), limit);
+    glorot_fill(p, s.count, stream, limit);
   }
   for (FloatBuffer& b : states_) std::memset(b.data(), 0, sizeof(float) * size_t(total_));
   step = 0;

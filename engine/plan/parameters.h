@@ -41,6 +41,7 @@ struct ParameterSlot {
   double lr_mult = 1;
   bool buffer = false;  // running statistics: saved and restored, never trained (ParameterAttributes::buffer)
   float initial = 0;    // the fill of a rank < 2 slot
+  int64_t fan_in = 0;   // ParameterAttributes::fan_in: a layer's weights or bias
 };
 
 class ParameterStore {
@@ -48,10 +49,12 @@ class ParameterStore {
   ParameterStore() = default;
   explicit ParameterStore(const Graph& graph);
 
-  // Glorot-uniform weights, zero biases. Each parameter draws from its own stream derived from the seed and
-  // its name, so adding a layer does not change the others' initial values. The values are exactly those of
-  // std::mt19937_64 through std::uniform_real_distribution<double>, computed 7x faster (see glorot_fill).
-  void initialize(uint64_t seed);
+  // Glorot-uniform weights, zero biases; with `fan_in`, every layer's weights and bias from
+  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) instead (TrainSettings::init). Other parameters take their `initial`
+  // fill. Each parameter draws from its own stream derived from the seed and its name, so adding a layer
+  // does not change the others' initial values. The values are exactly those of std::mt19937_64 through
+  // std::uniform_real_distribution<double>, computed 7x faster (see glorot_fill).
+  void initialize(uint64_t seed, bool fan_in = false);
 
   const std::vector<ParameterSlot>& slots() const { return slots_; }
   const ParameterSlot* slot(NodeId node) const;

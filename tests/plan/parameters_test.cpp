@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "graph_fixture.h"
@@ -59,6 +61,72 @@ TEST_CASE("initialize draws each weight matrix from its own named stream and zer
   }
   for (int which = 0; which < store.states(); ++which)
     for (int64_t i = 0; i < store.total(); ++i) REQUIRE(store.state(which)[i] == 0.0f);
+}
+
+TEST_CASE("init = fan_in draws each layer's weights and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in))") {
+  // PyTorch's fan_in: a dense layer's inputs, a convolution's input channels x k x k, a transposed
+  // convolution's output channels x k x k. A batchnorm's scale and shift keep their ones and zeros.
+  const std::string text =
+      "input x : [1, 8, 8] <- image\n"
+      "e = conv2d(x, 4, kernel=3, stride=2, pad=1) |> relu\n"
+      "n = batchnorm(e)\n"
+      "f = flatten(n)\n"
+      "c = dense(f, 6) |> relu\n"
+      "u = dense(c, 64)\n"
+      "v = reshape(u, 4, 4, 4)\n"
+      "d = deconv2d(v, 1, kernel=4, stride=2, pad=1) |> sigmoid\n"
+      "loss = loss.bce(d, x)\n"
+      "train { optimizer = adam(lr=0.001) batch = 4 init = fan_in }\n";
+  test::TestModel m = test::model_from_text(text, true, 5);
+  REQUIRE(m.graph.train.init == "fan_in");
+  ParameterStore& store = *m.parameters;
+  store.initialize(5, true);
+  const std::map<std::string, int64_t> fan_in = {{"e.weights", 9},  {"e.bias", 9},    {"c.weights", 64},
+                                                 {"c.bias", 64},    {"u.weights", 6}, {"u.bias", 6},
+                                                 {"d.weights", 16}, {"d.bias", 16}};
+  int checked = 0;
+  for (const ParameterSlot& s : store.slots()) {
+    CAPTURE(s.name);
+    const float* p = store.values() + s.offset;
+    if (s.name == "n.weights" || s.name == "n.bias" || s.name == "n.running_mean" ||
+        s.name == "n.running_var") {
+      const float fill = s.name == "n.weights" || s.name == "n.running_var" ? 1.0f : 0.0f;
+      for (int64_t i = 0; i < s.count; ++i) REQUIRE(p[i] == fill);
+      continue;
+    }
+    REQUIRE(fan_in.count(s.name) == 1);
+    CHECK(s.fan_in == fan_in.at(s.name));
+    const std::vector<float> expected =
+        standard_glorot(s.count, 5 ^ std::strtoull(fnv1a_hex(s.name).c_str(), nullptr, 16),
+                        1.0 / std::sqrt(double(s.fan_in)));
+    CHECK(std::memcmp(p, expected.data(), sizeof(float) * size_t(s.count)) == 0);
+    ++checked;
+  }
+  CHECK(checked == 8);
+  // The default keeps Glorot weights and zero biases for the same graph.
+  store.initialize(5);
+  for (const ParameterSlot& s : store.slots())
+    if (s.name == "c.bias")
+      for (int64_t i = 0; i < s.count; ++i) REQUIRE(store.values()[s.offset + i] == 0.0f);
+}
+
+TEST_CASE("init is glorot or fan_in, in the train block and through --set") {
+  std::string text = test::kStackedAutoencoder;
+  text.replace(text.find("batch"), 5, "init = he batch");
+  std::string message;
+  try {
+    test::model_from_text(text);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  CHECK(message == "test.graph:7:54: error: 'init' is glorot or fan_in, got he");
+
+  TrainSettings settings;
+  apply_setting(settings, "init=fan_in");
+  CHECK(settings.init == "fan_in");
+  CHECK_THROWS_WITH(apply_setting(settings, "init=xavier"),
+                    "--set init=xavier: error: init is glorot or fan_in, got 'xavier'");
+  CHECK(settings.init == "fan_in");
 }
 
 TEST_CASE("the store allocates the optimizer's state arenas only: one for SGD, two for Adam") {
