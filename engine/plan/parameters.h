@@ -19,17 +19,25 @@ namespace hg {
 class FloatBuffer {
  public:
   FloatBuffer() = default;
+  // `count` zeros. A buffer of 2 MB or more is its own mapping, in huge pages where the kernel gives them,
+  // with its pages made present on a helper thread while the caller goes on (see the .cpp).
   explicit FloatBuffer(int64_t count);
+  FloatBuffer(FloatBuffer&& other) noexcept = default;
+  FloatBuffer& operator=(FloatBuffer&& other) noexcept;
   float* data() { return data_.get(); }
   const float* data() const { return data_.get(); }
   int64_t size() const { return size_; }
 
  private:
   struct Free {
+    Free() : mapped(0) {}
+    explicit Free(size_t bytes) : mapped(bytes) {}
+    size_t mapped;  // bytes of its own mapping (large buffers), 0: from malloc
     void operator()(float* p) const;
   };
   std::unique_ptr<float[], Free> data_;
   int64_t size_ = 0;
+  std::shared_ptr<void> faulting_;  // the helper thread, joined on release: declared last, released first
 };
 
 struct ParameterSlot {

@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "graph_fixture.h"
@@ -146,4 +147,26 @@ TEST_CASE("large buffers are 2 MB aligned for huge pages, small ones 64-byte ali
   CHECK(reinterpret_cast<uintptr_t>(small.data()) % 64 == 0);
   for (int64_t i = 0; i < large.size(); i += 997) REQUIRE(large.data()[i] == 0.0f);
   CHECK(large.data()[large.size() - 1] == 0.0f);
+}
+
+TEST_CASE("a large buffer written at once keeps what was written while its pages are faulted in") {
+  // The helper thread that makes a large buffer's pages present must leave their contents alone, also
+  // where the caller got there first; and moving buffers, or assigning over one, waits for it.
+  auto pattern = [](int64_t i) { return float(i % 1009) + 0.5f; };
+  for (int round = 0; round < 4; ++round) {
+    CAPTURE(round);
+    FloatBuffer buffer(3'000'000);
+    for (int64_t i = 0; i < buffer.size(); ++i) buffer.data()[i] = pattern(i);
+    FloatBuffer moved = std::move(buffer);
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < moved.size(); ++i) wrong += moved.data()[i] != pattern(i);
+    CHECK(wrong == 0);
+    moved = FloatBuffer(700'000);  // the first buffer's memory goes here
+    FloatBuffer other(5'000'000);
+    for (int64_t i = 0; i < other.size(); i += 4093) other.data()[i] = 1.0f;
+    wrong = 0;
+    for (int64_t i = 0; i < other.size(); ++i) wrong += other.data()[i] != (i % 4093 == 0 ? 1.0f : 0.0f);
+    for (int64_t i = 0; i < moved.size(); ++i) wrong += moved.data()[i] != 0.0f;
+    CHECK(wrong == 0);
+  }
 }
