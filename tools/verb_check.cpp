@@ -182,7 +182,7 @@ int verb_check(const std::vector<std::string>& args) {
       t.optimizer.kind.c_str(), t.optimizer.learning_rate, momentum, describe(t.schedule).c_str(),
       (long long)t.batch, (long long)t.epochs, (unsigned long long)t.seed,
       t.precision == "f32" ? "" : (", precision " + t.precision).c_str(),
-      t.init == "glorot" ? "" : ", init fan_in",
+      t.initializer == "glorot" ? "" : ", initializer fan_in",
       size_t(
           std::count_if(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.forward != kNoNode; })));
   std::printf("%s", memory_lines(memory).c_str());

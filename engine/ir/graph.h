@@ -56,7 +56,7 @@ struct ParameterAttributes : Attributes {
   float initial = 0;  // every element's value before training, where not Glorot-initialized (rank < 2)
   // The inputs that feed each output of the layer that owns this weight or bias (dense: its inputs; conv2d:
   // input channels x kernel x kernel; deconv2d: output channels x kernel x kernel, as PyTorch counts them);
-  // 0 for other parameters. `init = fan_in` draws both from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  // 0 for other parameters. `initializer = fan_in` draws both from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
   int64_t fan_in = 0;
 };
 // A plugin term or corruption, named here and resolved against the loaded plugins when a plan is built.
@@ -108,9 +108,10 @@ struct TrainSettings {
   // the weights, their gradients and the optimizer stay f32, and evaluation runs in f32 (kernels/dense.h).
   std::string precision = "f32";  // f32 | bf16
   SourceLocation precision_location;
-  // `init = fan_in`: every layer's weights and biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's
-  // default for Linear and Conv layers; `glorot` (the default): Glorot-uniform weights, zero biases.
-  std::string init = "glorot";  // glorot | fan_in
+  // `initializer = fan_in`: every layer's weights and biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+  // PyTorch's default for Linear and Conv layers; `glorot` (the default): Glorot-uniform weights, zero
+  // biases.
+  std::string initializer = "glorot";  // glorot | fan_in
   SourceLocation location;
 };
 // The learning rate of optimizer step `step` (0-based, counted over the whole run) when an epoch has

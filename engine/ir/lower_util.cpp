@@ -358,7 +358,7 @@ std::vector<std::string> term_keys(const Graph& graph) {
 void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& settings) {
   settings.location = s.location;
   const std::vector<std::string> known = {"optimizer",  "schedule", "batch",    "epochs",    "seed",
-                                          "test_every", "select",   "patience", "precision", "init"};
+                                          "test_every", "select",   "patience", "precision", "initializer"};
   std::set<std::string> seen;
   for (const ast::Arg& arg : s.settings) {
     if (!seen.insert(arg.keyword).second) {
@@ -382,12 +382,12 @@ void lower_train(const ast::Statement& s, DiagnosticSink& sink, TrainSettings& s
         settings.precision = e.text;
         settings.precision_location = e.location;
       }
-    } else if (arg.keyword == "init") {
+    } else if (arg.keyword == "initializer") {
       const ast::Expr& e = *arg.value;
       if (e.kind != ast::Expr::Kind::Name || (e.text != "glorot" && e.text != "fan_in"))
-        sink.error(e.location, "'init' is glorot or fan_in, got " + ast::to_string(e));
+        sink.error(e.location, "'initializer' is glorot or fan_in, got " + ast::to_string(e));
       else
-        settings.init = e.text;
+        settings.initializer = e.text;
     } else if (arg.keyword == "patience") {
       settings.patience_location = arg.location;
       if (auto v = positive_integer(*arg.value, "'patience'", sink)) settings.patience = *v;
@@ -417,13 +417,14 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
   if (eq == std::string::npos) throw Error(where, "expected key=value");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   const std::vector<std::string> keys = {"batch",    "epochs",     "seed",      "lr",
-                                         "momentum", "test_every", "precision", "init"};
+                                         "momentum", "test_every", "precision", "initializer"};
   if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
     const std::string hint = did_you_mean(key, keys);
-    throw Error(where, "unknown setting '" + key + "'" +
-                           (hint.empty() ? "; the settings are batch, epochs, seed, lr, momentum, "
-                                           "test_every, precision, init, data.NAME.count and data.NAME.skip"
-                                         : hint));
+    throw Error(where,
+                "unknown setting '" + key + "'" +
+                    (hint.empty() ? "; the settings are batch, epochs, seed, lr, momentum, "
+                                    "test_every, precision, initializer, data.NAME.count and data.NAME.skip"
+                                  : hint));
   }
   if (key == "precision") {
     if (text != "f32" && text != "bf16") throw Error(where, "precision is f32 or bf16, got '" + text + "'");
@@ -431,10 +432,10 @@ void apply_setting(TrainSettings& settings, const std::string& assignment) {
     settings.precision_location = where;
     return;
   }
-  if (key == "init") {
+  if (key == "initializer") {
     if (text != "glorot" && text != "fan_in")
-      throw Error(where, "init is glorot or fan_in, got '" + text + "'");
-    settings.init = text;
+      throw Error(where, "initializer is glorot or fan_in, got '" + text + "'");
+    settings.initializer = text;
     return;
   }
   if (key == "momentum" && settings.optimizer.kind != "sgd")

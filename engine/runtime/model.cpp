@@ -94,7 +94,7 @@ Model::Model(const std::string& graph_path, const ModelOptions& options)
       graph(load_trainable(graph_path, options, plugins)),
       parameter_memory(reserve_parameters(graph, options)),
       parameters(options.allocate_parameters ? ParameterStore(graph) : ParameterStore()) {
-  parameters.initialize(graph.train.seed, graph.train.init == "fan_in");
+  parameters.initialize(graph.train.seed, graph.train.initializer == "fan_in");
 }
 
 std::vector<NodeId> Model::terms() const {

@@ -385,7 +385,7 @@ TEST_CASE("apply_setting: a bad --set names the flag and leaves the settings unc
       {"epoch=3", "--set epoch=3: error: unknown setting 'epoch' (did you mean 'epochs'?)\n"},
       {"optimizer=adam",
        "--set optimizer=adam: error: unknown setting 'optimizer'; the settings are batch, epochs, seed, lr, "
-       "momentum, test_every, precision, init, data.NAME.count and data.NAME.skip\n"},
+       "momentum, test_every, precision, initializer, data.NAME.count and data.NAME.skip\n"},
   };
   for (const auto& assignment_message : cases) {  // not a structured binding: the lambdas below name it
     const auto &assignment = assignment_message.first, &message = assignment_message.second;

@@ -64,7 +64,8 @@ TEST_CASE("initialize draws each weight matrix from its own named stream and zer
     for (int64_t i = 0; i < store.total(); ++i) REQUIRE(store.state(which)[i] == 0.0f);
 }
 
-TEST_CASE("init = fan_in draws each layer's weights and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in))") {
+TEST_CASE(
+    "initializer = fan_in draws each layer's weights and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in))") {
   // PyTorch's fan_in: a dense layer's inputs, a convolution's input channels x k x k, a transposed
   // convolution's output channels x k x k. A batchnorm's scale and shift keep their ones and zeros.
   const std::string text =
@@ -77,9 +78,9 @@ TEST_CASE("init = fan_in draws each layer's weights and bias from U(-1/sqrt(fan_
       "v = reshape(u, 4, 4, 4)\n"
       "d = deconv2d(v, 1, kernel=4, stride=2, pad=1) |> sigmoid\n"
       "loss = loss.bce(d, x)\n"
-      "train { optimizer = adam(lr=0.001) batch = 4 init = fan_in }\n";
+      "train { optimizer = adam(lr=0.001) batch = 4 initializer = fan_in }\n";
   test::TestModel m = test::model_from_text(text, true, 5);
-  REQUIRE(m.graph.train.init == "fan_in");
+  REQUIRE(m.graph.train.initializer == "fan_in");
   ParameterStore& store = *m.parameters;
   store.initialize(5, true);
   const std::map<std::string, int64_t> fan_in = {{"e.weights", 9},  {"e.bias", 9},    {"c.weights", 64},
@@ -111,23 +112,23 @@ TEST_CASE("init = fan_in draws each layer's weights and bias from U(-1/sqrt(fan_
       for (int64_t i = 0; i < s.count; ++i) REQUIRE(store.values()[s.offset + i] == 0.0f);
 }
 
-TEST_CASE("init is glorot or fan_in, in the train block and through --set") {
+TEST_CASE("initializer is glorot or fan_in, in the train block and through --set") {
   std::string text = test::kStackedAutoencoder;
-  text.replace(text.find("batch"), 5, "init = he batch");
+  text.replace(text.find("batch"), 5, "initializer = he batch");
   std::string message;
   try {
     test::model_from_text(text);
   } catch (const Error& e) {
     message = e.what();
   }
-  CHECK(message == "test.graph:7:54: error: 'init' is glorot or fan_in, got he");
+  CHECK(message == "test.graph:7:61: error: 'initializer' is glorot or fan_in, got he");
 
   TrainSettings settings;
-  apply_setting(settings, "init=fan_in");
-  CHECK(settings.init == "fan_in");
-  CHECK_THROWS_WITH(apply_setting(settings, "init=xavier"),
-                    "--set init=xavier: error: init is glorot or fan_in, got 'xavier'");
-  CHECK(settings.init == "fan_in");
+  apply_setting(settings, "initializer=fan_in");
+  CHECK(settings.initializer == "fan_in");
+  CHECK_THROWS_WITH(apply_setting(settings, "initializer=xavier"),
+                    "--set initializer=xavier: error: initializer is glorot or fan_in, got 'xavier'");
+  CHECK(settings.initializer == "fan_in");
 }
 
 TEST_CASE("the store allocates the optimizer's state arenas only: one for SGD, two for Adam") {

@@ -179,7 +179,7 @@ TEST_CASE("every error in a pipeline is reported, in file order, without echoes 
         "2:16: error: unknown stage kind 'trian' (did you mean 'train'?); a stage is train, eval, encode or "
         "summary\n"
         "4:32: error: unknown setting 'bogus'; the settings are batch, epochs, seed, lr, momentum, "
-        "test_every, precision, init, data.NAME.count and data.NAME.skip\n");
+        "test_every, precision, initializer, data.NAME.count and data.NAME.skip\n");
 }
 
 TEST_CASE("a fingerprint changes with the graph, the stage's text, the flags and each upstream stage") {
