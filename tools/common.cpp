@@ -19,7 +19,8 @@ void add_common_options(po::options_description& options, CommonOptions& common)
   options.add_options()("plugin-dir", po::value(&common.plugin_dirs)->composing(),
                         "also load term plugins from this folder (repeatable)")(
       "set", po::value(&common.settings)->composing(),
-      "override a setting: batch, epochs, seed, lr, momentum, test_every, precision, initializer, data.NAME.count, "
+      "override a setting: batch, epochs, seed, lr, momentum, test_every, precision, initializer, "
+      "data.NAME.count, "
       "data.NAME.skip, "
       "data.NAME.subset.n/.subset.seed/.subset.balanced, data.NAME.split.valid/.split.seed/.split.stratify "
       "(KEY=VALUE, repeatable)")(

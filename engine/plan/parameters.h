@@ -58,9 +58,9 @@ class ParameterStore {
   explicit ParameterStore(const Graph& graph);
 
   // Glorot-uniform weights, zero biases; with `fan_in`, every layer's weights and bias from
-  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) instead (TrainSettings::init). Other parameters take their `initial`
-  // fill. Each parameter draws from its own stream derived from the seed and its name, so adding a layer
-  // does not change the others' initial values. The values are exactly those of std::mt19937_64 through
+  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) instead (TrainSettings::initializer). Other parameters take their
+  // `initial` fill. Each parameter draws from its own stream derived from the seed and its name, so adding a
+  // layer does not change the others' initial values. The values are exactly those of std::mt19937_64 through
   // std::uniform_real_distribution<double>, computed 7x faster (see glorot_fill).
   void initialize(uint64_t seed, bool fan_in = false);
 
