@@ -12,7 +12,9 @@
 //   fwd          Y[B,N]  = X[B,K] W^T            inner_product forward_training / matmul X * W^T
 //   bwd_data     dX[B,K] = dY[B,N] W             inner_product backward_data    / matmul dY * W
 //   bwd_weights  dW[N,K] = dY^T X                inner_product backward_weights / matmul dY^T * X
-// Convolutions use oneDNN's convolution / deconvolution primitives with every layout `any` (the best case).
+// Convolutions use oneDNN's convolution / deconvolution primitives twice: with every layout `any` (its blocked
+// direct kernels, usually the faster) and on plain NCHW / OIHW buffers ("(plain)": im2col and sgemm, faster
+// where a side has too few channels to fill the vectors).
 // FLOPs are 2*M*N*K of the (implicit) GEMM. For every dtype asked for (f32, bf16) it tries to create the
 // primitive; when oneDNN cannot (bf16 on a CPU without AVX-512, for example) it says so in the output
 // instead of failing. bf16 means bf16 sources and weights, f32 weight gradients, bf16 other outputs.
@@ -219,12 +221,15 @@ struct ConvShape {
   }
 };
 
+// `plain`: the tensors NCHW and the weights OIHW (IOHW for a transposed convolution, PyTorch's layout),
+// where oneDNN runs im2col and sgemm; otherwise every layout `any`, where it picks its blocked direct kernels.
 template <typename Fwd, typename BwdD, typename BwdW>
-Measured conv_like(const std::string& op, const ConvShape& c, algorithm alg, dt d, const engine& eng,
-                   stream& s) {
+Measured conv_like(const std::string& op, const ConvShape& c, algorithm alg, dt d, bool plain,
+                   const engine& eng, stream& s) {
   const dt wgrad = d == dt::bf16 ? dt::f32 : d;
-  memory::desc src({c.B, c.C, c.H, c.W}, d, tag::any), dst({c.B, c.OC, c.OH(), c.OW()}, d, tag::any);
-  memory::desc w({c.OC, c.C, c.k, c.k}, d, tag::any), bias({c.OC}, dt::f32, tag::x);
+  const tag act = plain ? tag::nchw : tag::any, wt = plain ? (c.transposed ? tag::iohw : tag::oihw) : tag::any;
+  memory::desc src({c.B, c.C, c.H, c.W}, d, act), dst({c.B, c.OC, c.OH(), c.OW()}, d, act);
+  memory::desc w({c.OC, c.C, c.k, c.k}, d, wt), bias({c.OC}, dt::f32, tag::x);
   const memory::dims strides{c.s, c.s}, pad{c.p, c.p};
   typename Fwd::desc fd(prop_kind::forward_training, alg, src, w, bias, dst, strides, pad, pad);
   typename Fwd::primitive_desc fpd(fd, eng);
@@ -233,7 +238,7 @@ Measured conv_like(const std::string& op, const ConvShape& c, algorithm alg, dt 
     typename BwdD::desc bd(alg, src, w, dst, strides, pad, pad);
     return time_backward_data<BwdD>(typename BwdD::primitive_desc(bd, eng, fpd), eng, s);
   }
-  memory::desc dw({c.OC, c.C, c.k, c.k}, wgrad, tag::any), db({c.OC}, wgrad, tag::x);
+  memory::desc dw({c.OC, c.C, c.k, c.k}, wgrad, wt), db({c.OC}, wgrad, tag::x);
   typename BwdW::desc bd(alg, src, dw, db, dst, strides, pad, pad);
   return time_backward_weights<BwdW>(typename BwdW::primitive_desc(bd, eng, fpd), eng, s);
 }
@@ -344,17 +349,20 @@ int main(int argc, char** argv) {
       for (int64_t x : {c.B, c.C, c.H, c.W, c.OC, c.k, c.s, c.p}) trimmed += " " + std::to_string(x);
       for (const std::string& d : dtypes) {
         const dt t = d == "bf16" ? dt::bf16 : dt::f32;
-        if (c.transposed)
-          measure(trimmed, "deconvolution", kind, op, d, c.flops(), [&] {
-            return conv_like<deconvolution_forward, deconvolution_backward_data,
-                             deconvolution_backward_weights>(op, c, algorithm::deconvolution_direct, t, eng,
-                                                             s);
-          });
-        else
-          measure(trimmed, "convolution", kind, op, d, c.flops(), [&] {
-            return conv_like<convolution_forward, convolution_backward_data, convolution_backward_weights>(
-                op, c, algorithm::convolution_direct, t, eng, s);
-          });
+        for (bool plain : {false, true}) {
+          const std::string suffix = plain ? " (plain)" : "";
+          if (c.transposed)
+            measure(trimmed, "deconvolution" + suffix, kind, op, d, c.flops(), [&] {
+              return conv_like<deconvolution_forward, deconvolution_backward_data,
+                               deconvolution_backward_weights>(op, c, algorithm::deconvolution_direct, t, plain,
+                                                               eng, s);
+            });
+          else
+            measure(trimmed, "convolution" + suffix, kind, op, d, c.flops(), [&] {
+              return conv_like<convolution_forward, convolution_backward_data, convolution_backward_weights>(
+                  op, c, algorithm::convolution_direct, t, plain, eng, s);
+            });
+        }
       }
     } else {
       std::fprintf(stderr, "gemm_floor: unknown kind '%s' in: %s\n", kind.c_str(), line.c_str());

@@ -516,8 +516,9 @@ def write_report(a, cases, rounds, startups, floor_runs, mach, started, load_sta
     w("The floor of a case is the sum, over every GEMM of one training step (forward; backward-data except for "
       "the first layer; backward-weights), of oneDNN's median time for exactly that shape, taking the faster "
       "of inner_product (weights in oneDNN's preferred layout) and matmul (plain layouts), times the steps per "
-      "epoch; for the conv AE it is oneDNN's convolution and deconvolution primitives (all layouts `any`) on "
-      "the layers' shapes, with FLOPs counted as their implicit GEMMs. Everything else a step does (bias, "
+      "epoch; for the conv AE it is oneDNN's convolution and deconvolution primitives on the layers' shapes, "
+      "taking the faster of every layout `any` (blocked direct kernels) and plain NCHW/OIHW (im2col and "
+      "sgemm), with FLOPs counted as their implicit GEMMs. Everything else a step does (bias, "
       "activations, loss, optimizer update, data) costs the floor nothing, so a ratio of 1.0 is unreachable; "
       f"measured by `bench/gemm_floor` {len(floor_runs)} times in the run (median per shape).")
     w("")

@@ -9,7 +9,8 @@
 // transposed convolution (transposed = true), OH = (H - 1) * S - 2P + KH:
 //   dst[n][o][y*S - P + i][x*S - P + j] += src[n][c][y][x] * weights[c][o][i][j]   (plus bias[o] once)
 // Transposed weights are (C,OC,KH,KW), PyTorch's ConvTranspose2d.weight layout, which is also the weights of
-// the convolution whose backward-data pass this is; oneDNN runs it on gemm kernels (see conv.cpp).
+// the convolution whose backward-data pass this is. Inside, a stage may run on oneDNN's channel-blocked
+// layouts, reordering from and to these buffers (see conv.cpp).
 // Taps that fall into the padding read (or write) nothing.
 #pragma once
 
@@ -40,6 +41,9 @@ class ConvKernels {
   ConvKernels& operator=(const ConvKernels&) = delete;
 
   const ConvShape& shape() const;
+  // Which oneDNN implementation runs each stage, and which reorder from and to the plain buffers:
+  // "forward jit:avx512_core (reordered); backward data ...", for profiles and tests.
+  std::string implementations() const;
   // None of these allocate or create primitives. Results overwrite their outputs.
   // bias and diff_bias are ignored (and may be null) when !has_bias.
   void forward(const float* src, const float* weights, const float* bias, float* dst);

@@ -44,7 +44,7 @@ dnnl::primitive_attr default_attributes() {
   return attributes;
 }
 
-BoundPrimitive::BoundPrimitive(const dnnl::primitive_desc& pd) : primitive_(pd) {
+BoundPrimitive::BoundPrimitive(const dnnl::primitive_desc_base& pd) : primitive_(pd.get()) {
   created_primitives.fetch_add(1);
   const dnnl::memory::desc scratchpad = pd.scratchpad_desc();
   if (scratchpad.get_size() == 0) return;

@@ -23,7 +23,7 @@ class BoundPrimitive {
  public:
   BoundPrimitive() = default;
   // `pd` must have been created with scratchpad_mode::user; its scratchpad is allocated here, once.
-  explicit BoundPrimitive(const dnnl::primitive_desc& pd);
+  explicit BoundPrimitive(const dnnl::primitive_desc_base& pd);
 
   // Declares an argument (at construction time only). Its data pointer is set later with bind().
   void add_argument(int role, const dnnl::memory::desc& desc);

@@ -8,8 +8,11 @@
 #include <stdexcept>
 #include <vector>
 
+#include <dnnl.hpp>
+
 #include "kernels/conv.h"
 #include "kernels/kernel_test_util.h"
+#include "test_skip.h"
 
 using namespace hg;
 using namespace hg::test;
@@ -35,7 +38,8 @@ struct Case {
 // batch, in_channels, in_height, in_width, out_channels, kernel_h, kernel_w, stride_h, stride_w, pad_h,
 // pad_w, transposed
 const Case kShapes[] = {
-    {{1, 1, 5, 5, 1, 3, 3, 1, 1, 1, 1, false}, 5, 5},     {{2, 3, 8, 8, 4, 3, 3, 2, 2, 1, 1, false}, 4, 4},
+    {{1, 1, 5, 5, 1, 3, 3, 1, 1, 1, 1, false}, 5, 5},
+    {{2, 3, 8, 8, 4, 3, 3, 2, 2, 1, 1, false}, 4, 4},
     {{4, 1, 28, 28, 8, 3, 3, 2, 2, 1, 1, false}, 14, 14},  // MNIST encoder
     {{2, 3, 9, 7, 5, 3, 2, 2, 1, 1, 0, false}, 5, 6},      // non-square kernel, stride and padding
     {{1, 2, 7, 7, 3, 2, 2, 3, 3, 0, 0, false}, 2, 2},      // stride > kernel: some inputs unused
@@ -45,6 +49,13 @@ const Case kShapes[] = {
     {{2, 3, 5, 6, 2, 2, 3, 1, 2, 0, 1, true}, 6, 11},      // non-square kernel, stride and padding
     {{1, 2, 3, 3, 2, 2, 2, 3, 3, 0, 0, true}, 8, 8},       // stride > kernel: some outputs bias only
     {{2, 3, 4, 4, 5, 3, 3, 1, 1, 1, 1, true}, 4, 4},
+    // Channel counts where the stages run on oneDNN's blocked layouts, reordered from and to the plain
+    // buffers: the conv autoencoder's layers, and counts that leave a partly filled channel block.
+    {{3, 1, 28, 28, 16, 3, 3, 2, 2, 1, 1, false}, 14, 14},
+    {{3, 16, 14, 14, 32, 3, 3, 2, 2, 1, 1, false}, 7, 7},
+    {{3, 32, 7, 7, 16, 4, 4, 2, 2, 1, 1, true}, 14, 14},
+    {{2, 12, 9, 9, 20, 3, 3, 1, 1, 1, 1, false}, 9, 9},
+    {{2, 20, 5, 5, 12, 3, 3, 2, 2, 1, 1, true}, 9, 9},
 };
 
 std::vector<ConvShape> with_and_without_bias(ConvShape s) {
@@ -272,4 +283,28 @@ TEST_CASE("conv kernels refuse invalid shapes and name them") {
                        "transposed conv: invalid shape (N=1, C=1, H=1, W=1 -> OC=1, kernel 2x2, stride 1x1, "
                        "pad 1x1, with bias): padding 1x1 leaves an output of 0x0",
                        std::runtime_error);
+}
+
+TEST_CASE(
+    "conv kernels run 16- and 32-channel layers on oneDNN's blocked layouts and 1-channel outputs plain") {
+  // On plain NCHW buffers oneDNN runs every convolution as im2col and sgemm (x64:gemm:jit); its direct
+  // kernels need its channel-blocked layouts, which ConvKernels reorders into and out of.
+  const unsigned avx2 = unsigned(dnnl::cpu_isa::avx2);
+  if ((unsigned(dnnl::get_effective_cpu_isa()) & avx2) != avx2)
+    return skip_test("oneDNN's ISA here is below AVX2: it has no blocked direct kernels to check");
+  const std::string inner =
+      ConvKernels(ConvShape{8, 16, 14, 14, 32, 3, 3, 2, 2, 1, 1, false, true}).implementations();
+  CAPTURE(inner);
+  CHECK(inner.find("forward jit:") == 0);
+  CHECK(inner.find("backward data jit:") != std::string::npos);
+  CHECK(inner.find("backward weights jit:") != std::string::npos);
+  CHECK(inner.find("gemm") == std::string::npos);
+  CHECK(inner.find("(reordered)") != std::string::npos);
+  // The decoder's 1-channel output: the blocked forward would use one lane in 8 or 16.
+  const std::string output =
+      ConvKernels(ConvShape{8, 16, 14, 14, 1, 4, 4, 2, 2, 1, 1, true, true}).implementations();
+  const std::string output_forward = output.substr(0, output.find(';'));
+  CAPTURE(output);
+  CHECK(output_forward.find("gemm") != std::string::npos);
+  CHECK(output_forward.find("(reordered)") == std::string::npos);
 }
