@@ -54,7 +54,8 @@ struct Descs {
 };
 
 template <class Forward, class BackwardData, class BackwardWeights>
-Descs make_descs(algorithm alg, const Descriptors& d, bool has_bias, const char** op) {
+Descs make_descs(algorithm alg, const Descriptors& d, bool has_bias,
+                 const dnnl::primitive_attr& forward_attributes, const char** op) {
   const dnnl::engine& engine = dnnl_cpu_engine();
   const dnnl::primitive_attr attributes = default_attributes();
   const dnnl::prop_kind training = dnnl::prop_kind::forward_training;
@@ -65,7 +66,7 @@ Descs make_descs(algorithm alg, const Descriptors& d, bool has_bias, const char*
           ? typename Forward::desc(training, alg, d.src, d.weights, d.bias, d.dst, d.strides, d.padding,
                                    d.padding)
           : typename Forward::desc(training, alg, d.src, d.weights, d.dst, d.strides, d.padding, d.padding);
-  const typename Forward::primitive_desc forward_pd(forward_desc, attributes, engine);
+  const typename Forward::primitive_desc forward_pd(forward_desc, forward_attributes, engine);
 
   *op = "backward data";
   const typename BackwardData::desc data_desc(alg, d.src, d.weights, d.dst, d.strides, d.padding, d.padding);
@@ -94,14 +95,39 @@ struct Argument {
 // A primitive run from and to the caller's plain buffers. Where the primitive wants another layout for an
 // argument (oneDNN's blocked nChw16c / OIhw16i16o and the like), the argument has a buffer of its own in that
 // layout, and a reorder fills it before the primitive runs (inputs) or empties it into the caller's buffer
-// after (outputs). Reorders only move values, so the results are the primitive's own.
+// after (outputs). Reorders only move values, so the results are the primitive's own. The primitive, its
+// reorders and buffers are created on first use: a layer's bias-free twin only ever runs backward weights.
 class ConvStage {
  public:
   ConvStage() = default;
-  ConvStage(const dnnl::primitive_desc& pd, const std::vector<Argument>& arguments) : primitive_(pd) {
-    implementation_ = pd.impl_info_str();
-    for (const Argument& a : arguments) {
-      const memory::desc chosen = pd.query_md(a.query, a.index);
+  ConvStage(const dnnl::primitive_desc& pd, std::vector<Argument> arguments)
+      : pd_(pd), arguments_(std::move(arguments)) {}
+
+  void bind(int role, const void* data) {
+    if (!created_) create();
+    for (Conversion& c : conversions_)
+      if (c.role == role) return c.reorder.bind(c.output ? DNNL_ARG_TO : DNNL_ARG_FROM, data);
+    primitive_.bind(role, data);
+  }
+  void execute() {
+    for (Conversion& c : conversions_)
+      if (!c.output) c.reorder.execute();
+    primitive_.execute();
+    for (Conversion& c : conversions_)
+      if (c.output) c.reorder.execute();
+  }
+  // "jit:avx512_core (reordered)": oneDNN's implementation, and whether any argument is reordered.
+  std::string describe() const {
+    bool converts = false;
+    for (const Argument& a : arguments_) converts = converts || pd_.query_md(a.query, a.index) != a.plain;
+    return std::string(pd_.impl_info_str()) + (converts ? " (reordered)" : "");
+  }
+
+ private:
+  void create() {
+    primitive_ = BoundPrimitive(pd_);
+    for (const Argument& a : arguments_) {
+      const memory::desc chosen = pd_.query_md(a.query, a.index);
       primitive_.add_argument(a.role, chosen);
       if (chosen == a.plain) continue;
       Conversion c{a.role, a.output, {}, memory(chosen, dnnl_cpu_engine())};
@@ -115,33 +141,20 @@ class ConvStage {
       primitive_.bind(a.role, c.buffer.get_data_handle());
       conversions_.push_back(std::move(c));
     }
+    created_ = true;
   }
 
-  void bind(int role, const void* data) {
-    for (Conversion& c : conversions_)
-      if (c.role == role) return c.reorder.bind(c.output ? DNNL_ARG_TO : DNNL_ARG_FROM, data);
-    primitive_.bind(role, data);
-  }
-  void execute() {
-    for (Conversion& c : conversions_)
-      if (!c.output) c.reorder.execute();
-    primitive_.execute();
-    for (Conversion& c : conversions_)
-      if (c.output) c.reorder.execute();
-  }
-  bool converts() const { return !conversions_.empty(); }
-  const std::string& implementation() const { return implementation_; }
-
- private:
   struct Conversion {
     int role;
     bool output;
     BoundPrimitive reorder;
     memory buffer;  // the argument in the primitive's layout, allocated by oneDNN
   };
+  dnnl::primitive_desc pd_;
+  std::vector<Argument> arguments_;
+  bool created_ = false;
   BoundPrimitive primitive_;
   std::vector<Conversion> conversions_;
-  std::string implementation_;
 };
 
 }  // namespace
@@ -161,7 +174,8 @@ std::string describe(const ConvShape& s) {
          ", H=" + std::to_string(s.in_height) + ", W=" + std::to_string(s.in_width) +
          " -> OC=" + std::to_string(s.out_channels) + ", kernel " + pair(s.kernel_h, s.kernel_w) +
          ", stride " + pair(s.stride_h, s.stride_w) + ", pad " + pair(s.pad_h, s.pad_w) +
-         (s.has_bias ? ", with bias" : "");
+         (s.has_bias ? ", with bias" : "") +
+         (s.activation != Activation::Linear ? std::string(", then ") + activation_name(s.activation) : "");
 }
 
 struct ConvKernels::Impl {
@@ -197,13 +211,17 @@ ConvKernels::ConvKernels(const ConvShape& shape) : impl_(new Impl{shape, {}, {},
                            memory::desc(dst_dims, f32, memory::format_tag::any),
                            plain.strides,
                            plain.padding};
+  dnnl::primitive_attr forward_attributes = default_attributes();
+  dnnl::post_ops post_ops;
+  append_activation(post_ops, s.activation, s.alpha);
+  if (post_ops.len() > 0) forward_attributes.set_post_ops(post_ops);
   auto descs = [&](const Descriptors& d, const char** op) {
     return s.transposed ? make_descs<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data,
                                      dnnl::deconvolution_backward_weights>(algorithm::deconvolution_direct, d,
-                                                                           s.has_bias, op)
+                                                                           s.has_bias, forward_attributes, op)
                         : make_descs<dnnl::convolution_forward, dnnl::convolution_backward_data,
                                      dnnl::convolution_backward_weights>(algorithm::convolution_direct, d,
-                                                                         s.has_bias, op);
+                                                                         s.has_bias, forward_attributes, op);
   };
   const char* op = "forward";
   Descs on_plain, on_chosen;
@@ -272,11 +290,8 @@ const ConvShape& ConvKernels::shape() const {
 }
 
 std::string ConvKernels::implementations() const {
-  auto one = [](const char* name, const ConvStage& stage) {
-    return std::string(name) + " " + stage.implementation() + (stage.converts() ? " (reordered)" : "");
-  };
-  return one("forward", impl_->forward) + "; " + one("backward data", impl_->backward_data) + "; " +
-         one("backward weights", impl_->backward_weights);
+  return "forward " + impl_->forward.describe() + "; backward data " + impl_->backward_data.describe() +
+         "; backward weights " + impl_->backward_weights.describe();
 }
 
 void ConvKernels::forward(const float* src, const float* weights, const float* bias, float* dst) {

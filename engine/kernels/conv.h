@@ -11,12 +11,15 @@
 // Transposed weights are (C,OC,KH,KW), PyTorch's ConvTranspose2d.weight layout, which is also the weights of
 // the convolution whose backward-data pass this is. Inside, a stage may run on oneDNN's channel-blocked
 // layouts, reordering from and to these buffers (see conv.cpp).
-// Taps that fall into the padding read (or write) nothing.
+// Taps that fall into the padding read (or write) nothing. A fused activation f makes the forward pass write
+// f(dst); the backward passes take the gradient with respect to the pre-activation dst, as without one.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include "kernels/activation.h"
 
 namespace hg {
 
@@ -25,6 +28,9 @@ struct ConvShape {
   int64_t kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
   bool transposed = false;  // transposed convolution (oneDNN deconvolution), for decoders
   bool has_bias = true;
+  // An elementwise activation the forward pass applies to dst (a oneDNN post-op), and its alpha.
+  Activation activation = Activation::Linear;
+  float alpha = 0;
 
   int64_t out_height() const;
   int64_t out_width() const;

@@ -34,37 +34,6 @@ std::string describe(const DenseShape& s) {
               : "");
 }
 
-// The eltwise post-op that applies `a` to a matmul's dst while it is still in cache. The forward-only
-// algorithms suffice: a fused activation's backward runs on its own kernels.
-dnnl::algorithm post_op_algorithm(Activation a) {
-  switch (a) {
-    case Activation::Relu:
-    case Activation::LeakyRelu:  // relu with alpha
-      return dnnl::algorithm::eltwise_relu;
-    case Activation::Sigmoid:
-      return dnnl::algorithm::eltwise_logistic;
-    case Activation::Tanh:
-      return dnnl::algorithm::eltwise_tanh;
-    case Activation::Elu:
-      return dnnl::algorithm::eltwise_elu;
-    case Activation::Gelu:
-      return dnnl::algorithm::eltwise_gelu_erf;
-    case Activation::Silu:  // swish with alpha 1
-      return dnnl::algorithm::eltwise_swish;
-    case Activation::Softplus:
-      return dnnl::algorithm::eltwise_soft_relu;
-    case Activation::Linear:
-    case Activation::Softmax:
-      break;
-  }
-  throw std::runtime_error(std::string("dense: cannot fuse activation ") + activation_name(a));
-}
-
-// The post-op's alpha: the activation's own for leaky_relu and elu, swish's 1 for silu, unused otherwise.
-float post_op_alpha(Activation a, float alpha) {
-  return a == Activation::Silu ? 1.0f : a == Activation::LeakyRelu || a == Activation::Elu ? alpha : 0.0f;
-}
-
 // f(src x weights (+ bias)) -> dst, f an optional activation post-op; or accumulated into dst (sum post-op).
 BoundPrimitive make_matmul(const memory::desc& src, const memory::desc& weights, const memory::desc* bias,
                            const memory::desc& dst, bool accumulate,
@@ -72,8 +41,7 @@ BoundPrimitive make_matmul(const memory::desc& src, const memory::desc& weights,
   dnnl::primitive_attr attributes = default_attributes();
   dnnl::post_ops ops;
   if (accumulate) ops.append_sum(1.0f);
-  if (activation != Activation::Linear)
-    ops.append_eltwise(1.0f, post_op_algorithm(activation), post_op_alpha(activation, alpha), 0.0f);
+  append_activation(ops, activation, alpha);
   if (ops.len() > 0) attributes.set_post_ops(ops);
   const dnnl::matmul::desc desc =
       bias ? dnnl::matmul::desc(src, weights, *bias, dst) : dnnl::matmul::desc(src, weights, dst);

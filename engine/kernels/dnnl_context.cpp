@@ -4,6 +4,8 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <stdexcept>
+#include <string>
 
 #include "support/diagnostics.h"
 
@@ -36,6 +38,43 @@ dnnl::engine& dnnl_cpu_engine() {
 dnnl::stream& dnnl_cpu_stream() {
   thread_local dnnl::stream stream(dnnl_cpu_engine());  // a stream is not for concurrent use
   return stream;
+}
+
+void append_activation(dnnl::post_ops& ops, Activation a, float alpha) {
+  dnnl::algorithm algorithm;
+  switch (a) {
+    case Activation::Linear:
+      return;
+    case Activation::Relu:
+    case Activation::LeakyRelu:  // relu with alpha
+      algorithm = dnnl::algorithm::eltwise_relu;
+      break;
+    case Activation::Sigmoid:
+      algorithm = dnnl::algorithm::eltwise_logistic;
+      break;
+    case Activation::Tanh:
+      algorithm = dnnl::algorithm::eltwise_tanh;
+      break;
+    case Activation::Elu:
+      algorithm = dnnl::algorithm::eltwise_elu;
+      break;
+    case Activation::Gelu:
+      algorithm = dnnl::algorithm::eltwise_gelu_erf;
+      break;
+    case Activation::Silu:  // swish with alpha 1
+      algorithm = dnnl::algorithm::eltwise_swish;
+      break;
+    case Activation::Softplus:
+      algorithm = dnnl::algorithm::eltwise_soft_relu;
+      break;
+    default:
+      throw std::runtime_error(std::string("cannot fuse activation ") + activation_name(a));
+  }
+  // The activation's own alpha for leaky_relu and elu, swish's 1 for silu, unused otherwise.
+  const float post_alpha = a == Activation::Silu                                ? 1.0f
+                           : a == Activation::LeakyRelu || a == Activation::Elu ? alpha
+                                                                                : 0.0f;
+  ops.append_eltwise(1.0f, algorithm, post_alpha, 0.0f);
 }
 
 dnnl::primitive_attr default_attributes() {

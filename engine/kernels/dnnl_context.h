@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/activation.h"
+
 namespace hg {
 
 // Created on first use. Debian's oneDNN runs on OpenMP, where a CPU stream executes synchronously in the
@@ -40,6 +42,11 @@ class BoundPrimitive {
 
 // Attributes every hourglass primitive uses: user scratchpad, so no primitive allocates when it runs.
 dnnl::primitive_attr default_attributes();
+
+// Appends the eltwise post-op that applies `a` (an elementwise activation, not Linear) to a primitive's dst
+// while it is still in cache; Linear appends nothing. Only forward algorithms: a fused activation's backward
+// runs on its own kernels. Throws for softmax.
+void append_activation(dnnl::post_ops& ops, Activation a, float alpha);
 
 // Primitives created so far in this process. BoundPrimitive's constructor is the only place hourglass
 // creates one, so a test can check that a steady-state step creates none.

@@ -189,6 +189,9 @@ void conv_forward(const ConvShape& s, const float* src, const float* weights, co
     transposed_forward(s, src, weights, bias, dst);
   else
     convolution_forward(s, src, weights, bias, dst);
+  if (s.activation != Activation::Linear)
+    activation_forward(s.activation, s.batch, s.out_channels * s.out_height() * s.out_width(), dst, dst,
+                       s.alpha);
 }
 
 void conv_backward_data(const ConvShape& s, const float* diff_dst, const float* weights, float* diff_src) {

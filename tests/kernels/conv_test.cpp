@@ -308,3 +308,34 @@ TEST_CASE(
   CHECK(output_forward.find("gemm") != std::string::npos);
   CHECK(output_forward.find("(reordered)") == std::string::npos);
 }
+
+TEST_CASE("a conv's fused activation gives the activation of its output, and leaves the gradients alone") {
+  const ConvShape shapes[] = {{3, 16, 14, 14, 32, 3, 3, 2, 2, 1, 1, false, true},
+                              {2, 3, 8, 8, 4, 3, 3, 2, 2, 1, 1, false, true},
+                              {3, 32, 7, 7, 16, 4, 4, 2, 2, 1, 1, true, true}};
+  for (ConvShape s : shapes)
+    for (Activation activation : {Activation::Relu, Activation::Sigmoid, Activation::LeakyRelu}) {
+      s.activation = activation;
+      s.alpha = 0.1f;
+      CAPTURE_SHAPE(s);
+      const Sizes n = sizes(s);
+      ConvKernels kernels(s);
+      const std::vector<float> src = random_vector(n.src, 51), weights = random_vector(n.weights, 52),
+                               bias = random_vector(n.bias, 53), diff_dst = random_vector(n.dst, 54);
+      std::vector<float> dst = guarded_output(n.dst, 55), expected(n.dst), linear(n.dst);
+      kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
+      reference::conv_forward(s, src.data(), weights.data(), bias.data(), expected.data());
+      CHECK(relative_error(dst, expected, n.dst) < kTolerance);
+      CHECK(guard_intact(dst));
+      // The reference applies it too: without it the outputs differ.
+      ConvShape plain = s;
+      plain.activation = Activation::Linear;
+      reference::conv_forward(plain, src.data(), weights.data(), bias.data(), linear.data());
+      CHECK(relative_error(linear, expected, n.dst) > 1e-2);
+
+      std::vector<float> diff_src(n.src), expected_diff_src(n.src);
+      kernels.backward_data(diff_dst.data(), weights.data(), diff_src.data());
+      reference::conv_backward_data(plain, diff_dst.data(), weights.data(), expected_diff_src.data());
+      CHECK(relative_error(diff_src, expected_diff_src, n.src) < kTolerance);
+    }
+}

@@ -2,6 +2,7 @@
 // their gradients in the flat store, and evaluation plans that leave out backward work.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -193,6 +194,31 @@ TEST_CASE("a dense layer's activation runs in its GEMM's pass, unless the pre-ac
     CHECK(fused.buffer(activation)[i] == doctest::Approx(kept.buffer(activation)[i]).epsilon(1e-5));
   }
   CHECK(fused.value(m.graph.objective) == doctest::Approx(kept.value(m.graph.objective)).epsilon(1e-6));
+}
+
+TEST_CASE("a convolution's relu runs in its pass, bit for bit; a transposed convolution's stays apart") {
+  test::TestModel m = test::model_from_text(
+      "input x : [1, 12, 12] <- image\ne = conv2d(x, 16, kernel=3, stride=2, pad=1) |> relu\n"
+      "d = deconv2d(e, 16, kernel=4, stride=2, pad=1) |> relu\nr = conv2d(d, 1, kernel=3, pad=1) |> sigmoid\n"
+      "loss = loss.bce(r, x)\ntrain { batch = 8 }\n");
+  const NodeId conv = m.graph.find("e.conv2d"), relu = m.graph.find("e");
+  const NodeId deconv = m.graph.find("d.deconv2d"), deconv_relu = m.graph.find("d");
+  Plan fused(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Eval, {relu, deconv_relu});
+  Plan kept(m.graph, *m.parameters, test::builtin_plugins(), 8, PlanMode::Eval, {conv, relu, deconv_relu});
+  for (Plan* plan : {&fused, &kept}) test::fill_uniform(plan->buffer(m.graph.find("x")), 8 * 144, 4);
+  fused.run_serial();
+  kept.run_serial();
+  CHECK(fused.buffer(conv) == fused.buffer(relu));
+  CHECK(kept.buffer(conv) != kept.buffer(relu));
+  CHECK(fused.buffer(deconv) != fused.buffer(deconv_relu));
+  int negative = 0;
+  for (int64_t i = 0; i < 8 * 16 * 6 * 6; ++i) {
+    negative += kept.buffer(conv)[i] < 0;
+    CHECK(kept.buffer(relu)[i] == std::max(kept.buffer(conv)[i], 0.0f));
+    CHECK(fused.buffer(relu)[i] == kept.buffer(relu)[i]);
+  }
+  CHECK(negative > 0);
+  CHECK(fused.value(m.graph.objective) == kept.value(m.graph.objective));
 }
 
 TEST_CASE("arena_size lays out the arena a plan allocates, without allocating or binding anything") {
