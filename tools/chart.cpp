@@ -5,13 +5,11 @@
 
 #include <unistd.h>
 
-#include <boost/dll/runtime_symbol_info.hpp>
-#include <boost/dll/shared_library.hpp>
 #include <cmath>
 #include <filesystem>
-#include <mutex>
 
 #include "common.h"
+#include "plugin/modules.h"
 #include "support/diagnostics.h"
 
 namespace hg::tools {
@@ -19,26 +17,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The chart module beside the built-in plugins (lib/hourglass/ next to bin/), loaded on the first chart.
 void render(const Chart& chart, const char* device, const std::string& path) {
   using Render = void (*)(const Chart*, const char*, const char*);
-  static std::mutex loading;
-  static boost::dll::shared_library module;
-  static Render render_chart = nullptr;
-  {
-    const std::lock_guard<std::mutex> lock(loading);
-    if (!render_chart) {
-      const fs::path file =
-          boost::dll::program_location().parent_path() / ".." / "lib" / "hourglass" / "hourglass_charts.so";
-      try {
-        module.load(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-        render_chart = module.get<void(const Chart*, const char*, const char*)>("hourglass_render_chart");
-      } catch (const std::exception& e) {
-        throw Error({file.lexically_normal().string(), 0, 0},
-                    std::string("cannot load the chart module (drawing charts needs it): ") + e.what());
-      }
-    }
-  }
+  const auto render_chart = reinterpret_cast<Render>(
+      module_symbol("hourglass_charts.so", "hourglass_render_chart", "drawing charts"));
   render_chart(&chart, device, path.c_str());
 }
 

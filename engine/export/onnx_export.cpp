@@ -1,33 +1,25 @@
-// The ONNX exporter: OnnxContext (ir/onnx.h) over an onnx::ModelProto. Names: a value is called by its
+// The ONNX exporter: OnnxContext (ir/onnx.h) over an OnnxModel (onnx_model.h), which the ONNX module
+// serializes. Names: a value is called by its
 // node's name in the graph ("x", "code", "recon.dense", "code.weights"); what a mapping adds in between is
 // "NODE/what". The names a graph gives the nodes inside one statement can repeat ("e.add" for both sums of
 // `e = a + 1 + b`), so every name is handed out once, the first node in graph order getting it as it is.
 #include "export/onnx_export.h"
 
-#include <onnx/onnx_pb.h>
-
 #include <map>
 #include <set>
 
+#include "export/onnx_model.h"
 #include "ir/onnx.h"
+#include "plugin/modules.h"
 #include "runtime/atomic_file.h"
 
 namespace hg {
 namespace {
 
-void set_shape(onnx::ValueInfoProto& info, const std::string& name, const Node& n) {
-  info.set_name(name);
-  onnx::TypeProto_Tensor& tensor = *info.mutable_type()->mutable_tensor_type();
-  tensor.set_elem_type(onnx::TensorProto::FLOAT);
-  onnx::TensorShapeProto& shape = *tensor.mutable_shape();
-  shape.add_dim()->set_dim_param("N");
-  for (int64_t d : n.dims) shape.add_dim()->set_dim_value(d);
-}
-
 class ModelBuilder : public OnnxContext {
  public:
-  ModelBuilder(const Graph& graph, ParameterStore& parameters, onnx::GraphProto& proto)
-      : graph_(graph), parameters_(parameters), proto_(proto) {}
+  ModelBuilder(const Graph& graph, ParameterStore& parameters, OnnxModel& model)
+      : graph_(graph), parameters_(parameters), model_(model) {}
 
   const Graph& graph() const override { return graph_; }
 
@@ -39,7 +31,7 @@ class ModelBuilder : public OnnxContext {
       const ParameterSlot* slot = parameters_.slot(id);
       HG_ASSERT(slot, "parameter '" + n.name + "' has no slot");
       const float* data = parameters_.value(id);
-      add_tensor(name, onnx::TensorProto::FLOAT, n.dims)->mutable_float_data()->Add(data, data + slot->count);
+      add_tensor(name, n.dims).floats.assign(data, data + slot->count);
     }
     return name;
   }
@@ -51,62 +43,29 @@ class ModelBuilder : public OnnxContext {
   void add(NodeId id, const std::string& op_type, const std::vector<std::string>& inputs,
            const std::vector<std::string>& outputs, const std::vector<OnnxAttribute>& attributes) override {
     const Node& n = graph_.node(id);
-    onnx::NodeProto& node = *proto_.add_node();
-    node.set_op_type(op_type);
-    node.set_name(fresh_node_name(n.name));
-    node.set_doc_string(n.location.str());
-    for (const std::string& input : inputs) node.add_input(input);
-    for (const std::string& output : outputs) node.add_output(output);
-    for (const OnnxAttribute& a : attributes) {
-      onnx::AttributeProto& attribute = *node.add_attribute();
-      attribute.set_name(a.name);
-      switch (a.kind) {
-        case OnnxAttribute::Kind::Int:
-          attribute.set_type(onnx::AttributeProto::INT);
-          attribute.set_i(a.i);
-          break;
-        case OnnxAttribute::Kind::Float:
-          attribute.set_type(onnx::AttributeProto::FLOAT);
-          attribute.set_f(a.f);
-          break;
-        case OnnxAttribute::Kind::Ints:
-          attribute.set_type(onnx::AttributeProto::INTS);
-          for (int64_t v : a.ints) attribute.add_ints(v);
-          break;
-        case OnnxAttribute::Kind::Floats:
-          attribute.set_type(onnx::AttributeProto::FLOATS);
-          for (float v : a.floats) attribute.add_floats(v);
-          break;
-        case OnnxAttribute::Kind::String:
-          attribute.set_type(onnx::AttributeProto::STRING);
-          attribute.set_s(a.s);
-          break;
-      }
-    }
+    model_.nodes.push_back({op_type, fresh_node_name(n.name), n.location.str(), inputs, outputs, attributes});
   }
 
   std::string constant(NodeId id, const std::string& suffix, const std::vector<int64_t>& dims,
                        const std::vector<float>& data) override {
     const std::string name = temporary(id, suffix);
-    add_tensor(name, onnx::TensorProto::FLOAT, dims)->mutable_float_data()->Add(data.begin(), data.end());
+    add_tensor(name, dims).floats = data;
     return name;
   }
 
   std::string int64_constant(NodeId id, const std::string& suffix, const std::vector<int64_t>& dims,
                              const std::vector<int64_t>& data) override {
     const std::string name = temporary(id, suffix);
-    add_tensor(name, onnx::TensorProto::INT64, dims)->mutable_int64_data()->Add(data.begin(), data.end());
+    OnnxTensor& tensor = add_tensor(name, dims);
+    tensor.int64 = true;
+    tensor.int64s = data;
     return name;
   }
 
  private:
-  onnx::TensorProto* add_tensor(const std::string& name, onnx::TensorProto::DataType type,
-                                const std::vector<int64_t>& dims) {
-    onnx::TensorProto* tensor = proto_.add_initializer();
-    tensor->set_name(name);
-    tensor->set_data_type(type);
-    for (int64_t d : dims) tensor->add_dims(d);
-    return tensor;
+  OnnxTensor& add_tensor(const std::string& name, const std::vector<int64_t>& dims) {
+    model_.initializers.push_back({name, false, dims, {}, {}});
+    return model_.initializers.back();
   }
   std::string fresh(const std::string& base) {
     std::string name = base;
@@ -120,7 +79,7 @@ class ModelBuilder : public OnnxContext {
 
   const Graph& graph_;
   ParameterStore& parameters_;
-  onnx::GraphProto& proto_;
+  OnnxModel& model_;
   std::map<NodeId, std::string> names_;  // the nodes' values
   std::set<std::string> values_;         // every name handed out
   std::map<std::string, int> node_names_;
@@ -164,32 +123,28 @@ OnnxExportSummary export_onnx(const Graph& graph, ParameterStore& parameters,
       throw Error(graph.node(id).location, "'" + out.name + "' is not computed from '" + graph.node(id).name +
                                                "', so it cannot be its input");
 
-  onnx::ModelProto model;
-  model.set_ir_version(onnx::IR_VERSION);
-  model.set_producer_name("hourglass");
-  onnx::OperatorSetIdProto& opset = *model.add_opset_import();
-  opset.set_domain("");
-  opset.set_version(kOnnxOpset);
-  onnx::GraphProto& proto = *model.mutable_graph();
-  proto.set_name(graph.file);
-  ModelBuilder builder(graph, parameters, proto);
+  OnnxModel model;
+  model.graph_name = graph.file;
+  ModelBuilder builder(graph, parameters, model);
   OnnxExportSummary summary;
   for (NodeId id = 0; id <= output; ++id) {
     if (!needed[size_t(id)]) continue;
     const Node& n = graph.node(id);
     if (fed.count(id) || n.is(OpRole::Input)) {
-      set_shape(*proto.add_input(), builder.value(id), n);
+      model.inputs.push_back({builder.value(id), n.dims});
       summary.inputs.push_back(id);
     } else if (!n.is(OpRole::Parameter)) {  // parameters become initializers where they are used
       n.op->export_onnx(builder, id);
     }
   }
-  set_shape(*proto.add_output(), builder.value(output), out);
-  summary.nodes = proto.node_size();
-  summary.initializers = proto.initializer_size();
+  model.outputs.push_back({builder.value(output), out.dims});
+  summary.nodes = int64_t(model.nodes.size());
+  summary.initializers = int64_t(model.initializers.size());
 
+  const auto serialize = reinterpret_cast<SerializeOnnx>(
+      module_symbol("hourglass_onnx.so", "hourglass_serialize_onnx", "writing ONNX models"));
   std::string bytes;
-  HG_ASSERT(model.SerializeToString(&bytes), "the ONNX model did not serialize");
+  serialize(&model, &bytes);
   write_file_atomically(path,
                         [&](int fd) { write_all(fd, bytes.data(), bytes.size(), path, "the ONNX model"); });
   return summary;

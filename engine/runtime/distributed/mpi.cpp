@@ -1,7 +1,9 @@
-// The process group of an MPI job. Every collective is non-blocking and completed by a test loop with a
-// deadline (HOURGLASS_MPI_TIMEOUT seconds), so that a rank that hangs turns into an error on the others
-// instead of a job that never ends. All calls come from one thread at a time: the training loop and the
-// executor's flow graph, which runs in an arena of concurrency 1 (docs/threading.md).
+// The MPI module (lib/hourglass/hourglass_mpi.so): the process group of an MPI job, loaded only by a runner
+// that mpirun started as one of several processes (runtime/distributed/module.cpp), so that other runs do not
+// load Open MPI and the eight libraries behind it. Every collective is non-blocking and completed by a test
+// loop with a deadline (HOURGLASS_MPI_TIMEOUT seconds), so that a rank that hangs turns into an error on the
+// others instead of a job that never ends. All calls come from one thread at a time: the training loop and
+// the executor's flow graph, which runs in an arena of concurrency 1 (docs/threading.md).
 #include <mpi.h>
 #include <time.h>
 
@@ -139,18 +141,17 @@ class MpiGroup : public ProcessGroup {
   double inside_ = 0;
 };
 
-SoloGroup solo;
 std::unique_ptr<MpiGroup> world;
 
 }  // namespace
+}  // namespace hg
 
-ProcessGroup& process_group() {
-  if (world) return *world;
-  return solo;
-}
+#define HG_MODULE_ENTRY extern "C" __attribute__((visibility("default")))
 
-void init_process_group() {
-  if (world || launched_processes() <= 1) return;
+// Joins the job (init_process_group, loaded by runtime/distributed/module.cpp): MPI starts here.
+HG_MODULE_ENTRY hg::ProcessGroup* hourglass_mpi_init() {
+  using namespace hg;
+  if (world) return world.get();
   collective_timeout();  // a bad value is an error before MPI starts
   // Open MPI's non-blocking allreduce (libnbc) picks, for two processes and megabytes, an algorithm that
   // took 7-14 ms per 3 MB sum on a 2-core VM where the ring took 2 ms (docs/scaling.md). The ring also
@@ -166,19 +167,16 @@ void init_process_group() {
                 "(MPI_THREAD_SERIALIZED), which the training loop needs");
   }
   world = std::make_unique<MpiGroup>();
+  return world.get();
 }
 
-void abort_process_group(int code) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  if (world) MPI_Abort(MPI_COMM_WORLD, code);
-  std::exit(code);
+// Ends every rank of the job (abort_process_group).
+HG_MODULE_ENTRY void hourglass_mpi_abort(int code) {
+  MPI_Abort(MPI_COMM_WORLD, code);
 }
 
-void finish_process_group() {
-  if (!world) return;
-  world.reset();
+// Leaves the job cleanly (finish_process_group).
+HG_MODULE_ENTRY void hourglass_mpi_finish() {
+  hg::world.reset();
   MPI_Finalize();
 }
-
-}  // namespace hg
