@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -94,6 +96,23 @@ struct Argument {
   int index;
   memory::desc plain;
   bool output;
+  char* kept = nullptr;  // where the kernels keep this argument's blocked copy for another stage (SharedCopy)
+};
+
+// A blocked copy of an input that two stages of one step read: the forward pass's src, which backward weights
+// reads again, and diff_dst, which both backward passes read. Whichever stage runs first reorders into it;
+// the other finds it current (`of` is the plain buffer it was made from) and skips its reorder.
+struct SharedCopy {
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> data;  // null: not shared (plain, or the stages' layouts differ)
+  const void* of = nullptr;          // the plain buffer the copy holds this step; null: none
+  void allocate(const memory::desc& desc) {
+    const size_t bytes = (desc.get_size() + 4095) / 4096 * 4096;
+    data.reset(static_cast<char*>(std::aligned_alloc(4096, bytes)));
+    if (!data) throw std::bad_alloc();
+  }
 };
 
 // A thread's scratch for the arguments of conv stages in oneDNN's layouts, at least `bytes` long. It only
@@ -149,17 +168,19 @@ class ConvStage {
       if (c.role == role) return c.reorder.bind(c.output ? DNNL_ARG_TO : DNNL_ARG_FROM, data);
     primitive_.bind(role, data);
   }
-  void execute() {
-    char* scratch = conversions_.empty() ? nullptr : conversion_scratch(region_ + scratch_bytes_) + region_;
-    if (scratch != bound_scratch_) {  // pointing a blocked memory elsewhere zeroes its padding: not per call
+  // Runs the stage; `skip` and `skip_too` (roles, or 0) are inputs whose blocked copies are current already.
+  void execute(int skip = 0, int skip_too = 0) {
+    char* scratch = region_bytes_ == 0 ? nullptr : conversion_scratch(region_ + region_bytes_) + region_;
+    if (scratch && scratch != bound_scratch_) {  // pointing a blocked memory elsewhere zeroes its padding
       for (Conversion& c : conversions_) {
+        if (c.kept) continue;
         c.reorder.bind(c.output ? DNNL_ARG_FROM : DNNL_ARG_TO, scratch + c.offset);
         primitive_.bind(c.role, scratch + c.offset);
       }
       bound_scratch_ = scratch;
     }
     for (Conversion& c : conversions_)
-      if (!c.output) c.reorder.execute();
+      if (!c.output && c.role != skip && c.role != skip_too) c.reorder.execute();
     primitive_.execute();
     for (Conversion& c : conversions_)
       if (c.output) c.reorder.execute();
@@ -178,20 +199,24 @@ class ConvStage {
       const memory::desc chosen = pd_.query_md(a.query, a.index);
       primitive_.add_argument(a.role, chosen);
       if (chosen == a.plain) continue;
-      Conversion c{a.role, a.output, {}, scratch_bytes_};
+      Conversion c{a.role, a.output, {}, region_bytes_, a.kept};
       // Then 7 cache lines: arguments a multiple of 4 KB apart (batch x channels x pixels often is) are read
       // and written at the same offsets within a page, which stalls the loads behind the stores (4K
       // aliasing).
-      scratch_bytes_ += (chosen.get_size() + 63) / 64 * 64 + 7 * 64;
+      if (!a.kept) region_bytes_ += (chosen.get_size() + 63) / 64 * 64 + 7 * 64;
       const memory::desc& from = a.output ? chosen : a.plain;
       const memory::desc& to = a.output ? a.plain : chosen;
       c.reorder = BoundPrimitive(dnnl::reorder::primitive_desc(dnnl_cpu_engine(), from, dnnl_cpu_engine(), to,
                                                                default_attributes()));
       c.reorder.add_argument(DNNL_ARG_FROM, from);
       c.reorder.add_argument(DNNL_ARG_TO, to);
+      if (a.kept) {  // bound once: the copy never moves
+        c.reorder.bind(a.output ? DNNL_ARG_FROM : DNNL_ARG_TO, a.kept);
+        primitive_.bind(a.role, a.kept);
+      }
       conversions_.push_back(std::move(c));
     }
-    region_ = take_region(scratch_bytes_);
+    region_ = take_region(region_bytes_);
     created_ = true;
   }
 
@@ -200,14 +225,15 @@ class ConvStage {
     bool output;
     BoundPrimitive reorder;
     size_t offset;  // of the argument in oneDNN's layout, in the conversion scratch
+    char* kept;     // or the kernels' copy it lives in instead (Argument::kept)
   };
   dnnl::primitive_desc pd_;
   std::vector<Argument> arguments_;
   bool created_ = false;
   BoundPrimitive primitive_;
   std::vector<Conversion> conversions_;
-  size_t region_ = 0, scratch_bytes_ = 0;  // the stage's region of the scratch
-  char* bound_scratch_ = nullptr;          // where the arguments point: the region in this thread's scratch
+  size_t region_ = 0, region_bytes_ = 0;  // the stage's region of the scratch
+  char* bound_scratch_ = nullptr;         // where the arguments point: the region in this thread's scratch
 };
 
 }  // namespace
@@ -233,10 +259,13 @@ std::string describe(const ConvShape& s) {
 
 struct ConvKernels::Impl {
   ConvShape shape;
-  ConvStage forward, backward_data, backward_weights;
+  // backward_weights computes the bias gradient too; weights_only (with a bias) does not.
+  ConvStage forward, backward_data, backward_weights, weights_only;
+  SharedCopy src, diff_dst;
+  std::mutex diff_dst_lock;  // the two backward passes may run at once (--step-concurrency)
 };
 
-ConvKernels::ConvKernels(const ConvShape& shape) : impl_(new Impl{shape, {}, {}, {}}) {
+ConvKernels::ConvKernels(const ConvShape& shape) : impl_(new Impl{shape, {}, {}, {}, {}, {}, {}, {}}) {
   const std::string problem = shape_error(shape);
   if (!problem.empty())
     throw std::runtime_error(std::string(kind_name(shape)) + ": invalid shape (" + describe(shape) +
@@ -268,27 +297,30 @@ ConvKernels::ConvKernels(const ConvShape& shape) : impl_(new Impl{shape, {}, {},
   dnnl::post_ops post_ops;
   append_activation(post_ops, s.activation, s.alpha);
   if (post_ops.len() > 0) forward_attributes.set_post_ops(post_ops);
-  auto descs = [&](const Descriptors& d, const char** op) {
+  auto descs = [&](const Descriptors& d, bool bias, const char** op) {
     return s.transposed ? make_descs<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data,
                                      dnnl::deconvolution_backward_weights>(algorithm::deconvolution_direct, d,
-                                                                           s.has_bias, forward_attributes, op)
+                                                                           bias, forward_attributes, op)
                         : make_descs<dnnl::convolution_forward, dnnl::convolution_backward_data,
                                      dnnl::convolution_backward_weights>(algorithm::convolution_direct, d,
-                                                                         s.has_bias, forward_attributes, op);
+                                                                         bias, forward_attributes, op);
   };
   const char* op = "forward";
-  Descs on_plain, on_chosen;
+  Descs on_plain, on_chosen, unbiased_plain, unbiased_chosen;
   try {
-    on_plain = descs(plain, &op);
+    on_plain = descs(plain, s.has_bias, &op);
+    unbiased_plain = s.has_bias ? descs(plain, false, &op) : on_plain;
   } catch (const dnnl::error& e) {
     throw std::runtime_error(std::string(kind_name(s)) + ": cannot create the oneDNN primitive for " + op +
                              " over plain NCHW/OIHW buffers (" + describe(s) + "): " + e.what());
   }
   const char* unused = nullptr;
   try {
-    on_chosen = descs(chosen, &unused);
+    on_chosen = descs(chosen, s.has_bias, &unused);
+    unbiased_chosen = s.has_bias ? descs(chosen, false, &unused) : on_chosen;
   } catch (const dnnl::error&) {
     on_chosen = on_plain;  // no kernel of oneDNN's own layouts for this shape
+    unbiased_chosen = unbiased_plain;
   }
   // A stage takes oneDNN's layouts unless its kernel there is the reference loop, or it would leave too
   // few channels to vectorize over. The blocked kernels vectorize over channels: a forward or backward-data
@@ -308,32 +340,46 @@ ConvKernels::ConvKernels(const ConvShape& shape) : impl_(new Impl{shape, {}, {},
   const dnnl::query src_md = dnnl::query::src_md, weights_md = dnnl::query::weights_md,
                     dst_md = dnnl::query::dst_md, diff_src_md = dnnl::query::diff_src_md,
                     diff_weights_md = dnnl::query::diff_weights_md, diff_dst_md = dnnl::query::diff_dst_md;
-  std::vector<Argument> forward = {{DNNL_ARG_SRC, src_md, 0, plain.src, false},
+  const int64_t weights_channels = std::min(s.in_channels, s.out_channels);
+  const dnnl::primitive_desc forward_pd =
+                                 pick(on_plain.forward, on_chosen.forward, s.out_channels, s.out_channels),
+                             data_pd = pick(on_plain.backward_data, on_chosen.backward_data, s.in_channels,
+                                            s.in_channels),
+                             weights_pd = pick(on_plain.backward_weights, on_chosen.backward_weights,
+                                               weights_channels, 8),
+                             only_pd = pick(unbiased_plain.backward_weights, unbiased_chosen.backward_weights,
+                                            weights_channels, 8);
+  // A copy is shared where every stage that reads the tensor wants it in the same blocked layout.
+  auto shared = [](const memory::desc& plain_desc, std::initializer_list<memory::desc> wanted) {
+    for (const memory::desc& d : wanted)
+      if (d == plain_desc || d != *wanted.begin()) return false;
+    return true;
+  };
+  Impl& k = *impl_;
+  if (s.training &&
+      shared(plain.src, {forward_pd.query_md(src_md), weights_pd.query_md(src_md), only_pd.query_md(src_md)}))
+    k.src.allocate(forward_pd.query_md(src_md));
+  if (shared(plain.dst, {data_pd.query_md(diff_dst_md), weights_pd.query_md(diff_dst_md),
+                         only_pd.query_md(diff_dst_md)}))
+    k.diff_dst.allocate(data_pd.query_md(diff_dst_md));
+  char *kept_src = k.src.data.get(), *kept_diff_dst = k.diff_dst.data.get();
+
+  std::vector<Argument> forward = {{DNNL_ARG_SRC, src_md, 0, plain.src, false, kept_src},
                                    {DNNL_ARG_WEIGHTS, weights_md, 0, plain.weights, false},
                                    {DNNL_ARG_DST, dst_md, 0, plain.dst, true}};
   if (s.has_bias) forward.push_back({DNNL_ARG_BIAS, weights_md, 1, plain.bias, false});
-  std::vector<Argument> backward_weights = {{DNNL_ARG_DIFF_DST, diff_dst_md, 0, plain.dst, false},
-                                            {DNNL_ARG_SRC, src_md, 0, plain.src, false},
-                                            {DNNL_ARG_DIFF_WEIGHTS, diff_weights_md, 0, plain.weights, true}};
+  const std::vector<Argument> weights_only = {
+      {DNNL_ARG_DIFF_DST, diff_dst_md, 0, plain.dst, false, kept_diff_dst},
+      {DNNL_ARG_SRC, src_md, 0, plain.src, false, kept_src},
+      {DNNL_ARG_DIFF_WEIGHTS, diff_weights_md, 0, plain.weights, true}};
+  std::vector<Argument> backward_weights = weights_only;
   if (s.has_bias) backward_weights.push_back({DNNL_ARG_DIFF_BIAS, diff_weights_md, 1, plain.bias, true});
-  try {
-    op = "forward";
-    impl_->forward =
-        ConvStage(pick(on_plain.forward, on_chosen.forward, s.out_channels, s.out_channels), forward);
-    op = "backward data";
-    impl_->backward_data =
-        ConvStage(pick(on_plain.backward_data, on_chosen.backward_data, s.in_channels, s.in_channels),
-                  {{DNNL_ARG_DIFF_DST, diff_dst_md, 0, plain.dst, false},
-                   {DNNL_ARG_WEIGHTS, weights_md, 0, plain.weights, false},
-                   {DNNL_ARG_DIFF_SRC, diff_src_md, 0, plain.src, true}});
-    op = "backward weights";
-    impl_->backward_weights = ConvStage(pick(on_plain.backward_weights, on_chosen.backward_weights,
-                                             std::min(s.in_channels, s.out_channels), 8),
-                                        backward_weights);
-  } catch (const dnnl::error& e) {
-    throw std::runtime_error(std::string(kind_name(s)) + ": cannot create the oneDNN primitive for " + op +
-                             " (" + describe(s) + "): " + e.what());
-  }
+  k.forward = ConvStage(forward_pd, forward);
+  k.backward_data = ConvStage(data_pd, {{DNNL_ARG_DIFF_DST, diff_dst_md, 0, plain.dst, false, kept_diff_dst},
+                                        {DNNL_ARG_WEIGHTS, weights_md, 0, plain.weights, false},
+                                        {DNNL_ARG_DIFF_SRC, diff_src_md, 0, plain.src, true}});
+  k.backward_weights = ConvStage(weights_pd, backward_weights);
+  k.weights_only = ConvStage(only_pd, weights_only);
 }
 
 ConvKernels::~ConvKernels() = default;
@@ -348,30 +394,45 @@ std::string ConvKernels::implementations() const {
 }
 
 void ConvKernels::forward(const float* src, const float* weights, const float* bias, float* dst) {
-  ConvStage& primitive = impl_->forward;
+  Impl& k = *impl_;
+  ConvStage& primitive = k.forward;
   primitive.bind(DNNL_ARG_SRC, src);
   primitive.bind(DNNL_ARG_WEIGHTS, weights);
-  if (impl_->shape.has_bias) primitive.bind(DNNL_ARG_BIAS, bias);
+  if (k.shape.has_bias) primitive.bind(DNNL_ARG_BIAS, bias);
   primitive.bind(DNNL_ARG_DST, dst);
   primitive.execute();
+  k.src.of = k.src.data ? src : nullptr;  // made in the pass, for backward weights
+  const std::lock_guard<std::mutex> lock(k.diff_dst_lock);
+  k.diff_dst.of = nullptr;  // a new step: the backward passes get a new gradient
 }
 
 void ConvKernels::backward_data(const float* diff_dst, const float* weights, float* diff_src) {
-  ConvStage& primitive = impl_->backward_data;
+  Impl& k = *impl_;
+  ConvStage& primitive = k.backward_data;
   primitive.bind(DNNL_ARG_DIFF_DST, diff_dst);
   primitive.bind(DNNL_ARG_WEIGHTS, weights);
   primitive.bind(DNNL_ARG_DIFF_SRC, diff_src);
-  primitive.execute();
+  const std::lock_guard<std::mutex> lock(k.diff_dst_lock);
+  const bool current = k.diff_dst.data && k.diff_dst.of == diff_dst;
+  primitive.execute(current ? DNNL_ARG_DIFF_DST : 0);
+  if (k.diff_dst.data) k.diff_dst.of = diff_dst;
 }
 
 void ConvKernels::backward_weights(const float* diff_dst, const float* src, float* diff_weights,
                                    float* diff_bias) {
-  ConvStage& primitive = impl_->backward_weights;
+  Impl& k = *impl_;
+  const bool bias = k.shape.has_bias && diff_bias;
+  ConvStage& primitive = bias ? k.backward_weights : k.weights_only;
   primitive.bind(DNNL_ARG_DIFF_DST, diff_dst);
   primitive.bind(DNNL_ARG_SRC, src);
   primitive.bind(DNNL_ARG_DIFF_WEIGHTS, diff_weights);
-  if (impl_->shape.has_bias) primitive.bind(DNNL_ARG_DIFF_BIAS, diff_bias);
-  primitive.execute();
+  if (bias) primitive.bind(DNNL_ARG_DIFF_BIAS, diff_bias);
+  const std::lock_guard<std::mutex> lock(k.diff_dst_lock);
+  const bool src_current = k.src.data && k.src.of == src;
+  const bool diff_current = k.diff_dst.data && k.diff_dst.of == diff_dst;
+  primitive.execute(src_current ? DNNL_ARG_SRC : 0, diff_current ? DNNL_ARG_DIFF_DST : 0);
+  if (k.diff_dst.data) k.diff_dst.of = diff_dst;
+  if (k.src.data) k.src.of = src;
 }
 
 }  // namespace hg

@@ -31,6 +31,9 @@ struct ConvShape {
   // An elementwise activation the forward pass applies to dst (a oneDNN post-op), and its alpha.
   Activation activation = Activation::Linear;
   float alpha = 0;
+  // The backward passes will run after each forward (a training plan's kernels): the forward pass keeps its
+  // src in oneDNN's layout for backward weights, instead of that pass reordering it again.
+  bool training = false;
 
   int64_t out_height() const;
   int64_t out_width() const;
@@ -50,8 +53,11 @@ class ConvKernels {
   // Which oneDNN implementation runs each stage, and which reorder from and to the plain buffers:
   // "forward jit:avx512_core (reordered); backward data ...", for profiles and tests.
   std::string implementations() const;
-  // None of these allocate or create primitives. Results overwrite their outputs.
-  // bias and diff_bias are ignored (and may be null) when !has_bias.
+  // Results overwrite their outputs. bias is ignored (and may be null) when !has_bias; diff_bias may be
+  // null, and then backward_weights computes the weights' gradient only. A stage creates its primitives
+  // on its first call. Within a step, the backward passes reuse the blocked copies of diff_dst (and, with
+  // `training`, of forward's src) made since the last forward call for the same buffers: a caller that
+  // changes those buffers' contents in between must call forward again.
   void forward(const float* src, const float* weights, const float* bias, float* dst);
   void backward_data(const float* diff_dst, const float* weights, float* diff_src);
   void backward_weights(const float* diff_dst, const float* src, float* diff_weights, float* diff_bias);

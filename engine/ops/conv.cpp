@@ -18,34 +18,24 @@ struct ConvAttributes : Attributes {
   bool transposed = false;
 };
 
-// The weights gradient runs on a bias-free twin (variant 1): the bias gradient is its own node.
-std::shared_ptr<ConvKernels> conv_kernels(StepContext& context, NodeId id, bool with_bias) {
+// One kernel object per layer and plan, shared by the forward and both backward nodes (the bias gradient is
+// its own node, so backward weights runs without it).
+std::shared_ptr<ConvKernels> conv_kernels(StepContext& context, NodeId id) {
   const NodeId forward = context.forward_of(id);
   const Node& f = context.node(forward);
   const Node& src = context.node(f.inputs[0]);
   const auto& a = f.attributes_as<ConvAttributes>();
-  ConvShape shape{context.batch(),
-                  src.dims[0],
-                  src.dims[1],
-                  src.dims[2],
-                  a.channels,
-                  a.kernel,
-                  a.kernel,
-                  a.stride,
-                  a.stride,
-                  a.pad,
-                  a.pad,
-                  a.transposed,
-                  f.inputs.size() > 2 && with_bias};
-  // The forward's kernel applies a fused activation; the bias-free twin only runs backward weights.
+  ConvShape shape{context.batch(), src.dims[0],  src.dims[1],        src.dims[2], a.channels,
+                  a.kernel,        a.kernel,     a.stride,           a.stride,    a.pad,
+                  a.pad,           a.transposed, f.inputs.size() > 2};
+  shape.training = context.training();
   const NodeId fused = context.fused_activation(forward);
-  if (with_bias && fused != kNoNode) {
+  if (fused != kNoNode) {
     const auto& activation = context.node(fused).attributes_as<ActivationAttributes>();
     shape.activation = activation.kind;
     shape.alpha = activation.alpha;
   }
-  return context.shared_kernel<ConvKernels>(
-      forward, [&] { return std::make_shared<ConvKernels>(shape); }, with_bias ? 0 : 1);
+  return context.shared_kernel<ConvKernels>(forward, [&] { return std::make_shared<ConvKernels>(shape); });
 }
 
 class ConvBackwardDataOp : public Op {
@@ -53,7 +43,7 @@ class ConvBackwardDataOp : public Op {
   const char* name() const override { return "conv_backward_data"; }
   int arity() const override { return 2; }  // diff_dst, weights
   StepFunction bind(StepContext& context, NodeId id) const override {
-    auto k = conv_kernels(context, id, true);
+    auto k = conv_kernels(context, id);
     float *diff_dst = context.input(id, 0), *weights = context.input(id, 1), *dst = context.buffer(id);
     return [=] { k->backward_data(diff_dst, weights, dst); };
   }
@@ -64,7 +54,7 @@ class ConvBackwardWeightsOp : public Op {
   const char* name() const override { return "conv_backward_weights"; }
   int arity() const override { return 2; }  // diff_dst, src
   StepFunction bind(StepContext& context, NodeId id) const override {
-    auto k = conv_kernels(context, id, false);
+    auto k = conv_kernels(context, id);
     float *diff_dst = context.input(id, 0), *src = context.input(id, 1), *dst = context.buffer(id);
     return [=] { k->backward_weights(diff_dst, src, dst, nullptr); };
   }
@@ -124,7 +114,7 @@ class ConvOp : public Op {
     if (has_bias) context.input_gradient(backward_bias, id, 2, {gradient});
   }
   StepFunction bind(StepContext& context, NodeId id) const override {
-    auto k = conv_kernels(context, id, true);
+    auto k = conv_kernels(context, id);
     const Node& n = context.node(id);
     float *src = context.input(id, 0), *weights = context.input(id, 1);
     float *bias = n.inputs.size() > 2 ? context.input(id, 2) : nullptr, *dst = context.buffer(id);

@@ -339,3 +339,37 @@ TEST_CASE("a conv's fused activation gives the activation of its output, and lea
       CHECK(relative_error(diff_src, expected_diff_src, n.src) < kTolerance);
     }
 }
+
+TEST_CASE("a training conv's backward passes reuse the blocked copies made this step, and only this step's") {
+  // With `training`, forward keeps its src in oneDNN's layout for backward weights, and the first backward
+  // pass's diff_dst serves the second: the copies must follow new contents in the same buffers each step.
+  for (bool transposed : {false, true}) {
+    ConvShape s = transposed ? ConvShape{3, 32, 7, 7, 16, 4, 4, 2, 2, 1, 1, true, true}
+                             : ConvShape{3, 16, 14, 14, 32, 3, 3, 2, 2, 1, 1, false, true};
+    s.training = true;
+    CAPTURE_SHAPE(s);
+    const Sizes n = sizes(s);
+    ConvKernels kernels(s);
+    std::vector<float> src(n.src), weights = random_vector(n.weights, 61), bias = random_vector(n.bias, 62),
+                                   diff_dst(n.dst), dst(n.dst), diff_src(n.src), diff_weights(n.weights),
+                                   diff_bias(n.bias);
+    for (int step = 0; step < 3; ++step) {
+      CAPTURE(step);
+      src = random_vector(n.src, 70 + step);  // new contents, same buffers
+      diff_dst = random_vector(n.dst, 80 + step);
+      kernels.forward(src.data(), weights.data(), bias.data(), dst.data());
+      // Both orders of the backward passes occur in plans; the bias gradient is computed on its own.
+      if (step % 2 == 0) kernels.backward_data(diff_dst.data(), weights.data(), diff_src.data());
+      kernels.backward_weights(diff_dst.data(), src.data(), diff_weights.data(),
+                               step == 2 ? diff_bias.data() : nullptr);
+      if (step % 2 == 1) kernels.backward_data(diff_dst.data(), weights.data(), diff_src.data());
+      std::vector<float> expected_src(n.src), expected_weights(n.weights), expected_bias(n.bias);
+      reference::conv_backward_data(s, diff_dst.data(), weights.data(), expected_src.data());
+      reference::conv_backward_weights(s, diff_dst.data(), src.data(), expected_weights.data(),
+                                       expected_bias.data());
+      CHECK(relative_error(diff_src, expected_src, n.src) < kTolerance);
+      CHECK(relative_error(diff_weights, expected_weights, n.weights) < kTolerance);
+      if (step == 2) CHECK(relative_error(diff_bias, expected_bias, n.bias) < kTolerance);
+    }
+  }
+}
