@@ -151,11 +151,12 @@ size_t take_region(size_t bytes) {
 }
 
 // A primitive run from and to the caller's plain buffers. Where the primitive wants another layout for an
-// argument (oneDNN's blocked nChw16c / OIhw16i16o and the like), the argument lives in the stage's region of
-// the thread's conversion scratch in that layout, and a reorder fills it before the primitive runs (inputs)
-// or empties it into the caller's buffer after (outputs). Reorders only move values, so the results are the
-// primitive's own. The primitive and its reorders are created on first use: a layer's bias-free twin only
-// ever runs backward weights.
+// argument (oneDNN's blocked nChw16c / OIhw16i16o and the like), the argument lives in that layout in the
+// stage's region of the thread's conversion scratch, or in a copy the layer's stages share (Argument::kept),
+// and a reorder fills it before the primitive runs (inputs) or empties it into the caller's buffer after
+// (outputs). Reorders only move values, so the results are the primitive's own. The primitive and its
+// reorders are created on first use: an evaluation plan's kernels only ever run forward, and a layer with a
+// bias runs only one of its two backward-weights stages.
 class ConvStage {
  public:
   ConvStage() = default;
