@@ -12,12 +12,12 @@
 //   fwd          Y[B,N]  = X[B,K] W^T            inner_product forward_training / matmul X * W^T
 //   bwd_data     dX[B,K] = dY[B,N] W             inner_product backward_data    / matmul dY * W
 //   bwd_weights  dW[N,K] = dY^T X                inner_product backward_weights / matmul dY^T * X
-// Convolutions use oneDNN's convolution / deconvolution primitives twice: with every layout `any` (its blocked
-// direct kernels, usually the faster) and on plain NCHW / OIHW buffers ("(plain)": im2col and sgemm, faster
-// where a side has too few channels to fill the vectors).
-// FLOPs are 2*M*N*K of the (implicit) GEMM. For every dtype asked for (f32, bf16) it tries to create the
-// primitive; when oneDNN cannot (bf16 on a CPU without AVX-512, for example) it says so in the output
-// instead of failing. bf16 means bf16 sources and weights, f32 weight gradients, bf16 other outputs.
+// Convolutions use oneDNN's convolution / deconvolution primitives twice: with every layout `any` (its
+// blocked direct kernels, usually the faster) and on plain NCHW / OIHW buffers ("(plain)": im2col and sgemm,
+// faster where a side has too few channels to fill the vectors). FLOPs are 2*M*N*K of the (implicit) GEMM.
+// For every dtype asked for (f32, bf16) it tries to create the primitive; when oneDNN cannot (bf16 on a CPU
+// without AVX-512, for example) it says so in the output instead of failing. bf16 means bf16 sources and
+// weights, f32 weight gradients, bf16 other outputs.
 //
 // Output: JSON lines on stdout, first {"header": ...} (oneDNN version, ISA, threads), then one line per
 // (operation, primitive, dtype) with the median seconds per call over R timed repetitions of at least
@@ -222,12 +222,14 @@ struct ConvShape {
 };
 
 // `plain`: the tensors NCHW and the weights OIHW (IOHW for a transposed convolution, PyTorch's layout),
-// where oneDNN runs im2col and sgemm; otherwise every layout `any`, where it picks its blocked direct kernels.
+// where oneDNN runs im2col and sgemm; otherwise every layout `any`, where it picks its blocked direct
+// kernels.
 template <typename Fwd, typename BwdD, typename BwdW>
 Measured conv_like(const std::string& op, const ConvShape& c, algorithm alg, dt d, bool plain,
                    const engine& eng, stream& s) {
   const dt wgrad = d == dt::bf16 ? dt::f32 : d;
-  const tag act = plain ? tag::nchw : tag::any, wt = plain ? (c.transposed ? tag::iohw : tag::oihw) : tag::any;
+  const tag act = plain ? tag::nchw : tag::any,
+            wt = plain ? (c.transposed ? tag::iohw : tag::oihw) : tag::any;
   memory::desc src({c.B, c.C, c.H, c.W}, d, act), dst({c.B, c.OC, c.OH(), c.OW()}, d, act);
   memory::desc w({c.OC, c.C, c.k, c.k}, d, wt), bias({c.OC}, dt::f32, tag::x);
   const memory::dims strides{c.s, c.s}, pad{c.p, c.p};
@@ -354,8 +356,8 @@ int main(int argc, char** argv) {
           if (c.transposed)
             measure(trimmed, "deconvolution" + suffix, kind, op, d, c.flops(), [&] {
               return conv_like<deconvolution_forward, deconvolution_backward_data,
-                               deconvolution_backward_weights>(op, c, algorithm::deconvolution_direct, t, plain,
-                                                               eng, s);
+                               deconvolution_backward_weights>(op, c, algorithm::deconvolution_direct, t,
+                                                               plain, eng, s);
             });
           else
             measure(trimmed, "convolution" + suffix, kind, op, d, c.flops(), [&] {

@@ -99,35 +99,33 @@ struct Argument {
   char* kept = nullptr;  // where the kernels keep this argument's blocked copy for another stage (SharedCopy)
 };
 
+// Page-aligned bytes, whole pages of them (at least `bytes`), freed with the pointer.
+struct FreeBytes {
+  void operator()(char* p) const { std::free(p); }
+};
+using Bytes = std::unique_ptr<char, FreeBytes>;
+Bytes page_aligned(size_t bytes) {
+  Bytes data(static_cast<char*>(std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096)));
+  if (!data) throw std::bad_alloc();
+  return data;
+}
+
 // A blocked copy of an input that two stages of one step read: the forward pass's src, which backward weights
 // reads again, and diff_dst, which both backward passes read. Whichever stage runs first reorders into it;
 // the other finds it current (`of` is the plain buffer it was made from) and skips its reorder.
 struct SharedCopy {
-  struct Free {
-    void operator()(char* p) const { std::free(p); }
-  };
-  std::unique_ptr<char, Free> data;  // null: not shared (plain, or the stages' layouts differ)
-  const void* of = nullptr;          // the plain buffer the copy holds this step; null: none
-  void allocate(const memory::desc& desc) {
-    const size_t bytes = (desc.get_size() + 4095) / 4096 * 4096;
-    data.reset(static_cast<char*>(std::aligned_alloc(4096, bytes)));
-    if (!data) throw std::bad_alloc();
-  }
+  Bytes data;                // null: not shared (plain, or the stages' layouts differ)
+  const void* of = nullptr;  // the plain buffer the copy holds this step; null: none
 };
 
 // A thread's scratch for the arguments of conv stages in oneDNN's layouts, at least `bytes` long. It only
 // grows, in the first steps, and is freed when the thread ends.
 char* conversion_scratch(size_t bytes) {
-  struct Free {
-    void operator()(char* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<char, Free> buffer;
+  thread_local Bytes buffer;
   thread_local size_t capacity = 0;
   if (bytes > capacity) {
-    const size_t rounded = (bytes + 4095) / 4096 * 4096;
-    buffer.reset(static_cast<char*>(std::aligned_alloc(4096, rounded)));
-    if (!buffer) throw std::bad_alloc();
-    capacity = rounded;
+    buffer = page_aligned(bytes);
+    capacity = bytes;
   }
   return buffer.get();
 }
@@ -359,10 +357,10 @@ ConvKernels::ConvKernels(const ConvShape& shape) : impl_(new Impl{shape, {}, {},
   Impl& k = *impl_;
   if (s.training &&
       shared(plain.src, {forward_pd.query_md(src_md), weights_pd.query_md(src_md), only_pd.query_md(src_md)}))
-    k.src.allocate(forward_pd.query_md(src_md));
+    k.src.data = page_aligned(forward_pd.query_md(src_md).get_size());
   if (shared(plain.dst, {data_pd.query_md(diff_dst_md), weights_pd.query_md(diff_dst_md),
                          only_pd.query_md(diff_dst_md)}))
-    k.diff_dst.allocate(data_pd.query_md(diff_dst_md));
+    k.diff_dst.data = page_aligned(data_pd.query_md(diff_dst_md).get_size());
   char *kept_src = k.src.data.get(), *kept_diff_dst = k.diff_dst.data.get();
 
   std::vector<Argument> forward = {{DNNL_ARG_SRC, src_md, 0, plain.src, false, kept_src},

@@ -40,41 +40,40 @@ dnnl::stream& dnnl_cpu_stream() {
   return stream;
 }
 
-void append_activation(dnnl::post_ops& ops, Activation a, float alpha) {
-  dnnl::algorithm algorithm;
+namespace {
+// The forward eltwise algorithm of an elementwise activation other than Linear.
+dnnl::algorithm eltwise_algorithm(Activation a) {
   switch (a) {
-    case Activation::Linear:
-      return;
     case Activation::Relu:
     case Activation::LeakyRelu:  // relu with alpha
-      algorithm = dnnl::algorithm::eltwise_relu;
-      break;
+      return dnnl::algorithm::eltwise_relu;
     case Activation::Sigmoid:
-      algorithm = dnnl::algorithm::eltwise_logistic;
-      break;
+      return dnnl::algorithm::eltwise_logistic;
     case Activation::Tanh:
-      algorithm = dnnl::algorithm::eltwise_tanh;
-      break;
+      return dnnl::algorithm::eltwise_tanh;
     case Activation::Elu:
-      algorithm = dnnl::algorithm::eltwise_elu;
-      break;
+      return dnnl::algorithm::eltwise_elu;
     case Activation::Gelu:
-      algorithm = dnnl::algorithm::eltwise_gelu_erf;
-      break;
+      return dnnl::algorithm::eltwise_gelu_erf;
     case Activation::Silu:  // swish with alpha 1
-      algorithm = dnnl::algorithm::eltwise_swish;
-      break;
+      return dnnl::algorithm::eltwise_swish;
     case Activation::Softplus:
-      algorithm = dnnl::algorithm::eltwise_soft_relu;
+      return dnnl::algorithm::eltwise_soft_relu;
+    case Activation::Linear:
+    case Activation::Softmax:
       break;
-    default:
-      throw std::runtime_error(std::string("cannot fuse activation ") + activation_name(a));
   }
+  throw std::runtime_error(std::string("cannot fuse activation ") + activation_name(a));
+}
+}  // namespace
+
+void append_activation(dnnl::post_ops& ops, Activation a, float alpha) {
+  if (a == Activation::Linear) return;
   // The activation's own alpha for leaky_relu and elu, swish's 1 for silu, unused otherwise.
   const float post_alpha = a == Activation::Silu                                ? 1.0f
                            : a == Activation::LeakyRelu || a == Activation::Elu ? alpha
                                                                                 : 0.0f;
-  ops.append_eltwise(1.0f, algorithm, post_alpha, 0.0f);
+  ops.append_eltwise(1.0f, eltwise_algorithm(a), post_alpha, 0.0f);
 }
 
 dnnl::primitive_attr default_attributes() {

@@ -1,7 +1,6 @@
 // Modules stay loaded until the process ends: what they return may still be in use.
 #include "plugin/modules.h"
 
-#include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <map>
 #include <mutex>
@@ -10,14 +9,20 @@
 
 namespace hg {
 
+std::filesystem::path hourglass_lib_folder() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  return (exe.parent_path() / ".." / "lib" / "hourglass").lexically_normal();
+}
+
 void* module_symbol(const std::string& file, const std::string& symbol, const std::string& purpose,
                     bool global) {
   static std::mutex loading;
   static std::map<std::string, boost::dll::shared_library>* modules =
       new std::map<std::string, boost::dll::shared_library>();  // never unloaded
   const std::lock_guard<std::mutex> lock(loading);
-  const boost::dll::fs::path path =
-      (boost::dll::program_location().parent_path() / ".." / "lib" / "hourglass" / file).lexically_normal();
+  const std::filesystem::path path = hourglass_lib_folder() / file;
   try {
     boost::dll::shared_library& module = (*modules)[file];
     if (!module.is_loaded())

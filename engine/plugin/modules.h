@@ -3,9 +3,14 @@
 // on first use, so that every other run starts without loading them.
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 namespace hg {
+
+// lib/hourglass beside the running executable's bin/ folder, where the build and `cmake --install` put the
+// modules and the built-in plugins (plugins/); empty if /proc/self/exe cannot be read.
+std::filesystem::path hourglass_lib_folder();
 
 // The address of `symbol` in the module `file` (a name in lib/hourglass/, next to the executable's bin/),
 // loading the module on the first call; safe to call from several threads. Throws hg::Error naming the

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <type_traits>
 
+#include "plugin/modules.h"
 #include "plugin/table_check.h"
 
 namespace hg {
@@ -188,7 +189,7 @@ std::vector<std::string> PluginRegistry::default_search_path(const std::vector<s
   };
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) add_builtin(exe.parent_path() / ".." / "lib" / "hourglass" / "plugins");
+  if (!ec) add_builtin(hourglass_lib_folder() / "plugins");
   // In libhourglass.so, linked into someone else's program: the folder beside the library (lib/hourglass/
   // plugins). The runner and the tests link the engine statically, and this code is in the executable.
   Dl_info self{};
